@@ -1,0 +1,29 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="spacy-globalpointer",
+    version="0.1.0",
+    description="GlobalPointer and Efficient GlobalPointer nested NER heads as a spaCy 3 component",
+    long_description=open("README.md", encoding="utf8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["spacy_globalpointer", "spacy_globalpointer.*"]),
+    python_requires=">=3.9",
+    install_requires=[
+        "spacy>=3.7,<4",
+        "thinc>=8.2,<8.4",
+        "torch>=2.0,<3",
+        "srsly>=2.4",
+        "numpy",
+        "tqdm",
+    ],
+    extras_require={
+        "transformers": ["spacy-transformers>=1.3,<2"],
+        "test": ["pytest", "hypothesis", "spacy-transformers>=1.3,<2"],
+    },
+    entry_points={
+        "spacy_factories": ["globalpointer_ner = spacy_globalpointer.pipe:make_globalpointer_ner"],
+        "spacy_architectures": ["spacy_globalpointer.GlobalPointer.v1 = spacy_globalpointer.model:build_globalpointer_model"],
+        "spacy_scorers": ["spacy_globalpointer.scorer.v1 = spacy_globalpointer.scorer:make_globalpointer_scorer"],
+        "console_scripts": ["spacy-globalpointer = spacy_globalpointer.cli:main"],
+    },
+)

@@ -1,0 +1,280 @@
+"""The ``globalpointer_ner`` pipeline component."""
+import warnings
+from itertools import islice
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+
+import numpy
+from spacy.errors import Errors
+from spacy.language import Language
+from spacy.pipeline import TrainablePipe
+from spacy.tokens import Doc, Span, SpanGroup
+from spacy.training import Example, validate_examples, validate_get_examples
+from spacy.vocab import Vocab
+from thinc.api import Config, Model, Optimizer, set_dropout_rate, torch2xp, xp2torch
+from thinc.types import Floats4d
+
+from .decode import SpanCandidates, decode_spans, select_flat, valid_cells
+from .loss import loss_and_gradient
+from .scorer import score_globalpointer
+
+DEFAULT_MODEL_CONFIG = """
+[model]
+@architectures = "spacy_globalpointer.GlobalPointer.v1"
+head = "GlobalPointer"
+rope = true
+head_size = 64
+
+[model.tok2vec]
+@architectures = "spacy.Tok2Vec.v2"
+
+[model.tok2vec.embed]
+@architectures = "spacy.MultiHashEmbed.v2"
+width = 128
+attrs = ["NORM", "PREFIX", "SUFFIX", "SHAPE"]
+rows = [5000, 1000, 2500, 2500]
+include_static_vectors = false
+
+[model.tok2vec.encode]
+@architectures = "spacy.MaxoutWindowEncoder.v2"
+width = 128
+depth = 4
+window_size = 1
+maxout_pieces = 3
+"""
+DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
+
+
+@Language.factory(
+    "globalpointer_ner",
+    assigns=["doc.ents", "token.ent_iob", "token.ent_type", "doc.spans"],
+    default_config={
+        "model": DEFAULT_MODEL,
+        "spans_key": "sc",
+        "threshold": 0.0,
+        "max_span_length": 64,
+        "spans_per_token": 1.0,
+        "scorer": {"@scorers": "spacy_globalpointer.scorer.v1"},
+    },
+    default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
+)
+def make_globalpointer_ner(
+    nlp: Language,
+    name: str,
+    model: Model[List[Doc], Floats4d],
+    spans_key: str,
+    threshold: float,
+    max_span_length: Optional[int],
+    spans_per_token: float,
+    scorer: Optional[Callable],
+) -> "GlobalPointerNER":
+    """Nested named entities with a GlobalPointer head.
+
+    model (Model[List[Doc], Floats4d]): spacy_globalpointer.GlobalPointer.v1
+        over any token-vector layer.
+    spans_key (str): doc.spans key for every predicted span (nested and
+        overlapping allowed); also where gold spans are read from when training
+        (falling back to doc.ents when the reference has no such group).
+    threshold (float): a span is predicted when its score (a logit) is above this.
+    max_span_length (Optional[int]): longest span scored, in tokens. Memory and
+        time grow with doc length x this; null scores every span of a doc
+        (quadratic in its length). Gold spans longer than this cannot be
+        learned and are reported with a warning when training.
+    spans_per_token (float): at most ceil(len(doc) x this) spans are kept per
+        doc, the best-scoring ones; bounds decoding while the model is untrained.
+    scorer (Optional[Callable]): spacy_globalpointer.scorer.v1 gives ents_*
+        and spans_{spans_key}_* scores.
+    """
+    return GlobalPointerNER(
+        nlp.vocab,
+        model,
+        name,
+        spans_key=spans_key,
+        threshold=threshold,
+        max_span_length=max_span_length,
+        spans_per_token=spans_per_token,
+        scorer=scorer,
+    )
+
+
+class GlobalPointerNER(TrainablePipe):
+    """Span-scoring NER: every (start, end, label) is scored; spans above the
+    threshold go to doc.spans[spans_key], a non-overlapping selection to doc.ents."""
+
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: Model[List[Doc], Floats4d],
+        name: str = "globalpointer_ner",
+        *,
+        spans_key: str = "sc",
+        threshold: float = 0.0,
+        max_span_length: Optional[int] = 64,
+        spans_per_token: float = 1.0,
+        scorer: Optional[Callable] = score_globalpointer,
+    ) -> None:
+        if max_span_length is not None and max_span_length < 1:
+            raise ValueError(f"max_span_length must be a positive number of tokens or null, got {max_span_length}.")
+        if spans_per_token <= 0:
+            raise ValueError(f"spans_per_token must be positive, got {spans_per_token}.")
+        self.vocab = vocab
+        self.model = model
+        self.name = name
+        self.scorer = scorer
+        self.cfg: Dict[str, Any] = {
+            "labels": [],
+            "spans_key": spans_key,
+            "threshold": threshold,
+            "max_span_length": max_span_length,
+            "spans_per_token": spans_per_token,
+        }
+        self._set_model_span_length()
+
+    def _set_model_span_length(self) -> None:
+        self.model.get_ref("scorer").attrs["max_span_length"] = self.cfg["max_span_length"] or 0
+
+    @property
+    def key(self) -> str:
+        """The doc.spans key predictions are written to and gold read from."""
+        return str(self.cfg["spans_key"])
+
+    @property
+    def labels(self) -> Tuple[str, ...]:
+        """The labels currently added to the component."""
+        return tuple(self.cfg["labels"])
+
+    @property
+    def label_data(self) -> List[str]:
+        """The labels, as `spacy init labels` writes them."""
+        return list(self.labels)
+
+    def add_label(self, label: str) -> int:
+        """Add a label; 0 if it was there already, else 1. Labels cannot be
+        added once the head is built (its size is the label count)."""
+        if not isinstance(label, str):
+            raise ValueError(Errors.E187)
+        if label in self.labels:
+            return 0
+        scorer = self.model.get_ref("scorer")
+        if scorer.has_dim("nO") and scorer.get_dim("nO") == len(self.labels):
+            raise ValueError(Errors.E922.format(name=self.name, nO=scorer.get_dim("nO")))
+        self.cfg["labels"].append(label)
+        self.vocab.strings.add(label)
+        return 1
+
+    def _gold_spans(self, doc: Doc) -> Iterable[Span]:
+        return doc.spans[self.key] if self.key in doc.spans else doc.ents
+
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp: Optional[Language] = None,
+        labels: Optional[List[str]] = None,
+    ) -> None:
+        """Add labels (given, e.g. from `spacy init labels`, or read from the
+        examples' gold spans) and build the model on a sample of the examples."""
+        validate_get_examples(get_examples, "GlobalPointerNER.initialize")
+        if labels is not None:
+            for label in labels:
+                self.add_label(label)
+            sample = list(islice(get_examples(), 10))
+        else:
+            sample = []
+            for eg in get_examples():
+                for span in self._gold_spans(eg.reference):
+                    self.add_label(span.label_)
+                if len(sample) < 10:
+                    sample.append(eg)
+        if not self.labels:
+            raise ValueError(
+                f"The '{self.name}' component has no labels: none were given and "
+                f"the examples hold no spans in doc.spans['{self.key}'] or doc.ents. "
+                f"Check the spans key, or pass labels via [initialize.components.{self.name}.labels]."
+            )
+        self.model.get_ref("scorer").set_dim("nO", len(self.labels))
+        self.model.initialize(X=[eg.predicted for eg in sample] or None)
+
+    def predict(self, docs: Iterable[Doc]) -> List[SpanCandidates]:
+        """Spans above the threshold per doc, best first."""
+        docs = list(docs)
+        scores = self.model.predict(docs)
+        return decode_spans(scores, [len(doc) for doc in docs], self.cfg["threshold"], self.cfg["spans_per_token"])
+
+    def set_annotations(self, docs: Iterable[Doc], candidates: List[SpanCandidates]) -> None:
+        """Write doc.spans[spans_key] (all spans, sorted, attrs["scores"]) and
+        doc.ents (a greedy non-overlapping selection by score)."""
+        labels = self.labels
+        for doc, cand in zip(docs, candidates):
+            order = numpy.lexsort((cand.labels, cand.ends, cand.starts))
+            spans = [Span(doc, int(cand.starts[k]), int(cand.ends[k]), labels[cand.labels[k]]) for k in order]
+            group = SpanGroup(doc, name=self.key, spans=spans)
+            group.attrs["scores"] = cand.scores[order]
+            doc.spans[self.key] = group
+            flat = sorted(select_flat(cand.starts, cand.ends, cand.scores).tolist(), key=lambda k: cand.starts[k])
+            doc.set_ents([Span(doc, int(cand.starts[k]), int(cand.ends[k]), labels[cand.labels[k]]) for k in flat], default="outside")
+
+    def update(
+        self,
+        examples: Iterable[Example],
+        *,
+        drop: float = 0.0,
+        sgd: Optional[Optimizer] = None,
+        losses: Optional[Dict[str, float]] = None,
+    ) -> Dict[str, float]:
+        """Learn from a batch of examples."""
+        if losses is None:
+            losses = {}
+        losses.setdefault(self.name, 0.0)
+        examples = list(examples)
+        validate_examples(examples, "GlobalPointerNER.update")
+        if not any(len(eg.predicted) for eg in examples):
+            return losses
+        set_dropout_rate(self.model, drop)
+        scores, backprop = self.model.begin_update([eg.predicted for eg in examples])
+        loss, d_scores = self.get_loss(examples, scores)
+        backprop(d_scores)
+        if sgd is not None:
+            self.finish_update(sgd)
+        losses[self.name] += loss
+        return losses
+
+    def get_loss(self, examples: Iterable[Example], scores: Floats4d) -> Tuple[float, Floats4d]:
+        """Multilabel categorical cross-entropy of the band scores against the
+        gold spans, aligned to the predicted tokens."""
+        examples = list(examples)
+        ops = self.model.ops
+        B, C, L, W = scores.shape
+        label_map = {label: i for i, label in enumerate(self.labels)}
+        cells: List[Tuple[int, int, int, int]] = []
+        too_long = 0
+        for b, eg in enumerate(examples):
+            for span in eg.get_aligned_spans_y2x(self._gold_spans(eg.reference), allow_overlap=True):
+                w = span.end - span.start - 1
+                if w >= W:
+                    too_long += 1
+                elif span.label_ in label_map:
+                    cells.append((b, label_map[span.label_], span.start, w))
+        if too_long:
+            warnings.warn(
+                f"[{self.name}] {too_long} gold span(s) in this batch are longer than "
+                f"max_span_length={self.cfg['max_span_length']} tokens and cannot be "
+                f"learned; raise max_span_length to include them."
+            )
+        gold = ops.xp.zeros(scores.shape, dtype=bool)
+        if cells:
+            idx = ops.xp.asarray(cells, dtype="int64")
+            gold[idx[:, 0], idx[:, 1], idx[:, 2], idx[:, 3]] = True
+        valid = valid_cells(ops.xp, [len(eg.predicted) for eg in examples], L, W)[:, None]
+        loss, grad = loss_and_gradient(*(xp2torch(a) for a in (scores, gold, valid)))
+        return loss, torch2xp(grad)
+
+    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()):
+        super().from_bytes(bytes_data, exclude=exclude)
+        self._set_model_span_length()
+        return self
+
+    def from_disk(self, path, *, exclude: Iterable[str] = tuple()):
+        super().from_disk(path, exclude=exclude)
+        self._set_model_span_length()
+        return self
+
