@@ -24,6 +24,7 @@ setup(
         "spacy_factories": ["globalpointer_ner = spacy_globalpointer.pipe:make_globalpointer_ner"],
         "spacy_architectures": ["spacy_globalpointer.GlobalPointer.v1 = spacy_globalpointer.model:build_globalpointer_model"],
         "spacy_scorers": ["spacy_globalpointer.scorer.v1 = spacy_globalpointer.scorer:make_globalpointer_scorer"],
+        "spacy_callbacks": ["spacy_globalpointer.blas_cpu_ops.v1 = spacy_globalpointer.util:make_blas_cpu_ops"],
         "console_scripts": ["spacy-globalpointer = spacy_globalpointer.cli:main"],
     },
 )

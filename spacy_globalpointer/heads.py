@@ -7,6 +7,7 @@ doc length this holds every span of the doc (the classic ``L x L`` upper
 triangle, stored without the always-masked lower half); with ``W`` set to a
 maximum span length the memory is ``O(L * W)`` instead of ``O(L**2)``.
 """
+import functools
 import math
 from typing import Any, Dict, Optional, Tuple
 
@@ -37,6 +38,16 @@ def check_head_args(head: str, head_size: int, rope: bool) -> None:
         )
 
 
+@functools.lru_cache(maxsize=64)
+def _rotary_tables(L: int, d: int, device: torch.device, dtype: torch.dtype) -> Tuple[Tensor, Tensor]:
+    pos = torch.arange(L, device=device, dtype=torch.float32)
+    freq = 10000.0 ** (-torch.arange(0, d, 2, device=device, dtype=torch.float32) / d)
+    # Angles in float32 even for half-precision inputs: positions beyond
+    # 2048 are not representable in float16.
+    angle = pos[:, None] * freq[None, :]
+    return angle.cos().repeat_interleave(2, dim=-1).to(dtype), angle.sin().repeat_interleave(2, dim=-1).to(dtype)
+
+
 def rotary(x: Tensor) -> Tensor:
     """Rotary position embedding along dim -2 (positions) of ``x`` (..., L, d).
 
@@ -45,14 +56,7 @@ def rotary(x: Tensor) -> Tensor:
     rotated at j then depends on j - i only: the head sees relative, not
     absolute, positions, which is what makes band and full scoring agree.
     """
-    L, d = x.shape[-2], x.shape[-1]
-    pos = torch.arange(L, device=x.device, dtype=torch.float32)
-    freq = 10000.0 ** (-torch.arange(0, d, 2, device=x.device, dtype=torch.float32) / d)
-    angle = pos[:, None] * freq[None, :]
-    # Angles in float32 even for half-precision inputs: positions beyond
-    # 2048 are not representable in float16.
-    cos = angle.cos().repeat_interleave(2, dim=-1).to(x.dtype)
-    sin = angle.sin().repeat_interleave(2, dim=-1).to(x.dtype)
+    cos, sin = _rotary_tables(x.shape[-2], x.shape[-1], x.device, x.dtype)
     rotated = torch.stack([-x[..., 1::2], x[..., 0::2]], dim=-1).reshape(x.shape)
     return x * cos + rotated * sin
 

@@ -12,9 +12,9 @@ def multilabel_categorical_crossentropy(scores: Tensor, gold: Tensor, valid: Ten
     ``valid`` take no part. Unlike a per-cell sigmoid, the loss pushes every
     positive above 0 and every negative below 0 *relative to each other*, so
     the heavy imbalance (a handful of entities among L**2 cells) needs no
-    re-weighting. Computed in float32 whatever the input dtype.
+    re-weighting. Computed in at least float32 whatever the input dtype.
     """
-    s = scores.float()
+    s = scores.to(torch.promote_types(scores.dtype, torch.float32))
     # Negatives enter as e^s, positives as e^-s; the extra 0 logit is the "1 +".
     signed = torch.where(gold, -s, s)
     # Boolean masks with a finite fill: no 1e12 constants that overflow.
@@ -31,7 +31,7 @@ def loss_and_gradient(scores: Tensor, gold: Tensor, valid: Tensor) -> Tuple[floa
     ``valid`` broadcast to the scores' shape."""
     B, C = scores.shape[:2]
     gold, valid = gold.expand_as(scores), valid.expand_as(scores)
-    s = scores.detach().float().requires_grad_(True)
+    s = scores.detach().to(torch.promote_types(scores.dtype, torch.float32)).requires_grad_(True)
     rows = multilabel_categorical_crossentropy(s.reshape(B * C, -1), gold.reshape(B * C, -1), valid.reshape(B * C, -1))
     loss = rows.mean() if rows.numel() else s.sum() * 0
     loss.backward()

@@ -1,4 +1,5 @@
 """The registered architecture: a token-vector layer chained to a torch span head."""
+import os
 from typing import Any, Dict, List, Optional
 
 import srsly
@@ -10,6 +11,16 @@ from thinc.layers.pytorchwrapper import forward as pytorch_forward
 from thinc.types import ArgsKwargs, Floats2d, Floats4d
 
 from .heads import SpanHead, build_head, check_head_args
+
+
+def _one_torch_thread_after_fork() -> None:
+    # nlp.pipe(n_process=N) forks workers: torch's OpenMP pool, already used
+    # by the parent, hangs in a forked child. One thread per worker also
+    # avoids N x threads oversubscribing the cores.
+    torch.set_num_threads(1)
+
+
+os.register_at_fork(after_in_child=_one_torch_thread_after_fork)
 
 
 @registry.architectures("spacy_globalpointer.GlobalPointer.v1")

@@ -1,0 +1,41 @@
+"""Shared test data: short Chinese docs with nested entities."""
+import re
+from typing import List
+
+from spacy.language import Language
+from spacy.training import Example
+
+TRAIN_DATA = [
+    ("张三在北京大学读书", [("北京大学", "ORG"), ("北京", "LOC"), ("张三", "PER")]),
+    ("李四去了上海交通大学", [("上海交通大学", "ORG"), ("上海", "LOC"), ("李四", "PER")]),
+    ("王五是清华大学的老师", [("清华大学", "ORG"), ("王五", "PER")]),
+    ("赵六住在南京", [("南京", "LOC"), ("赵六", "PER")]),
+    ("南京大学在南京", [("南京大学", "ORG"), ("南京", "LOC")]),
+    ("我喜欢上海", [("上海", "LOC")]),
+    ("孙七和周八都在杭州", [("孙七", "PER"), ("周八", "PER"), ("杭州", "LOC")]),
+    ("浙江大学位于杭州", [("浙江大学", "ORG"), ("杭州", "LOC"), ("浙江", "LOC")]),
+    ("吴九是复旦大学教授", [("复旦大学", "ORG"), ("吴九", "PER")]),
+    ("郑十来自广州", [("广州", "LOC"), ("郑十", "PER")]),
+    ("广州中山大学很大", [("中山大学", "ORG"), ("广州", "LOC")]),
+    ("今天天气很好", []),
+]
+LABELS = ["LOC", "ORG", "PER"]
+
+
+def make_examples(nlp: Language, data=TRAIN_DATA, spans_key: str = "sc", ents: bool = False) -> List[Example]:
+    """Examples whose reference holds every entity (nested) in doc.spans[spans_key];
+    with ents=True the reference also gets a flat (longest-first) doc.ents."""
+    from spacy.util import filter_spans
+
+    examples = []
+    for text, entities in data:
+        ref = nlp.make_doc(text)
+        spans = []
+        for surface, label in entities:
+            for m in re.finditer(re.escape(surface), text):
+                spans.append(ref.char_span(m.start(), m.end(), label))
+        ref.spans[spans_key] = spans
+        if ents:
+            ref.set_ents(filter_spans(spans), default="outside")
+        examples.append(Example(nlp.make_doc(text), ref))
+    return examples
