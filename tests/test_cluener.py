@@ -1,0 +1,186 @@
+"""CLUENER conversion, offsets, validation, submission and metrics."""
+import json
+
+import pytest
+import spacy
+from spacy.tokens import DocBin
+
+from spacy_globalpointer import cluener
+from spacy_globalpointer.cli import main
+from spacy_globalpointer.cluener import (
+    CluenerError,
+    char_offsets_to_cluener,
+    cluener_to_char_offsets,
+    doc_to_record,
+    parse_line,
+    record_to_doc,
+)
+
+# Latin letters, digits, spaces and emoji inside Chinese text; the emoji and
+# the combining accent are single code points in Python's str.
+MIXED = "我在New York买了3部iPhone 15😀手机，花了8999元。Café́好"
+MIXED_ENTS = {"address": ["New York"], "game": ["iPhone 15"], "position": ["8999"], "scene": ["Café́"], "name": ["手机"]}
+
+
+def mixed_line() -> str:
+    label = {}
+    for lab, surfaces in MIXED_ENTS.items():
+        for surface in surfaces:
+            start = MIXED.index(surface)
+            label.setdefault(lab, {})[surface] = [[start, start + len(surface) - 1]]
+    return json.dumps({"id": 7, "text": MIXED, "label": label}, ensure_ascii=False)
+
+
+def test_offset_functions_are_inverse():
+    assert cluener_to_char_offsets(3, 5) == (3, 6)
+    assert char_offsets_to_cluener(3, 6) == (3, 5)
+    for s in range(5):
+        for e in range(s, 8):
+            assert char_offsets_to_cluener(*cluener_to_char_offsets(s, e)) == (s, e)
+
+
+def test_mixed_script_offsets_round_trip():
+    nlp = spacy.blank("zh")
+    record = parse_line(mixed_line(), "mixed.json", 1)
+    doc = record_to_doc(nlp, record)
+    assert doc.text == MIXED
+    got = {(s.label_, s.text) for s in doc.spans["sc"]}
+    assert got == {(lab, surface) for lab, ss in MIXED_ENTS.items() for surface in ss}
+    for span in doc.spans["sc"]:
+        # spaCy's end_char is exclusive, CLUENER's end inclusive
+        start, end = char_offsets_to_cluener(span.start_char, span.end_char)
+        assert MIXED[start : end + 1] == span.text
+        assert MIXED[span.start_char : span.end_char] == span.text
+    assert doc.user_data[cluener.ID_KEY] == 7
+    back = doc_to_record(doc, source="spans")
+    assert back["label"] == json.loads(mixed_line())["label"]
+    assert back["id"] == 7
+
+
+def test_one_character_entity_and_emoji_entity():
+    text = "😀是表情A"
+    line = json.dumps({"text": text, "label": {"name": {"😀": [[0, 0]], "A": [[4, 4]]}}}, ensure_ascii=False)
+    doc = record_to_doc(spacy.blank("zh"), parse_line(line, "f.json", 1))
+    assert [(s.start_char, s.end_char, s.text) for s in doc.spans["sc"]] == [(0, 1, "😀"), (4, 5, "A")]
+    assert doc_to_record(doc, source="ents")["label"] == {"name": {"😀": [[0, 0]], "A": [[4, 4]]}}
+
+
+@pytest.mark.parametrize(
+    "line,where,what",
+    [
+        ('{"text": "abc", "label": {', "f.json:3", "not valid JSON"),
+        ('{"label": {}}', "f.json:3: field text", "missing"),
+        ('{"text": "北京欢迎你", "label": {"address": {"北京": [[0, 2]]}}}', "f.json:3: field label.address.北京", "cover '北京欢'"),
+        ('{"text": "北京", "label": {"address": {"北京": [[1, 5]]}}}', "f.json:3: field label.address.北京", "out of range"),
+        ('{"text": "北京", "label": {"address": {"北京": [0, 1]}}}', "f.json:3: field label.address.北京", "expected \\[start, end\\]"),
+        ('{"text": "北京", "label": {"address": ["北京"]}}', "f.json:3: field label.address", "expected"),
+        ('[1, 2]', "f.json:3", "expected a JSON object"),
+    ],
+)
+def test_bad_lines_name_file_line_and_field(line, where, what):
+    with pytest.raises(CluenerError, match=where) as err:
+        parse_line(line, "f.json", 3)
+    assert err.match(what)
+
+
+def test_span_off_token_boundaries_is_an_error():
+    nlp = spacy.blank("zh")
+    line = json.dumps({"text": "北京 欢迎", "label": {"address": {"北京 ": [[0, 2]]}}}, ensure_ascii=False)
+    with pytest.raises(CluenerError, match="f.json:1: field label.address.北京 .*token boundaries"):
+        record_to_doc(nlp, parse_line(line, "f.json", 1))
+
+
+def test_convert_bad_file_then_skip_invalid(tmp_path, capsys):
+    good = '{"text": "北京欢迎你", "label": {"address": {"北京": [[0, 1]]}}}'
+    lines = [good, '{"text": "x", "label"', good, '{"text": "北京", "label": {"address": {"北": [[0, 1]]}}}', good, '{"text": "北京", "label": {"address": {"北京": [[0, 9]]}}}']
+    src = tmp_path / "bad.json"
+    src.write_text("\n".join(lines) + "\n", encoding="utf8")
+    out = tmp_path / "out.spacy"
+    assert main(["convert", str(src), str(out), "--no-progress"]) == 1
+    assert f"{src}:2" in capsys.readouterr().out
+    with pytest.raises(CluenerError, match=f"{src}:2"):
+        cluener.convert(src, out, progress=False)
+    report = cluener.convert(src, out, skip_invalid=True, progress=False)
+    assert report.docs == 3 and sum(report.entities.values()) == 3
+    assert len(report.skipped) == 3
+    assert [r.split(": ")[0] for r in report.skipped] == [f"{src}:2", f"{src}:4", f"{src}:6"]
+    docs = list(DocBin().from_disk(out).get_docs(spacy.blank("zh").vocab))
+    assert len(docs) == 3 and all(d.spans["sc"][0].text == "北京" for d in docs)
+    assert main(["convert", str(src), str(out), "--skip-invalid", "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "Skipped 3 invalid line(s)" in printed and f"{src}:6" in printed
+
+
+@pytest.mark.parametrize("split,n_docs,n_ents", [("train", 10748, 23971), ("dev", 1343, 3072)])
+def test_whole_split_converts_and_round_trips(cluener_dir, tmp_path, split, n_docs, n_ents):
+    src = cluener_dir / f"{split}.json"
+    out = tmp_path / f"{split}.spacy"
+    report = cluener.convert(src, out, progress=False)
+    assert report.docs == n_docs and sum(report.entities.values()) == n_ents and not report.skipped
+    nlp = spacy.blank("zh")
+    docs = list(DocBin().from_disk(out).get_docs(nlp.vocab))
+    assert len(docs) == n_docs
+    assert sum(len(d.spans["sc"]) for d in docs) == n_ents
+    for doc, line in zip(docs, open(src, encoding="utf8")):
+        gold = json.loads(line)
+        back = doc_to_record(doc, source="spans", with_text=True)
+        assert back["text"] == gold["text"]
+        assert back["label"] == {lab: {e: sorted(p) for e, p in ents.items()} for lab, ents in gold["label"].items()}
+        # doc.ents: never overlapping, all of them gold spans
+        assert {(e.start, e.end, e.label_) for e in doc.ents} <= {(s.start, s.end, s.label_) for s in doc.spans["sc"]}
+    if split == "train":
+        assert report.not_in_ents == 2
+
+
+def test_scores_on_hand_made_files(tmp_path):
+    gold = [
+        {"text": "北京和上海", "label": {"address": {"北京": [[0, 1]], "上海": [[3, 4]]}}},
+        {"text": "张三张三", "label": {"name": {"张三": [[0, 1], [2, 3]]}}},
+        {"text": "无", "label": {}},
+    ]
+    pred = [
+        {"label": {"address": {"北京": [[0, 1]]}, "name": {"和上": [[2, 3]]}}},  # 1 tp, 1 fn (上海), 1 fp
+        {"label": {"name": {"张三": [[0, 1]], "三张": [[1, 2]]}}},  # 1 tp, 1 fn, 1 fp
+        {"label": {"address": {"无": [[0, 0]]}}},  # 1 fp
+    ]
+    exact = cluener.exact_scores(gold, pred)
+    assert (exact["tp"], exact["fp"], exact["fn"]) == (2, 3, 2)
+    assert exact["p"] == pytest.approx(2 / 5) and exact["r"] == pytest.approx(2 / 4)
+    assert exact["f"] == pytest.approx(2 * 0.4 * 0.5 / 0.9)
+    assert exact["per_type"]["address"] == pytest.approx({"p": 0.5, "r": 0.5, "f": 0.5, "tp": 1, "fp": 1, "fn": 1})
+    official = cluener.official_scores(gold, pred)
+    # address: strings {北京,上海} vs {北京}, {} vs {无}: tp 1, fn 1, fp 1 -> f 0.5
+    # name: {张三} vs {张三, 三张} and {} vs {和上}: tp 1, fp 2, fn 0 -> p 1/3, r 1, f 0.5
+    assert official["per_type"]["address"]["f"] == pytest.approx(0.5)
+    assert official["per_type"]["name"]["f"] == pytest.approx(0.5)
+    assert official["macro_f"] == pytest.approx((0.5 + 0.5) / 10)  # macro over CLUENER's 10 labels
+    g, p = tmp_path / "g.json", tmp_path / "p.json"
+    g.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in gold), encoding="utf8")
+    p.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in pred), encoding="utf8")
+    assert main(["score", str(g), str(p), "--output", str(tmp_path / "s.json")]) == 0
+    assert json.loads((tmp_path / "s.json").read_text())["exact"]["tp"] == 2
+
+
+def test_predict_test_set_submission(cluener_dir, tmp_path):
+    """An initialized (untrained) pipeline predicts plenty of spans: every
+    one must come back with ids in order and inclusive ends."""
+    nlp = spacy.blank("zh")
+    gp = nlp.add_pipe("globalpointer_ner", config={"threshold": -1e9})
+    for label in cluener.CLUENER_LABELS:
+        gp.add_label(label)
+    nlp.initialize()
+    nlp.to_disk(tmp_path / "model")
+    out = tmp_path / "cluener_predict.json"
+    assert main(["predict", str(tmp_path / "model"), str(cluener_dir / "test.json"), str(out), "--no-progress", "--batch-size", "128"]) == 0
+    texts = [json.loads(line)["text"] for line in open(cluener_dir / "test.json", encoding="utf8")]
+    lines = [json.loads(line) for line in open(out, encoding="utf8")]
+    assert len(lines) == 1345
+    assert [line["id"] for line in lines] == list(range(1345))
+    n = 0
+    for line, text in zip(lines, texts):
+        for ents in line["label"].values():
+            for surface, positions in ents.items():
+                for start, end in positions:
+                    assert text[start : end + 1] == surface
+                    n += 1
+    assert n > 1345
