@@ -18,7 +18,8 @@ setup(
     ],
     extras_require={
         "transformers": ["spacy-transformers>=1.3,<2"],
-        "test": ["pytest", "hypothesis", "spacy-transformers>=1.3,<2"],
+        "project": ["build"],
+        "test": ["pytest", "hypothesis", "build", "spacy-transformers>=1.3,<2"],
     },
     entry_points={
         "spacy_factories": ["globalpointer_ner = spacy_globalpointer.pipe:make_globalpointer_ner"],

@@ -45,7 +45,22 @@ def cmd_predict(args) -> int:
     nlp = spacy.load(args.model)
     n = cluener.predict_file(nlp, args.input, args.output, source=args.source, spans_key=args.spans_key, batch_size=args.batch_size, progress=not args.no_progress)
     msg.good(f"Wrote {n} predictions ({args.source}) to {args.output}")
+    if args.displacy:
+        texts = [r.text for _, r in zip(range(args.displacy_limit), cluener.read_cluener(args.input))]
+        write_displacy(list(nlp.pipe(texts)), args.displacy, args.spans_key or cluener._pipeline_spans_key(nlp))
+        msg.good(f"Wrote a displaCy sample of {len(texts)} docs to {args.displacy}")
     return 0
+
+
+def write_displacy(docs, path, spans_key: str) -> None:
+    """One HTML page: nested spans (displaCy's span style), then the flat doc.ents."""
+    from spacy import displacy
+
+    spans = displacy.render(docs, style="span", options={"spans_key": spans_key}, page=False, jupyter=False)
+    ents = displacy.render(docs, style="ent", page=False, jupyter=False)
+    html = f"<!DOCTYPE html><html lang='zh'><meta charset='utf-8'><body><h2>doc.spans['{spans_key}'] (nested)</h2>{spans}<h2>doc.ents (flat)</h2>{ents}</body></html>"
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(html, encoding="utf8")
 
 
 def score_files(gold_path, pred_path):
@@ -109,12 +124,11 @@ def cmd_interactive(args) -> int:
             _table(rows, ("label", "text", "start", "end (incl.)", "score", "in ents"))
         else:
             msg.text("(no entities)")
-    options = {"spans_key": key}
     if args.displacy and docs:
-        Path(args.displacy).write_text(displacy.render(docs, style="span", options=options, page=True), encoding="utf8")
+        write_displacy(docs, args.displacy, key)
         msg.good(f"Wrote {len(docs)} doc(s) to {args.displacy}")
     if args.serve and docs:
-        displacy.serve(docs, style="span", options=options, port=args.port, host="127.0.0.1")
+        displacy.serve(docs, style="span", options={"spans_key": key}, port=args.port, host="127.0.0.1")
     return 0
 
 
@@ -138,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spans-key", default=None, help="doc.spans key to read with --source spans (default: the component's)")
     p.add_argument("--batch-size", type=int, default=64, help="docs per nlp.pipe batch (default: 64)")
     p.add_argument("--gpu-id", type=int, default=-1, help="GPU id, -1 for CPU (default: -1)")
+    p.add_argument("--displacy", default=None, help="also write the first --displacy-limit docs to this HTML file (displaCy: nested spans and ents)")
+    p.add_argument("--displacy-limit", type=int, default=25, help="docs in the --displacy sample (default: 25)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_predict)
 

@@ -1,0 +1,70 @@
+"""Real command-line runs: `spacy train` from a config file, and the spaCy project workflow."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def run(cmd, cwd=None, env=None):
+    proc = subprocess.run(cmd, cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True)
+    assert proc.returncode == 0, f"{' '.join(map(str, cmd))} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def cluener_slice(cluener_dir, tmp_path_factory):
+    """The first lines of each CLUENER split: a small slice for end-to-end runs."""
+    out = tmp_path_factory.mktemp("cluener_slice")
+    for split, n in (("train", 400), ("dev", 100), ("test", 60)):
+        with open(cluener_dir / f"{split}.json", encoding="utf8") as f:
+            (out / f"{split}.json").write_text("".join(line for _, line in zip(range(n), f)), encoding="utf8")
+    return out
+
+
+@pytest.mark.slow
+def test_spacy_train_from_config(cluener_slice, tmp_path):
+    """`spacy train` finds the factory through the entry points (no --code)."""
+    for split in ("train", "dev"):
+        run([BIN / "spacy-globalpointer", "convert", cluener_slice / f"{split}.json", tmp_path / f"{split}.spacy", "--no-progress"])
+    out = tmp_path / "training"
+    run(
+        [BIN / "spacy", "train", ROOT / "configs" / "cluener_cpu.cfg", "--output", out,
+         "--paths.train", tmp_path / "train.spacy", "--paths.dev", tmp_path / "dev.spacy",
+         "--training.max_steps", "60", "--training.eval_frequency", "30",
+         "--components.globalpointer_ner.model.head", "EfficientGlobalPointer"]
+    )
+    meta = json.loads((out / "model-best" / "meta.json").read_text())
+    assert "ents_f" in meta["performance"] and "spans_sc_f" in meta["performance"]
+    assert set(meta["performance"]["ents_per_type"]) <= set(meta["labels"]["globalpointer_ner"])
+    cfg = (out / "model-best" / "config.cfg").read_text()
+    assert 'head = "EfficientGlobalPointer"' in cfg
+
+
+@pytest.mark.slow
+def test_project_workflow_and_package(cluener_slice, tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("project.yml", "configs", "scripts"):
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, project / name)
+    env = {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    run([BIN / "spacy", "project", "run", "all", project, f"--vars.cluener_dir={cluener_slice}", "--vars.max_steps=40", "--vars.eval_frequency=20"], env=env)
+    metrics = json.loads((project / "metrics" / "cluener_cpu_cluener.json").read_text())
+    assert set(metrics) == {"exact", "official"}
+    assert json.loads((project / "metrics" / "cluener_cpu_spacy.json").read_text())["ents_f"] is not None
+    assert "doc.ents (flat)" in (project / "metrics" / "dev_sample.html").read_text(encoding="utf8")
+    lines = [json.loads(line) for line in (project / "cluener_predict.json").read_text(encoding="utf8").splitlines()]
+    assert [line["id"] for line in lines] == list(range(60))
+    wheel = next((project / "packages").glob("zh_cluener_gp-*/dist/*.whl"))
+    site = tmp_path / "site"
+    run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--quiet", "--target", site, wheel])
+    code = "import spacy; nlp = spacy.load('zh_cluener_gp'); doc = nlp('北京欢迎你'); print(nlp.pipe_names, len(doc.spans['sc']) >= 0)"
+    out = run([sys.executable, "-c", code], cwd=tmp_path, env={"PYTHONPATH": str(site)})
+    assert "globalpointer_ner" in out
