@@ -11,7 +11,7 @@ setup(
     install_requires=[
         "spacy>=3.7,<4",
         "thinc>=8.2,<8.4",
-        "torch>=2.0,<3",
+        "torch>=2.6,<3",
         "srsly>=2.4",
         "numpy",
         "tqdm",
@@ -25,6 +25,7 @@ setup(
         "spacy_factories": ["globalpointer_ner = spacy_globalpointer.pipe:make_globalpointer_ner"],
         "spacy_architectures": ["spacy_globalpointer.GlobalPointer.v1 = spacy_globalpointer.model:build_globalpointer_model"],
         "spacy_scorers": ["spacy_globalpointer.scorer.v1 = spacy_globalpointer.scorer:make_globalpointer_scorer"],
+        "spacy_readers": ["spacy_globalpointer.Corpus.v1 = spacy_globalpointer.util:create_corpus_reader"],
         "spacy_callbacks": ["spacy_globalpointer.blas_cpu_ops.v1 = spacy_globalpointer.util:make_blas_cpu_ops"],
         "spacy_span_getters": ["spacy_globalpointer.checked_strided_spans.v1 = spacy_globalpointer.util:make_checked_strided_spans"],
         "console_scripts": ["spacy-globalpointer = spacy_globalpointer.cli:main"],

@@ -269,6 +269,9 @@ def convert(in_path: Union[str, Path], out_path: Union[str, Path], *, nlp: Optio
     from spacy.tokens import DocBin
     from tqdm import tqdm
 
+    from .util import resolve_msgpack_entry_points
+
+    resolve_msgpack_entry_points()
     nlp = nlp or spacy.blank("zh")
     report = Report()
     records = read_cluener(in_path, skip_invalid=skip_invalid, report=report)

@@ -62,7 +62,9 @@ def span_scorer(head: str, rope: bool, head_size: int, nO: Optional[int], mixed_
     input width and the label count, known only at initialize: until then the
     shim holds an empty placeholder module."""
     grad_scaler_config = dict(grad_scaler_config)
-    grad_scaler_config.setdefault("enabled", mixed_precision)
+    # Autocast here is CUDA autocast: on a CPU-only machine mixed precision is
+    # a no-op, and thinc's scaler would refuse to run.
+    grad_scaler_config.setdefault("enabled", mixed_precision and torch.cuda.is_available())
     shim = PyTorchShim(
         torch.nn.Module(),
         mixed_precision=mixed_precision,
@@ -109,17 +111,18 @@ def pad_inputs(model: Model, X: List[Floats2d], is_train: bool):
     if not isinstance(shim._model, SpanHead):
         raise ValueError("GlobalPointer model is not initialized: call nlp.initialize() or load a trained pipeline.")
     lengths = [int(x.shape[0]) for x in X]
-    if sum(lengths):
-        padded = model.ops.pad(X)
-    else:
-        padded = model.ops.alloc3f(len(X), 0, model.get_dim("nI"))
+    # By hand rather than ops.pad: an empty doc may come as a (0, 0) array.
+    padded = model.ops.alloc3f(len(X), max(lengths, default=0), model.get_dim("nI"))
+    for i, x in enumerate(X):
+        if lengths[i]:
+            padded[i, : lengths[i]] = x
     Xt = xp2torch(padded, requires_grad=is_train, device=shim.device)
     lengths_t = torch.tensor(lengths, dtype=torch.long, device=shim.device)
     args = ArgsKwargs(args=(Xt, lengths_t), kwargs={"max_span_length": model.attrs["max_span_length"]})
 
     def backprop(d_args: ArgsKwargs) -> List[Floats2d]:
         dX = torch2xp(d_args.args[0])
-        return model.ops.unpad(dX, lengths) if sum(lengths) else [model.ops.alloc2f(n, dX.shape[-1]) for n in lengths]
+        return [dX[i, :n] if n else model.ops.alloc2f(*x.shape) for i, (n, x) in enumerate(zip(lengths, X))]
 
     return args, backprop
 

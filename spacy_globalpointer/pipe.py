@@ -8,7 +8,7 @@ from spacy.errors import Errors
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc, Span, SpanGroup
-from spacy.training import Example, validate_examples, validate_get_examples
+from spacy.training import Example, validate_examples
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate, torch2xp, xp2torch
 from thinc.types import Floats4d
@@ -162,7 +162,16 @@ class GlobalPointerNER(TrainablePipe):
         return 1
 
     def _gold_spans(self, doc: Doc) -> Iterable[Span]:
-        return doc.spans[self.key] if self.key in doc.spans else doc.ents
+        """Gold: doc.spans[spans_key], else doc.ents; never a silent guess."""
+        if self.key in doc.spans:
+            return doc.spans[self.key]
+        if doc.spans:
+            raise ValueError(
+                f"[{self.name}] A gold doc has span groups {sorted(doc.spans)} but none "
+                f"under spans_key '{self.key}'. Set [components.{self.name}] spans_key to "
+                f"the key your data uses, or convert the data with --spans-key {self.key}."
+            )
+        return doc.ents
 
     def initialize(
         self,
@@ -172,8 +181,10 @@ class GlobalPointerNER(TrainablePipe):
         labels: Optional[List[str]] = None,
     ) -> None:
         """Add labels (given, e.g. from `spacy init labels`, or read from the
-        examples' gold spans) and build the model on a sample of the examples."""
-        validate_get_examples(get_examples, "GlobalPointerNER.initialize")
+        examples' gold spans) and build the model on a sample of the examples.
+        With labels given, only the first 10 examples are read."""
+        if get_examples is None or not callable(get_examples):
+            raise TypeError(Errors.E930.format(method="GlobalPointerNER.initialize", obj=type(get_examples)))
         if labels is not None:
             for label in labels:
                 self.add_label(label)
@@ -185,6 +196,8 @@ class GlobalPointerNER(TrainablePipe):
                     self.add_label(span.label_)
                 if len(sample) < 10:
                     sample.append(eg)
+        # spaCy's validate_get_examples would read the whole corpus once more.
+        validate_examples(sample, "GlobalPointerNER.initialize")
         if not self.labels:
             raise ValueError(
                 f"The '{self.name}' component has no labels: none were given and "
@@ -197,6 +210,9 @@ class GlobalPointerNER(TrainablePipe):
     def predict(self, docs: Iterable[Doc]) -> List[SpanCandidates]:
         """Spans above the threshold per doc, best first."""
         docs = list(docs)
+        if not any(len(doc) for doc in docs):
+            # Nothing to score; spacy-transformers' pooling also fails on a batch of only empty docs.
+            return decode_spans(self.model.ops.alloc4f(len(docs), len(self.labels), 0, 0), [0] * len(docs), 0.0, 1.0)
         scores = self.model.predict(docs)
         return decode_spans(scores, [len(doc) for doc in docs], self.cfg["threshold"], self.cfg["spans_per_token"])
 
@@ -248,7 +264,14 @@ class GlobalPointerNER(TrainablePipe):
         cells: List[Tuple[int, int, int, int]] = []
         too_long = 0
         for b, eg in enumerate(examples):
-            for span in eg.get_aligned_spans_y2x(self._gold_spans(eg.reference), allow_overlap=True):
+            ref = eg.reference
+            if len(ref) and self.key not in ref.spans and not ref.has_annotation("ENT_IOB"):
+                # Unannotated is not "no entities": training on it would teach misses.
+                raise ValueError(
+                    f"[{self.name}] A gold doc has neither doc.spans['{self.key}'] nor "
+                    f"doc.ents annotation: {ref.text[:50]!r}. Annotate entities in one of them."
+                )
+            for span in eg.get_aligned_spans_y2x(self._gold_spans(ref), allow_overlap=True):
                 w = span.end - span.start - 1
                 if w >= W:
                     too_long += 1
@@ -269,12 +292,25 @@ class GlobalPointerNER(TrainablePipe):
         return loss, torch2xp(grad)
 
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()):
+        given = self.key
         super().from_bytes(bytes_data, exclude=exclude)
-        self._set_model_span_length()
+        self._after_load(given)
         return self
 
     def from_disk(self, path, *, exclude: Iterable[str] = tuple()):
+        given = self.key
         super().from_disk(path, exclude=exclude)
-        self._set_model_span_length()
+        self._after_load(given)
         return self
+
+    def _after_load(self, given_key: str) -> None:
+        # The saved cfg replaces the constructor's: a spans_key override
+        # given at load time would otherwise be dropped without a word.
+        if self.key != given_key:
+            raise ValueError(
+                f"[{self.name}] This pipeline was saved with spans_key '{self.key}' but is "
+                f"loaded with spans_key '{given_key}'. Load it without overriding spans_key, "
+                f"or set it after loading: nlp.get_pipe('{self.name}').cfg['spans_key'] = '{given_key}'."
+            )
+        self._set_model_span_length()
 

@@ -1,5 +1,6 @@
-"""Registered helpers for configs: CPU ops that use the system BLAS, checked transformer windows."""
-from typing import Callable
+"""Registered helpers for configs: BLAS CPU ops, a fast corpus reader, checked transformer windows."""
+from pathlib import Path
+from typing import Callable, Optional
 
 from spacy.util import registry
 from thinc.api import NumpyOps, get_current_ops, set_current_ops
@@ -48,3 +49,39 @@ def make_checked_strided_spans(window: int, stride: int, max_positions: int = 51
     if not 0 < stride <= window:
         raise ValueError(f"Transformer span stride must be in 1..window ({window}), got {stride}.")
     return configure_strided_spans(window, stride)
+
+
+def resolve_msgpack_entry_points() -> None:
+    """Look up srsly's msgpack extensions once per process instead of once per call.
+
+    srsly asks catalogue for its msgpack encoders/decoders on every
+    (de)serialization, and catalogue re-scans the installed packages' entry
+    points each time. A DocBin stores each doc's span groups as separate
+    msgpack blobs, so reading a corpus with doc.spans pays one scan per doc:
+    most of the load time. Registering what the scan finds and turning the
+    scan off gives the same extensions at a fraction of the cost.
+    """
+    from srsly import msgpack
+
+    for reg in (msgpack.msgpack_encoders, msgpack.msgpack_decoders):
+        if reg.entry_points:
+            for name, func in reg.get_entry_points().items():
+                reg.register(name, func=func)
+            reg.entry_points = False
+
+
+@registry.readers("spacy_globalpointer.Corpus.v1")
+def create_corpus_reader(
+    path: Optional[Path],
+    gold_preproc: bool = False,
+    max_length: int = 0,
+    limit: int = 0,
+    augmenter: Optional[Callable] = None,
+) -> Callable:
+    """spacy.Corpus.v1 (same settings), for DocBins whose docs carry doc.spans:
+    it reads them without the per-doc entry-point scan (see
+    resolve_msgpack_entry_points). Use it for [corpora.train] and [corpora.dev]."""
+    from spacy.training.corpus import create_docbin_reader
+
+    resolve_msgpack_entry_points()
+    return create_docbin_reader(path, gold_preproc, max_length, limit, augmenter)
