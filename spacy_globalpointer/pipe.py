@@ -112,8 +112,6 @@ class GlobalPointerNER(TrainablePipe):
         spans_per_token: float = 1.0,
         scorer: Optional[Callable] = score_globalpointer,
     ) -> None:
-        if max_span_length is not None and max_span_length < 1:
-            raise ValueError(f"max_span_length must be a positive number of tokens or null, got {max_span_length}.")
         if spans_per_token <= 0:
             raise ValueError(f"spans_per_token must be positive, got {spans_per_token}.")
         self.vocab = vocab
@@ -124,13 +122,26 @@ class GlobalPointerNER(TrainablePipe):
             "labels": [],
             "spans_key": spans_key,
             "threshold": threshold,
-            "max_span_length": max_span_length,
+            "max_span_length": None,
             "spans_per_token": spans_per_token,
         }
-        self._set_model_span_length()
+        self.max_span_length = max_span_length
 
     def _set_model_span_length(self) -> None:
         self.model.get_ref("scorer").attrs["max_span_length"] = self.cfg["max_span_length"] or 0
+
+    @property
+    def max_span_length(self) -> Optional[int]:
+        """Longest span scored, in tokens (None: every span). Can be changed
+        on a trained pipeline: the weights do not depend on it."""
+        return self.cfg["max_span_length"]
+
+    @max_span_length.setter
+    def max_span_length(self, value: Optional[int]) -> None:
+        if value is not None and value < 1:
+            raise ValueError(f"max_span_length must be a positive number of tokens or None, got {value}.")
+        self.cfg["max_span_length"] = value
+        self._set_model_span_length()
 
     @property
     def key(self) -> str:
