@@ -26,7 +26,7 @@ setup(
         "spacy_architectures": ["spacy_globalpointer.GlobalPointer.v1 = spacy_globalpointer.model:build_globalpointer_model"],
         "spacy_scorers": ["spacy_globalpointer.scorer.v1 = spacy_globalpointer.scorer:make_globalpointer_scorer"],
         "spacy_readers": ["spacy_globalpointer.Corpus.v1 = spacy_globalpointer.util:create_corpus_reader"],
-        "spacy_callbacks": ["spacy_globalpointer.blas_cpu_ops.v1 = spacy_globalpointer.util:make_blas_cpu_ops"],
+        "spacy_callbacks": ["spacy_globalpointer.torch_cpu_ops.v1 = spacy_globalpointer.util:make_torch_cpu_ops"],
         "spacy_span_getters": ["spacy_globalpointer.checked_strided_spans.v1 = spacy_globalpointer.util:make_checked_strided_spans"],
         "console_scripts": ["spacy-globalpointer = spacy_globalpointer.cli:main"],
     },

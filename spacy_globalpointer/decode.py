@@ -36,29 +36,47 @@ def max_spans(n_tokens: int, spans_per_token: float) -> int:
 
 def decode_spans(scores: Floats4d, lengths: Sequence[int], threshold: float, spans_per_token: float) -> List[SpanCandidates]:
     """All spans scoring above ``threshold``, per doc, at most
-    ``max_spans(len, spans_per_token)`` of them (the best). Works on the whole
-    batch in the scores' own array module; only the kept spans leave the device."""
+    ``max_spans(len, spans_per_token)`` of them (the best; ties go to the
+    first cell in (label, start, end) order). Works on the whole batch in the
+    scores' own array module; only the kept spans leave the device."""
     xp = get_array_module(scores)
     B, C, L, W = scores.shape
-    hit = (scores > threshold) & valid_cells(xp, lengths, L, W)[:, None]
-    b, c, i, w = xp.nonzero(hit)
-    s = scores[b, c, i, w].astype("float32")
-    # Highest score first within each doc; ties keep (label, start, end) order.
-    order = xp.lexsort(xp.stack([-s, b]))
-    b, c, i, w, s = b[order], c[order], i[order], w[order], s[order]
-    doc_start = xp.searchsorted(b, xp.arange(B))
-    rank = xp.arange(len(b)) - doc_start[b]
-    caps = xp.asarray([max_spans(n, spans_per_token) for n in lengths], dtype="int64")
-    keep = rank < caps[b]
-    b, c, i, w, s = (to_numpy(a[keep]) for a in (b, c, i, w, s))
+    caps = xp.asarray([max_spans(n, spans_per_token) if n else 0 for n in lengths], dtype="int64")
+    K = min(int(caps.max()) if B else 0, C * L * W)
+    if K == 0:
+        empty = numpy.zeros(0, dtype="int64")
+        return [SpanCandidates(empty, empty, empty, numpy.zeros(0, dtype="float32")) for _ in range(B)]
+    valid = valid_cells(xp, lengths, L, W)[:, None]
+    hit = (scores > threshold) & valid
+    if bool((xp.count_nonzero(hit.reshape(B, -1), axis=1) <= caps).all()):
+        # A trained model: few cells above the threshold, all of them kept.
+        b, c, i, w = xp.nonzero(hit)
+        s = scores[hit].astype("float32")
+        order = xp.lexsort(xp.stack([-s, b]))  # by doc, then best first; stable for ties
+        b, c, i, w, s = (to_numpy(a[order]) for a in (b, c, i, w, s))
+        return _split(b, i, i + w + 1, c, s, B)
+    flat = xp.where(valid, scores, -xp.inf).reshape(B, -1)
+    # The K best cells of each doc in linear time: an untrained model puts
+    # half of all cells above 0.
+    if K < flat.shape[1]:
+        top = xp.sort(xp.argpartition(-flat, K - 1, axis=1)[:, :K], axis=1)
+    else:
+        top = xp.broadcast_to(xp.arange(flat.shape[1]), flat.shape)
+    vals = xp.take_along_axis(flat, top, axis=1)
+    order = xp.argsort(-vals, axis=1, kind="stable")
+    top, vals = xp.take_along_axis(top, order, axis=1), xp.take_along_axis(vals, order, axis=1)
+    keep = (vals > threshold) & (xp.arange(K)[None, :] < caps[:, None])
+    b, r = xp.nonzero(keep)
+    cell, s = to_numpy(top[b, r]), to_numpy(vals[b, r]).astype("float32")
+    c, i, w = cell // (L * W), (cell // W) % L, cell % W
+    return _split(to_numpy(b), i, i + w + 1, c, s, B)
+
+
+def _split(b, starts, ends, labels, scores, B: int) -> List[SpanCandidates]:
+    """Per-doc candidates from flat arrays sorted by doc."""
     bounds = numpy.searchsorted(b, numpy.arange(B + 1))
     return [
-        SpanCandidates(
-            starts=i[lo:hi].astype("int64"),
-            ends=(i[lo:hi] + w[lo:hi] + 1).astype("int64"),
-            labels=c[lo:hi].astype("int64"),
-            scores=s[lo:hi],
-        )
+        SpanCandidates(starts[lo:hi].astype("int64"), ends[lo:hi].astype("int64"), labels[lo:hi].astype("int64"), scores[lo:hi].astype("float32"))
         for lo, hi in zip(bounds[:-1], bounds[1:])
     ]
 

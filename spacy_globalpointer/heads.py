@@ -39,26 +39,45 @@ def check_head_args(head: str, head_size: int, rope: bool) -> None:
 
 
 @functools.lru_cache(maxsize=64)
-def _rotary_tables(L: int, d: int, device: torch.device, dtype: torch.dtype) -> Tuple[Tensor, Tensor]:
+def _rotary_angles(L: int, d: int, device: torch.device) -> Tensor:
     pos = torch.arange(L, device=device, dtype=torch.float32)
     freq = 10000.0 ** (-torch.arange(0, d, 2, device=device, dtype=torch.float32) / d)
-    # Angles in float32 even for half-precision inputs: positions beyond
-    # 2048 are not representable in float16.
-    angle = pos[:, None] * freq[None, :]
+    # float32 angles even for half-precision inputs: positions beyond 2048
+    # are not representable in float16.
+    return pos[:, None] * freq[None, :]
+
+
+@functools.lru_cache(maxsize=64)
+def _rotary_tables(L: int, d: int, device: torch.device, dtype: torch.dtype) -> Tuple[Tensor, Tensor]:
+    angle = _rotary_angles(L, d, device)
     return angle.cos().repeat_interleave(2, dim=-1).to(dtype), angle.sin().repeat_interleave(2, dim=-1).to(dtype)
 
 
-def rotary(x: Tensor) -> Tensor:
-    """Rotary position embedding along dim -2 (positions) of ``x`` (..., L, d).
+@functools.lru_cache(maxsize=64)
+def _rotary_phases(L: int, d: int, device: torch.device, dtype: torch.dtype) -> Tensor:
+    return torch.polar(torch.ones((), device=device), _rotary_angles(L, d, device)).to(dtype)
+
+
+def rotary(x: Tensor, dim: int = -2) -> Tensor:
+    """Rotary position embedding: positions along ``dim`` of ``x``, features in its last dim (even).
 
     Each adjacent pair (x[2m], x[2m+1]) at position p is rotated by the angle
     p * 10000**(-2m/d). A dot product of a vector rotated at i with one
     rotated at j then depends on j - i only: the head sees relative, not
     absolute, positions, which is what makes band and full scoring agree.
     """
-    cos, sin = _rotary_tables(x.shape[-2], x.shape[-1], x.device, x.dtype)
+    dim = dim % x.ndim
+    L, d = x.shape[dim], x.shape[-1]
+    bshape = [1] * (x.ndim - 1)
+    bshape[dim] = L
+    if x.dtype in (torch.float32, torch.float64):
+        # The pair (a, b) as the complex a + ib: the rotation is one complex product.
+        phase = _rotary_phases(L, d, x.device, torch.complex64 if x.dtype == torch.float32 else torch.complex128)
+        xc = torch.view_as_complex(x.reshape(*x.shape[:-1], d // 2, 2).contiguous())
+        return torch.view_as_real(xc * phase.view(*bshape, d // 2)).flatten(-2)
+    cos, sin = _rotary_tables(L, d, x.device, x.dtype)
     rotated = torch.stack([-x[..., 1::2], x[..., 0::2]], dim=-1).reshape(x.shape)
-    return x * cos + rotated * sin
+    return x * cos.view(*bshape, d) + rotated * sin.view(*bshape, d)
 
 
 def band_scores(q: Tensor, k: Tensor, width: int) -> Tensor:
@@ -71,12 +90,13 @@ def band_scores(q: Tensor, k: Tensor, width: int) -> Tensor:
     lead = torch.broadcast_shapes(q.shape[:-2], k.shape[:-2])
     if L == 0 or width == 0:
         return q.new_zeros((*lead, L, width))
-    k = F.pad(k, (0, 0, 0, width - 1))
     chunks = []
     for s in range(0, L, CHUNK):
         t = min(CHUNK, L - s)
         R = t + width - 1
+        # Only real keys enter the product; the columns past the doc are zero padding.
         full = q[..., s : s + t, :] @ k[..., s : s + R, :].transpose(-1, -2)
+        full = F.pad(full, (0, R - full.shape[-1]))
         # Row r of the band is full[r, r : r + width]. Flattened with rows of
         # R + 1 (one pad cell per row), that diagonal becomes a column block:
         # the usual "skew" trick, pure reshapes, no index tensors.
@@ -125,7 +145,8 @@ class SpanHead(nn.Module):
         }
 
     def project(self, X: Tensor) -> Tuple[Tensor, Tensor, Optional[Tensor], Optional[Tensor]]:
-        """(B, L, H) -> q, k (B, C or 1, L, d), start and end biases (B, C, L) or None."""
+        """(B, L, H) -> q, k (B, C or 1, L, d), RoPE applied if on; start and
+        end biases (B, C, L) or None."""
         raise NotImplementedError
 
     def forward(self, X: Tensor, lengths: Tensor, max_span_length: int = 0) -> Tensor:
@@ -135,8 +156,6 @@ class SpanHead(nn.Module):
         L = X.shape[1]
         W = min(L, max_span_length) if max_span_length else L
         q, k, start_bias, end_bias = self.project(X)
-        if self.rope:
-            q, k = rotary(q), rotary(k)
         scores = band_scores(q, k, W) / math.sqrt(self.head_size)
         if start_bias is not None and end_bias is not None:
             scores = scores + start_bias[..., None] + band_of(end_bias, W)
@@ -157,8 +176,11 @@ class GlobalPointer(SpanHead):
 
     def project(self, X: Tensor):
         B, L, _ = X.shape
-        qk = self.dense(X).view(B, L, self.n_labels, 2 * self.head_size).transpose(1, 2)
-        return qk[..., : self.head_size], qk[..., self.head_size :], None, None
+        qk = self.dense(X).view(B, L, self.n_labels, 2, self.head_size)
+        if self.rope:
+            qk = rotary(qk, dim=1)  # one pass over the contiguous projection
+        qk = qk.transpose(1, 2)
+        return qk[..., 0, :], qk[..., 1, :], None, None
 
 
 class EfficientGlobalPointer(SpanHead):
@@ -175,6 +197,8 @@ class EfficientGlobalPointer(SpanHead):
     def project(self, X: Tensor):
         h = self.dense(X)
         q, k = h[..., 0::2].unsqueeze(1), h[..., 1::2].unsqueeze(1)
+        if self.rope:
+            q, k = rotary(q), rotary(k)
         # Halved as in the reference implementation, so start + end biases
         # start on the scale of one dot-product term.
         bias = self.bias(h).transpose(1, 2) / 2

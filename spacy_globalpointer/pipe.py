@@ -42,6 +42,7 @@ window_size = 1
 maxout_pieces = 3
 """
 DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
+PREDICT_SUBBATCH = 16
 
 
 @Language.factory(
@@ -221,11 +222,21 @@ class GlobalPointerNER(TrainablePipe):
     def predict(self, docs: Iterable[Doc]) -> List[SpanCandidates]:
         """Spans above the threshold per doc, best first."""
         docs = list(docs)
-        if not any(len(doc) for doc in docs):
-            # Nothing to score; spacy-transformers' pooling also fails on a batch of only empty docs.
-            return decode_spans(self.model.ops.alloc4f(len(docs), len(self.labels), 0, 0), [0] * len(docs), 0.0, 1.0)
-        scores = self.model.predict(docs)
-        return decode_spans(scores, [len(doc) for doc in docs], self.cfg["threshold"], self.cfg["spans_per_token"])
+        out: List[SpanCandidates] = [None] * len(docs)  # type: ignore[list-item]
+        # Score docs of similar length together: the head's cost grows with
+        # the square of the longest doc of a (sub-)batch, not its mean.
+        order = sorted(range(len(docs)), key=lambda i: len(docs[i]))
+        for lo in range(0, len(order), PREDICT_SUBBATCH):
+            idx = order[lo : lo + PREDICT_SUBBATCH]
+            sub = [docs[i] for i in idx]
+            if any(len(doc) for doc in sub):
+                scores = self.model.predict(sub)
+            else:
+                # Nothing to score; spacy-transformers' pooling also fails on a batch of only empty docs.
+                scores = self.model.ops.alloc4f(len(sub), len(self.labels), 0, 0)
+            for i, cand in zip(idx, decode_spans(scores, [len(doc) for doc in sub], self.cfg["threshold"], self.cfg["spans_per_token"])):
+                out[i] = cand
+        return out
 
     def set_annotations(self, docs: Iterable[Doc], candidates: List[SpanCandidates]) -> None:
         """Write doc.spans[spans_key] (all spans, sorted, attrs["scores"]) and

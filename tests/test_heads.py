@@ -19,9 +19,19 @@ def rotate_pairs(v: torch.Tensor, pos: int) -> torch.Tensor:
     return out
 
 
+def projections(head, X):
+    """Queries, keys and biases read off the head's own weights, before RoPE."""
+    if head.name == "GlobalPointer":
+        out = (X @ head.dense.weight.T + head.dense.bias).view(*X.shape[:2], head.n_labels, 2, head.head_size)
+        return out[..., 0, :].transpose(1, 2), out[..., 1, :].transpose(1, 2), None, None
+    h = X @ head.dense.weight.T + head.dense.bias
+    bias = (h @ head.bias.weight.T + head.bias.bias) / 2
+    return h[..., 0::2][:, None], h[..., 1::2][:, None], bias[..., 0::2].transpose(1, 2), bias[..., 1::2].transpose(1, 2)
+
+
 def brute_force(head, X, lengths, W):
     """Score of every (doc, label, start, end) by an explicit loop over cells."""
-    q, k, start_bias, end_bias = head.project(X)
+    q, k, start_bias, end_bias = projections(head, X)
     B, L = X.shape[:2]
     out = {}
     for b in range(B):
