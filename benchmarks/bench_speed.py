@@ -49,7 +49,7 @@ import spacy  # noqa: E402
 import thinc  # noqa: E402
 import torch  # noqa: E402
 from spacy.training import Example  # noqa: E402
-from thinc.api import Config, fix_random_seed, xp2torch  # noqa: E402
+from thinc.api import Config, fix_random_seed, torch2xp, xp2torch  # noqa: E402
 from wasabi import msg  # noqa: E402
 
 import spacy_globalpointer  # noqa: E402
@@ -175,10 +175,10 @@ class Baseline:
 
             docs = [Doc(self.vocab, words=list(t[: self.L]) + ["[PAD]"] * (self.L - min(len(t), self.L)), spaces=[False] * self.L) for t in texts]
             Y, backprop = self.tok2vec(docs, is_train)
-            X = xp2torch(numpy.stack(Y), requires_grad=is_train)
+            X = xp2torch(self.tok2vec.ops.xp.stack(Y), requires_grad=is_train)
 
             def backward():
-                backprop([g for g in X.grad.numpy()])
+                backprop(list(torch2xp(X.grad)))
                 self.tok2vec.finish_update(self.optimizer)
 
             return X, lengths, backward

@@ -73,22 +73,31 @@ def make_checked_strided_spans(window: int, stride: int, max_positions: int = 51
 
 
 def resolve_msgpack_entry_points() -> None:
-    """Look up srsly's msgpack extensions once per process instead of once per call.
+    """Look up srsly's msgpack extensions once, not on every (de)serialization.
 
-    srsly asks catalogue for its msgpack encoders/decoders on every
-    (de)serialization, and catalogue re-scans the installed packages' entry
-    points each time. A DocBin stores each doc's span groups as separate
-    msgpack blobs, so reading a corpus with doc.spans pays one scan per doc:
-    most of the load time. Registering what the scan finds and turning the
-    scan off gives the same extensions at a fraction of the cost.
+    srsly asks catalogue for its msgpack encoders/decoders on every call, and
+    catalogue answers by re-scanning the installed packages' entry points and
+    copying its whole registry. A DocBin stores each doc's span groups as
+    separate msgpack blobs, so reading a corpus with doc.spans pays that
+    once per doc: most of the load time. The cached answer is recomputed
+    whenever anything new is registered (catalogue's registry changes size),
+    so it is always the same set of extensions.
     """
+    import catalogue
     from srsly import msgpack
 
     for reg in (msgpack.msgpack_encoders, msgpack.msgpack_decoders):
-        if reg.entry_points:
-            for name, func in reg.get_entry_points().items():
-                reg.register(name, func=func)
-            reg.entry_points = False
+        if "get_all" in vars(reg):
+            continue  # done already
+        lookup = reg.get_all
+        cache: dict = {"size": -1, "found": {}}
+
+        def get_all(lookup=lookup, cache=cache):
+            if len(catalogue.REGISTRY) != cache["size"]:
+                cache["found"], cache["size"] = lookup(), len(catalogue.REGISTRY)
+            return cache["found"]
+
+        reg.get_all = get_all
 
 
 @registry.readers("spacy_globalpointer.Corpus.v1")

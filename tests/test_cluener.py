@@ -184,3 +184,7 @@ def test_predict_test_set_submission(cluener_dir, tmp_path):
                     assert text[start : end + 1] == surface
                     n += 1
     assert n > 1345
+    # the interactive command, non-interactively: a table and a displaCy page
+    html = tmp_path / "sample.html"
+    assert main(["interactive", str(tmp_path / "model"), "--text", "浙商银行叶老桂博士", "--displacy", str(html)]) == 0
+    assert "doc.ents (flat)" in html.read_text(encoding="utf8") and "叶" in html.read_text(encoding="utf8")

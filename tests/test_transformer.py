@@ -54,3 +54,19 @@ def test_overfit_and_round_trip(tiny_bert, tmp_path):
 def test_window_checked_against_positions(tiny_bert):
     with pytest.raises(Exception, match="max_positions"):
         make_trf_nlp(tiny_bert, **{"components.transformer.model.get_spans.window": 511})
+
+
+def test_replace_listeners_then_load(tiny_bert, tmp_path):
+    """A pipeline whose listener was replaced by a copy of the transformer still loads."""
+    nlp = make_trf_nlp(tiny_bert)
+    examples = make_examples(nlp)
+    optimizer = nlp.initialize(get_examples=lambda: examples)
+    nlp.update(examples, sgd=optimizer)
+    nlp.replace_listeners("transformer", "globalpointer_ner", ["model.tok2vec"])
+    nlp.remove_pipe("transformer")
+    texts = [t for t, _ in TRAIN_DATA]
+    before = [spans_of(nlp(t)) for t in texts]
+    nlp.to_disk(tmp_path / "replaced")
+    nlp2 = spacy.load(tmp_path / "replaced")
+    assert nlp2.pipe_names == ["globalpointer_ner"]
+    assert [spans_of(nlp2(t)) for t in texts] == before
