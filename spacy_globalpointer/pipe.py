@@ -223,17 +223,19 @@ class GlobalPointerNER(TrainablePipe):
         """Spans above the threshold per doc, best first."""
         docs = list(docs)
         out: List[SpanCandidates] = [None] * len(docs)  # type: ignore[list-item]
-        # Score docs of similar length together: the head's cost grows with
-        # the square of the longest doc of a (sub-)batch, not its mean.
+        if not any(len(doc) for doc in docs):
+            # Nothing to score; spacy-transformers' pooling also fails on a batch of only empty docs.
+            return decode_spans(self.model.ops.alloc4f(len(docs), len(self.labels), 0, 0), [0] * len(docs), 0.0, 1.0)
+        # The encoder takes the whole batch (its cost is per token); the head
+        # scores docs of similar length together, since its cost grows with
+        # the square of the longest doc of a (sub-)batch, not with the mean.
+        tokvecs = self.model.get_ref("tok2vec").predict(docs)
+        scorer = self.model.get_ref("scorer")
         order = sorted(range(len(docs)), key=lambda i: len(docs[i]))
         for lo in range(0, len(order), PREDICT_SUBBATCH):
             idx = order[lo : lo + PREDICT_SUBBATCH]
             sub = [docs[i] for i in idx]
-            if any(len(doc) for doc in sub):
-                scores = self.model.predict(sub)
-            else:
-                # Nothing to score; spacy-transformers' pooling also fails on a batch of only empty docs.
-                scores = self.model.ops.alloc4f(len(sub), len(self.labels), 0, 0)
+            scores = scorer.predict([tokvecs[i] for i in idx])
             for i, cand in zip(idx, decode_spans(scores, [len(doc) for doc in sub], self.cfg["threshold"], self.cfg["spans_per_token"])):
                 out[i] = cand
         return out
