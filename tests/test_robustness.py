@@ -17,7 +17,7 @@ from spacy_globalpointer.decode import decode_spans, select_flat
 from spacy_globalpointer.heads import HEADS, build_head
 from spacy_globalpointer.loss import loss_and_gradient
 
-from .util import TRAIN_DATA, make_examples
+from .util import TRAIN_DATA, make_examples, train_small
 
 
 # --- decoding properties ------------------------------------------------------
@@ -110,14 +110,7 @@ EDGE_TEXTS = [
 
 @pytest.fixture(scope="module")
 def trained_cpu():
-    fix_random_seed(0)
-    nlp = spacy.blank("zh")
-    nlp.add_pipe("globalpointer_ner")
-    examples = make_examples(nlp)
-    optimizer = nlp.initialize(get_examples=lambda: examples)
-    for _ in range(20):
-        nlp.update(examples, sgd=optimizer)
-    return nlp
+    return train_small(20)
 
 
 def check_edge_texts(nlp):
@@ -202,19 +195,8 @@ def test_pipeline_with_mixed_precision_settings_trains_without_nan():
 # --- determinism ------------------------------------------------------------------
 
 
-def train_once():
-    fix_random_seed(0)
-    nlp = spacy.blank("zh")
-    nlp.add_pipe("globalpointer_ner")
-    examples = make_examples(nlp)
-    optimizer = nlp.initialize(get_examples=lambda: examples)
-    for _ in range(5):
-        nlp.update(examples, sgd=optimizer)
-    return nlp
-
-
 def test_same_seed_same_weights_and_predictions():
-    a, b = train_once(), train_once()
+    a, b = train_small(5), train_small(5)
     assert a.get_pipe("globalpointer_ner").to_bytes() == b.get_pipe("globalpointer_ner").to_bytes()
     for text, _ in TRAIN_DATA:
         da, db = a(text), b(text)

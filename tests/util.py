@@ -39,3 +39,19 @@ def make_examples(nlp: Language, data=TRAIN_DATA, spans_key: str = "sc", ents: b
             ref.set_ents(filter_spans(spans), default="outside")
         examples.append(Example(nlp.make_doc(text), ref))
     return examples
+
+
+def train_small(steps: int, **config) -> Language:
+    """A blank zh pipeline with globalpointer_ner (``config`` for the factory),
+    trained ``steps`` updates on TRAIN_DATA from seed 0."""
+    import spacy
+    from thinc.api import fix_random_seed
+
+    fix_random_seed(0)
+    nlp = spacy.blank("zh")
+    nlp.add_pipe("globalpointer_ner", config=config)
+    examples = make_examples(nlp)
+    optimizer = nlp.initialize(get_examples=lambda: examples)
+    for _ in range(steps):
+        nlp.update(examples, sgd=optimizer)
+    return nlp
