@@ -5,4 +5,4 @@ from .scorer import make_globalpointer_scorer, score_globalpointer
 from .util import TorchGemmOps, make_torch_cpu_ops
 
 __version__ = "0.1.0"
-__all__ = ["GlobalPointerNER", "build_globalpointer_model", "make_globalpointer_ner", "make_globalpointer_scorer", "score_globalpointer"]
+__all__ = ["GlobalPointerNER", "TorchGemmOps", "build_globalpointer_model", "make_globalpointer_ner", "make_globalpointer_scorer", "make_torch_cpu_ops", "score_globalpointer"]

@@ -4,7 +4,6 @@ import pytest
 import spacy
 from numpy.testing import assert_equal
 from spacy.language import Language
-from spacy.tokens import Doc
 from spacy.training import Example
 
 from spacy_globalpointer import GlobalPointerNER
