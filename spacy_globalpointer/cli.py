@@ -94,6 +94,22 @@ def cmd_score(args) -> int:
     return 0
 
 
+def _typed_texts(text: Optional[str]):
+    """The one --text, or lines typed at the prompt until an empty line or Ctrl-D."""
+    if text is not None:
+        yield text
+        return
+    msg.info("Type a sentence and press Enter (an empty line or Ctrl-D ends).")
+    while True:
+        try:
+            line = input("> ")
+        except EOFError:
+            return
+        if not line.strip():
+            return
+        yield line
+
+
 def cmd_interactive(args) -> int:
     import spacy
     from spacy import displacy
@@ -102,27 +118,13 @@ def cmd_interactive(args) -> int:
     nlp = spacy.load(args.model)
     key = args.spans_key or cluener._pipeline_spans_key(nlp)
     docs = []
-    lines = [args.text] if args.text else None
-    if lines is None:
-        msg.info("Type a sentence and press Enter (an empty line or Ctrl-D ends).")
-    while True:
-        if lines is not None:
-            if not lines:
-                break
-            text = lines.pop()
-        else:
-            try:
-                text = input("> ")
-            except EOFError:
-                break
-            if not text.strip():
-                break
+    for text in _typed_texts(args.text):
         doc = nlp(text)
         docs.append(doc)
         scores = doc.spans[key].attrs.get("scores", []) if key in doc.spans else []
         in_ents = {(e.start, e.end, e.label_) for e in doc.ents}
         rows = [
-            (span.label_, span.text, span.start_char, span.end_char - 1, f"{float(score):.2f}", "yes" if (span.start, span.end, span.label_) in in_ents else "")
+            (span.label_, span.text, *cluener.char_offsets_to_cluener(span.start_char, span.end_char), f"{float(score):.2f}", "yes" if (span.start, span.end, span.label_) in in_ents else "")
             for span, score in zip(doc.spans.get(key, []), scores)
         ]
         if rows:
