@@ -46,15 +46,19 @@ def decode_spans(scores: Floats4d, lengths: Sequence[int], threshold: float, spa
     if K == 0:
         empty = numpy.zeros(0, dtype="int64")
         return [SpanCandidates(empty, empty, empty, numpy.zeros(0, dtype="float32")) for _ in range(B)]
+    above = scores > threshold
+    if int(xp.count_nonzero(above)) <= int(caps.sum()):
+        # A trained model: few cells above the threshold. Check just those
+        # against the doc lengths; if no doc has more than its cap, keep all.
+        b, c, i, w = xp.nonzero(above)
+        inside = i + w < xp.asarray(list(lengths), dtype="int64")[b]
+        b, c, i, w = b[inside], c[inside], i[inside], w[inside]
+        if bool((xp.bincount(b, minlength=B) <= caps).all()):
+            s = scores[b, c, i, w].astype("float32")
+            order = xp.lexsort(xp.stack([-s, b]))  # by doc, then best first; stable for ties
+            b, c, i, w, s = (to_numpy(a[order]) for a in (b, c, i, w, s))
+            return _split(b, i, i + w + 1, c, s, B)
     valid = valid_cells(xp, lengths, L, W)[:, None]
-    hit = (scores > threshold) & valid
-    if bool((xp.count_nonzero(hit.reshape(B, -1), axis=1) <= caps).all()):
-        # A trained model: few cells above the threshold, all of them kept.
-        b, c, i, w = xp.nonzero(hit)
-        s = scores[hit].astype("float32")
-        order = xp.lexsort(xp.stack([-s, b]))  # by doc, then best first; stable for ties
-        b, c, i, w, s = (to_numpy(a[order]) for a in (b, c, i, w, s))
-        return _split(b, i, i + w + 1, c, s, B)
     flat = xp.where(valid, scores, -xp.inf).reshape(B, -1)
     # The K best cells of each doc in linear time: an untrained model puts
     # half of all cells above 0.
@@ -86,10 +90,14 @@ def select_flat(starts: numpy.ndarray, ends: numpy.ndarray, scores: numpy.ndarra
     first (ties: earlier start, then shorter), each span kept unless it
     overlaps one already kept."""
     order = numpy.lexsort((ends, starts, -scores))
-    taken = numpy.zeros(int(ends.max()) if len(ends) else 0, dtype=bool)
+    # bytearray.find scans a span's cells in C: this loop runs once per
+    # candidate, up to spans_per_token x the doc's length of them.
+    taken = bytearray(int(ends.max()) if len(ends) else 0)
+    starts_l, ends_l = starts.tolist(), ends.tolist()
     chosen = []
-    for k in order:
-        if not taken[starts[k] : ends[k]].any():
-            taken[starts[k] : ends[k]] = True
+    for k in order.tolist():
+        s, e = starts_l[k], ends_l[k]
+        if taken.find(1, s, e) == -1:
+            taken[s:e] = b"\x01" * (e - s)
             chosen.append(k)
     return numpy.asarray(chosen, dtype="int64")

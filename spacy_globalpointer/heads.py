@@ -8,7 +8,6 @@ triangle, stored without the always-masked lower half); with ``W`` set to a
 maximum span length the memory is ``O(L * W)`` instead of ``O(L**2)``.
 """
 import functools
-import math
 from typing import Any, Dict, Optional, Tuple
 
 import torch
@@ -58,8 +57,9 @@ def _rotary_phases(L: int, d: int, device: torch.device, dtype: torch.dtype) -> 
     return torch.polar(torch.ones((), device=device), _rotary_angles(L, d, device)).to(dtype)
 
 
-def rotary(x: Tensor, dim: int = -2) -> Tensor:
-    """Rotary position embedding: positions along ``dim`` of ``x``, features in its last dim (even).
+def rotary(x: Tensor, dim: int = -2, scale: float = 1.0) -> Tensor:
+    """Rotary position embedding: positions along ``dim`` of ``x``, features
+    in its last dim (even); the result is contiguous and multiplied by ``scale``.
 
     Each adjacent pair (x[2m], x[2m+1]) at position p is rotated by the angle
     p * 10000**(-2m/d). A dot product of a vector rotated at i with one
@@ -74,10 +74,11 @@ def rotary(x: Tensor, dim: int = -2) -> Tensor:
         # The pair (a, b) as the complex a + ib: the rotation is one complex product.
         phase = _rotary_phases(L, d, x.device, torch.complex64 if x.dtype == torch.float32 else torch.complex128)
         xc = torch.view_as_complex(x.reshape(*x.shape[:-1], d // 2, 2).contiguous())
-        return torch.view_as_real(xc * phase.view(*bshape, d // 2)).flatten(-2)
+        return torch.view_as_real(xc * (phase * scale).view(*bshape, d // 2)).flatten(-2)
     cos, sin = _rotary_tables(L, d, x.device, x.dtype)
+    x = x.contiguous()
     rotated = torch.stack([-x[..., 1::2], x[..., 0::2]], dim=-1).reshape(x.shape)
-    return x * cos.view(*bshape, d) + rotated * sin.view(*bshape, d)
+    return x * (cos * scale).view(*bshape, d) + rotated * (sin * scale).view(*bshape, d)
 
 
 def band_scores(q: Tensor, k: Tensor, width: int) -> Tensor:
@@ -96,12 +97,11 @@ def band_scores(q: Tensor, k: Tensor, width: int) -> Tensor:
         R = t + width - 1
         # Only real keys enter the product; the columns past the doc are zero padding.
         full = q[..., s : s + t, :] @ k[..., s : s + R, :].transpose(-1, -2)
-        full = F.pad(full, (0, R - full.shape[-1]))
-        # Row r of the band is full[r, r : r + width]. Flattened with rows of
-        # R + 1 (one pad cell per row), that diagonal becomes a column block:
-        # the usual "skew" trick, pure reshapes, no index tensors.
-        flat = F.pad(full.reshape(*full.shape[:-2], t * R), (0, t))
-        chunks.append(flat.reshape(*full.shape[:-2], t, R + 1)[..., :width])
+        # Rows padded to R + 1 cells: row r of the band, full[r, r : r + width],
+        # then starts at offset r * (R + 2) and stays inside row r, so the band
+        # is a strided view (the "skew" trick; no index tensors, no copy).
+        full = F.pad(full, (0, R + 1 - full.shape[-1]))
+        chunks.append(full.as_strided((*full.shape[:-2], t, width), (*full.stride()[:-2], R + 2, 1)))
     return torch.cat(chunks, dim=-2) if len(chunks) > 1 else chunks[0]
 
 
@@ -145,9 +145,17 @@ class SpanHead(nn.Module):
         }
 
     def project(self, X: Tensor) -> Tuple[Tensor, Tensor, Optional[Tensor], Optional[Tensor]]:
-        """(B, L, H) -> q, k (B, C or 1, L, d), RoPE applied if on; start and
-        end biases (B, C, L) or None."""
+        """(B, L, H) -> q, k (B, C or 1, L, d) with ``q . k`` the span score
+        (see :meth:`rotate`); start and end biases (B, C, L) or None."""
         raise NotImplementedError
+
+    def rotate(self, x: Tensor, dim: int) -> Tensor:
+        """RoPE (if on) over positions along ``dim``, and d**-1/4 on both q
+        and k, which puts the 1/sqrt(d) of the dot product in this one pass
+        (and keeps float16 products small). Returns a contiguous tensor, so
+        the matrix products read it without another copy."""
+        scale = self.head_size**-0.25
+        return rotary(x, dim, scale) if self.rope else x.contiguous() * scale
 
     def forward(self, X: Tensor, lengths: Tensor, max_span_length: int = 0) -> Tensor:
         """X: (B, L, H) token vectors, lengths: (B,) ints. Returns (B, C, L, W)
@@ -156,7 +164,7 @@ class SpanHead(nn.Module):
         L = X.shape[1]
         W = min(L, max_span_length) if max_span_length else L
         q, k, start_bias, end_bias = self.project(X)
-        scores = band_scores(q, k, W) / math.sqrt(self.head_size)
+        scores = band_scores(q, k, W)
         if start_bias is not None and end_bias is not None:
             scores = scores + start_bias[..., None] + band_of(end_bias, W)
         # A finite fill: -1e12 (the reference scripts' constant) is -inf in
@@ -176,11 +184,10 @@ class GlobalPointer(SpanHead):
 
     def project(self, X: Tensor):
         B, L, _ = X.shape
-        qk = self.dense(X).view(B, L, self.n_labels, 2, self.head_size)
-        if self.rope:
-            qk = rotary(qk, dim=1)  # one pass over the contiguous projection
-        qk = qk.transpose(1, 2)
-        return qk[..., 0, :], qk[..., 1, :], None, None
+        # (B, C, 2, L, d) after the one copy in rotate: every label's q and k
+        # a contiguous (L, d) block, as the batched product wants it.
+        qk = self.rotate(self.dense(X).view(B, L, self.n_labels, 2, self.head_size).permute(0, 2, 3, 1, 4), dim=3)
+        return qk[:, :, 0], qk[:, :, 1], None, None
 
 
 class EfficientGlobalPointer(SpanHead):
@@ -196,9 +203,7 @@ class EfficientGlobalPointer(SpanHead):
 
     def project(self, X: Tensor):
         h = self.dense(X)
-        q, k = h[..., 0::2].unsqueeze(1), h[..., 1::2].unsqueeze(1)
-        if self.rope:
-            q, k = rotary(q), rotary(k)
+        q, k = self.rotate(h[..., 0::2].unsqueeze(1), dim=2), self.rotate(h[..., 1::2].unsqueeze(1), dim=2)
         # Halved as in the reference implementation, so start + end biases
         # start on the scale of one dot-product term.
         bias = self.bias(h).transpose(1, 2) / 2

@@ -10,12 +10,13 @@ from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc, Span, SpanGroup
 from spacy.training import Example, validate_examples
 from spacy.vocab import Vocab
-from thinc.api import Config, Model, Optimizer, set_dropout_rate, torch2xp, xp2torch
+from thinc.api import Config, Model, NumpyOps, Optimizer, set_dropout_rate, torch2xp, xp2torch
 from thinc.types import Floats4d
 
 from .decode import SpanCandidates, decode_spans, select_flat, valid_cells
 from .loss import loss_and_gradient
 from .scorer import score_globalpointer
+from .util import resolve_msgpack_entry_points
 
 DEFAULT_MODEL_CONFIG = """
 [model]
@@ -42,7 +43,12 @@ window_size = 1
 maxout_pieces = 3
 """
 DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
-PREDICT_SUBBATCH = 16
+# Padded tokens (docs x longest doc) per call at prediction. The encoder's
+# CPU activations for a few thousand tokens stay in cache, a whole 256-doc
+# batch's do not (on GPU it takes the whole batch). The head pads its call
+# to the longest doc, so it gets docs of similar length together.
+CPU_ENCODER_TOKENS = 4096
+HEAD_TOKENS = 4096
 
 
 @Language.factory(
@@ -127,6 +133,10 @@ class GlobalPointerNER(TrainablePipe):
             "spans_per_token": spans_per_token,
         }
         self.max_span_length = max_span_length
+        # Our docs carry span groups, each (de)serialized through msgpack:
+        # nlp.pipe(n_process=N) ships every doc back that way, and without
+        # this spends most of its time re-scanning entry points.
+        resolve_msgpack_entry_points()
 
     def _set_model_span_length(self) -> None:
         self.model.get_ref("scorer").attrs["max_span_length"] = self.cfg["max_span_length"] or 0
@@ -229,11 +239,15 @@ class GlobalPointerNER(TrainablePipe):
         # The encoder takes the whole batch (its cost is per token); the head
         # scores docs of similar length together, since its cost grows with
         # the square of the longest doc of a (sub-)batch, not with the mean.
-        tokvecs = self.model.get_ref("tok2vec").predict(docs)
+        tok2vec = self.model.get_ref("tok2vec")
+        if isinstance(self.model.ops, NumpyOps):
+            lengths = [len(doc) for doc in docs]
+            tokvecs = [v for idx in _padded_groups(range(len(docs)), lengths, CPU_ENCODER_TOKENS) for v in tok2vec.predict([docs[i] for i in idx])]
+        else:
+            tokvecs = tok2vec.predict(docs)
         scorer = self.model.get_ref("scorer")
         order = sorted(range(len(docs)), key=lambda i: len(docs[i]))
-        for lo in range(0, len(order), PREDICT_SUBBATCH):
-            idx = order[lo : lo + PREDICT_SUBBATCH]
+        for idx in _padded_groups(order, [len(doc) for doc in docs], HEAD_TOKENS):
             sub = [docs[i] for i in idx]
             scores = scorer.predict([tokvecs[i] for i in idx])
             for i, cand in zip(idx, decode_spans(scores, [len(doc) for doc in sub], self.cfg["threshold"], self.cfg["spans_per_token"])):
@@ -243,15 +257,16 @@ class GlobalPointerNER(TrainablePipe):
     def set_annotations(self, docs: Iterable[Doc], candidates: List[SpanCandidates]) -> None:
         """Write doc.spans[spans_key] (all spans, sorted, attrs["scores"]) and
         doc.ents (a greedy non-overlapping selection by score)."""
-        labels = self.labels
+        strings = self.vocab.strings
+        label_ids = [strings.add(label) for label in self.labels]
         for doc, cand in zip(docs, candidates):
+            spans = [Span(doc, s, e, label_ids[c]) for s, e, c in zip(cand.starts.tolist(), cand.ends.tolist(), cand.labels.tolist())]
             order = numpy.lexsort((cand.labels, cand.ends, cand.starts))
-            spans = [Span(doc, int(cand.starts[k]), int(cand.ends[k]), labels[cand.labels[k]]) for k in order]
-            group = SpanGroup(doc, name=self.key, spans=spans)
+            group = SpanGroup(doc, name=self.key, spans=[spans[k] for k in order.tolist()])
             group.attrs["scores"] = cand.scores[order]
             doc.spans[self.key] = group
             flat = sorted(select_flat(cand.starts, cand.ends, cand.scores).tolist(), key=lambda k: cand.starts[k])
-            doc.set_ents([Span(doc, int(cand.starts[k]), int(cand.ends[k]), labels[cand.labels[k]]) for k in flat], default="outside")
+            doc.set_ents([spans[k] for k in flat], default="outside")
 
     def update(
         self,
@@ -338,3 +353,18 @@ class GlobalPointerNER(TrainablePipe):
             )
         self._set_model_span_length()
 
+
+
+def _padded_groups(order: Iterable[int], lengths: List[int], max_tokens: int) -> Iterable[List[int]]:
+    """Consecutive indices of ``order`` in groups of at most max_tokens padded
+    tokens (group size x longest doc); a longer doc goes alone."""
+    group: List[int] = []
+    longest = 0
+    for i in order:
+        if group and (len(group) + 1) * max(longest, lengths[i]) > max_tokens:
+            yield group
+            group, longest = [], 0
+        group.append(i)
+        longest = max(longest, lengths[i])
+    if group:
+        yield group

@@ -253,3 +253,24 @@ def test_loading_a_pipeline_unpickles_nothing(trained_cpu, tmp_path, monkeypatch
     doc = nlp("张三在北京大学读书")
     ref = trained_cpu("张三在北京大学读书")
     assert [(s.start, s.end, s.label_) for s in doc.spans["sc"]] == [(s.start, s.end, s.label_) for s in ref.spans["sc"]]
+
+
+def test_predictions_do_not_depend_on_how_a_batch_is_split(trained_cpu, monkeypatch):
+    """predict runs the encoder and the head on groups of a few thousand
+    (padded) tokens; every grouping must give the same spans and scores."""
+    from spacy_globalpointer import pipe as gp_pipe
+
+    texts = [t for t in EDGE_TEXTS if t.strip()] + ["北京欢迎你。" * n for n in (1, 7, 40)]
+
+    def predictions():
+        docs = list(trained_cpu.pipe(texts, batch_size=len(texts)))
+        return [([(s.start, s.end, s.label_) for s in d.spans["sc"]], d.spans["sc"].attrs["scores"], [(e.start, e.end, e.label_) for e in d.ents]) for d in docs]
+
+    whole = predictions()
+    assert sum(len(spans) for spans, _, _ in whole) > 0
+    for tokens in (1, 50, 400):
+        monkeypatch.setattr(gp_pipe, "CPU_ENCODER_TOKENS", tokens)
+        monkeypatch.setattr(gp_pipe, "HEAD_TOKENS", tokens)
+        for (spans, scores, ents), (spans2, scores2, ents2) in zip(whole, predictions()):
+            assert spans2 == spans and ents2 == ents
+            numpy.testing.assert_allclose(scores2, scores, rtol=1e-5, atol=1e-5)
