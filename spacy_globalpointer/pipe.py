@@ -236,9 +236,9 @@ class GlobalPointerNER(TrainablePipe):
         if not any(len(doc) for doc in docs):
             # Nothing to score; spacy-transformers' pooling also fails on a batch of only empty docs.
             return decode_spans(self.model.ops.alloc4f(len(docs), len(self.labels), 0, 0), [0] * len(docs), 0.0, 1.0)
-        # The encoder takes the whole batch (its cost is per token); the head
-        # scores docs of similar length together, since its cost grows with
-        # the square of the longest doc of a (sub-)batch, not with the mean.
+        # The encoder's cost is per token: on the CPU it takes groups of docs
+        # in order (see CPU_ENCODER_TOKENS), on a GPU the whole batch. The head
+        # pads to the longest doc of its call, so it scores docs sorted by length.
         tok2vec = self.model.get_ref("tok2vec")
         if isinstance(self.model.ops, NumpyOps):
             lengths = [len(doc) for doc in docs]
