@@ -11,6 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import write_results
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -28,6 +30,7 @@ def child(reader: str, path: str) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--train", default=str(ROOT.parent / "shared" / "data" / "cluener" / "train.json"))
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "corpus.json"), help="JSON output")
     p.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -53,9 +56,10 @@ def main() -> None:
         ):
             out = subprocess.run([sys.executable, __file__, "--child", reader, str(path)], capture_output=True, text=True, check=True)
             r = json.loads(out.stdout.strip().splitlines()[-1])
-            rows.append((label, r["docs"], f"{r['seconds']:.2f}"))
-    msg.table(rows, header=("DocBin, reader", "docs", "seconds per pass"), divider=True, aligns=("l", "r", "r"))
+            rows.append({"docbin_and_reader": label, **r})
+    msg.table([(r["docbin_and_reader"], r["docs"], f"{r['seconds']:.2f}") for r in rows], header=("DocBin, reader", "docs", "seconds per pass"), divider=True, aligns=("l", "r", "r"))
     msg.info("spacy train reads the training corpus once per epoch, and the dev corpus at every evaluation.")
+    write_results(args.out, rows)
 
 
 if __name__ == "__main__":

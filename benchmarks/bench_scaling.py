@@ -9,27 +9,16 @@ real CLUENER dev text, repeated to the length. Prints a table, writes JSON.
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from common import peak_rss_mb, write_results
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "cluener"
-
-
-def peak_rss_mb() -> float:
-    """This process's peak RSS. /proc's VmHWM where there is one: getrusage's
-    ru_maxrss survives exec on Linux, so a child would report its parent's peak."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def child(model: str, size: int, dev: str) -> None:
@@ -110,9 +99,7 @@ def main() -> None:
         growth = (by_size[100000]["peak_rss_mb"] - base) / max(by_size[5000]["peak_rss_mb"] - base, 1e-9)
         msg.info(f"RSS growth over the smallest doc, 5k -> 100k characters (20x the text): {growth:.1f}x (linear would be 20x)")
     msg.info(f"max_span_length = {rows[0]['max_span_length']} tokens: longer spans are not scored (see README)")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(rows, indent=2))
-    msg.good(f"Wrote {args.out}")
+    write_results(args.out, rows)
     if tmp:
         tmp.cleanup()
 

@@ -45,9 +45,7 @@ if ARGS.threads:
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(ARGS.threads)
 
-import json  # noqa: E402
 import statistics  # noqa: E402
-import resource  # noqa: E402
 import tempfile  # noqa: E402
 
 import numpy  # noqa: E402
@@ -56,6 +54,7 @@ import thinc  # noqa: E402
 import torch  # noqa: E402
 from spacy.training import Example  # noqa: E402
 from thinc.api import Config, fix_random_seed, torch2xp, xp2torch  # noqa: E402
+from common import peak_rss_mb, write_results  # noqa: E402
 from wasabi import msg  # noqa: E402
 
 import spacy_globalpointer  # noqa: E402
@@ -72,10 +71,6 @@ DEVICE = torch.device(f"cuda:{ARGS.gpu_id}" if ARGS.gpu_id >= 0 else "cpu")
 def sync():
     if DEVICE.type == "cuda":
         torch.cuda.synchronize()
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def load_nlp(setup: str, trf_path: str):
@@ -352,9 +347,7 @@ def main():
         [("machine", env["machine"]), ("device", env["device"]), ("torch threads", env["torch_threads"]), ("OMP threads", env["omp_threads"]), ("peak RSS (MB)", f"{env['peak_rss_mb']:.0f}"), ("transformer", env["transformer"])] + [(k, v) for k, v in env["versions"].items()],
         header=("environment", ""), divider=True,
     )
-    Path(ARGS.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(ARGS.out).write_text(json.dumps(results, indent=2))
-    msg.good(f"Wrote {ARGS.out}")
+    write_results(ARGS.out, results)
     if tmp:
         tmp.cleanup()
 
