@@ -233,7 +233,8 @@ class GlobalPointerNER(TrainablePipe):
         """Spans above the threshold per doc, best first."""
         docs = list(docs)
         out: List[SpanCandidates] = [None] * len(docs)  # type: ignore[list-item]
-        if not any(len(doc) for doc in docs):
+        lengths = [len(doc) for doc in docs]
+        if not any(lengths):
             # Nothing to score; spacy-transformers' pooling also fails on a batch of only empty docs.
             return decode_spans(self.model.ops.alloc4f(len(docs), len(self.labels), 0, 0), [0] * len(docs), 0.0, 1.0)
         # The encoder's cost is per token: on the CPU it takes groups of docs
@@ -241,16 +242,14 @@ class GlobalPointerNER(TrainablePipe):
         # pads to the longest doc of its call, so it scores docs sorted by length.
         tok2vec = self.model.get_ref("tok2vec")
         if isinstance(self.model.ops, NumpyOps):
-            lengths = [len(doc) for doc in docs]
             tokvecs = [v for idx in _padded_groups(range(len(docs)), lengths, CPU_ENCODER_TOKENS) for v in tok2vec.predict([docs[i] for i in idx])]
         else:
             tokvecs = tok2vec.predict(docs)
         scorer = self.model.get_ref("scorer")
-        order = sorted(range(len(docs)), key=lambda i: len(docs[i]))
-        for idx in _padded_groups(order, [len(doc) for doc in docs], HEAD_TOKENS):
-            sub = [docs[i] for i in idx]
+        order = sorted(range(len(docs)), key=lengths.__getitem__)
+        for idx in _padded_groups(order, lengths, HEAD_TOKENS):
             scores = scorer.predict([tokvecs[i] for i in idx])
-            for i, cand in zip(idx, decode_spans(scores, [len(doc) for doc in sub], self.cfg["threshold"], self.cfg["spans_per_token"])):
+            for i, cand in zip(idx, decode_spans(scores, [lengths[i] for i in idx], self.cfg["threshold"], self.cfg["spans_per_token"])):
                 out[i] = cand
         return out
 
@@ -352,7 +351,6 @@ class GlobalPointerNER(TrainablePipe):
                 f"or set it after loading: nlp.get_pipe('{self.name}').cfg['spans_key'] = '{given_key}'."
             )
         self._set_model_span_length()
-
 
 
 def _padded_groups(order: Iterable[int], lengths: List[int], max_tokens: int) -> Iterable[List[int]]:
