@@ -180,14 +180,7 @@ def test_cpu_autocast_bfloat16_training_step():
 
 
 def test_pipeline_with_mixed_precision_settings_trains_without_nan():
-    fix_random_seed(0)
-    nlp = spacy.blank("zh")
-    nlp.add_pipe("globalpointer_ner", config={"model": {"mixed_precision": True, "grad_scaler_config": {"init_scale": 65536.0}}})
-    examples = make_examples(nlp)
-    optimizer = nlp.initialize(get_examples=lambda: examples)
-    for _ in range(5):
-        losses = nlp.update(examples, sgd=optimizer)
-        assert math.isfinite(losses["globalpointer_ner"])
+    nlp = train_small(5, model={"mixed_precision": True, "grad_scaler_config": {"init_scale": 65536.0}})  # checks every loss is finite
     head = nlp.get_pipe("globalpointer_ner").model.get_ref("scorer").shims[0]._model
     assert all(torch.isfinite(p).all() for p in head.parameters())
 

@@ -1,4 +1,5 @@
 """Shared test data: short Chinese docs with nested entities."""
+import math
 import re
 from typing import List
 
@@ -43,7 +44,8 @@ def make_examples(nlp: Language, data=TRAIN_DATA, spans_key: str = "sc", ents: b
 
 def train_small(steps: int, **config) -> Language:
     """A blank zh pipeline with globalpointer_ner (``config`` for the factory),
-    trained ``steps`` updates on TRAIN_DATA from seed 0."""
+    trained ``steps`` updates on TRAIN_DATA from seed 0; every step's loss
+    must be finite."""
     import spacy
     from thinc.api import fix_random_seed
 
@@ -53,5 +55,6 @@ def train_small(steps: int, **config) -> Language:
     examples = make_examples(nlp)
     optimizer = nlp.initialize(get_examples=lambda: examples)
     for _ in range(steps):
-        nlp.update(examples, sgd=optimizer)
+        losses = nlp.update(examples, sgd=optimizer)
+        assert math.isfinite(losses["globalpointer_ner"])
     return nlp
