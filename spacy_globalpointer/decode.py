@@ -50,7 +50,8 @@ def decode_spans(scores: Floats4d, lengths: Sequence[int], threshold: float, spa
     if int(xp.count_nonzero(above)) <= int(caps.sum()):
         # A trained model: few cells above the threshold. Check just those
         # against the doc lengths; if no doc has more than its cap, keep all.
-        b, c, i, w = xp.nonzero(above)
+        # Flat indices, then unravel: nonzero on the 4-d mask is ~10x slower.
+        b, c, i, w = xp.unravel_index(xp.flatnonzero(above), above.shape)
         inside = i + w < xp.asarray(list(lengths), dtype="int64")[b]
         b, c, i, w = b[inside], c[inside], i[inside], w[inside]
         if bool((xp.bincount(b, minlength=B) <= caps).all()):

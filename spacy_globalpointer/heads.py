@@ -169,8 +169,8 @@ class SpanHead(nn.Module):
             scores = scores + start_bias[..., None] + band_of(end_bias, W)
         # A finite fill: -1e12 (the reference scripts' constant) is -inf in
         # float16, and inf - inf in a later op is NaN.
-        fill = torch.finfo(scores.dtype).min
-        return scores.masked_fill(~valid_cells(lengths, L, W)[:, None], fill)
+        # torch.where reads the band view once into a contiguous result.
+        return torch.where(valid_cells(lengths, L, W)[:, None], scores, torch.finfo(scores.dtype).min)
 
 
 class GlobalPointer(SpanHead):

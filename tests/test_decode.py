@@ -33,6 +33,21 @@ def test_cells_past_doc_end_never_decoded():
     assert as_set(b) == {(0, 1, 0), (0, 2, 0), (1, 2, 0)}
 
 
+@pytest.mark.parametrize("density", [0.02, 0.6])
+def test_batch_matches_brute_force(density):
+    # Sparse scores take the fast path (few cells above the threshold), dense
+    # ones the per-doc top-K path; both must match a loop over every cell.
+    rng = numpy.random.default_rng(1)
+    B, C, L, W, lengths = 4, 3, 9, 5, [9, 0, 4, 7]
+    scores = numpy.where(rng.random((B, C, L, W)) < density, rng.random((B, C, L, W)) + 0.1, -rng.random((B, C, L, W))).astype("float32")
+    got = decode_spans(scores, lengths, threshold=0.0, spans_per_token=3.0)
+    for b, cand in enumerate(got):
+        cells = [(scores[b, c, i, w], i, i + w + 1, c) for c in range(C) for i in range(L) for w in range(W) if i + w < lengths[b] and scores[b, c, i, w] > 0]
+        best = sorted(cells, key=lambda x: -x[0])[: max_spans(lengths[b], 3.0) if lengths[b] else 0]
+        assert as_set(cand) == {(s, e, c) for _, s, e, c in best}
+        assert cand.scores.tolist() == sorted((float(v) for v, *_ in best), reverse=True)
+
+
 def test_cap_keeps_the_best():
     rng = numpy.random.default_rng(0)
     scores = rng.normal(size=(1, 3, 6, 6)).astype("float32") + 2
