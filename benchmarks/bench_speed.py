@@ -7,9 +7,11 @@ plain PyTorch loop written the way the common GlobalPointer scripts are.
 
 Both sides use the same encoder (the pipeline's own tok2vec, or the same
 transformer weights) and the same head class, loss and thread count; ratios
-are measured in the same run. The baseline predicts with the weights ours
-ended training with, so both find the same (few) spans. Inference is timed
---repeats times per side and the median taken; the encoder's time per doc is
+are measured in the same run: training and inference are timed in --rounds
+rounds that alternate the two sides (so both meet the same fast and slow
+phases of a noisy machine), and medians are reported with the spread of the
+per-round ratios. The baseline predicts with the weights ours ended training
+with, so both find the same (few) spans. The encoder's time per doc is
 reported apart, since the padding it pays for bounds the baseline. Prints
 tables and writes JSON (--out).
 """
@@ -27,12 +29,12 @@ def parse_args():
     p.add_argument("--dev", default=str(ROOT.parent / "shared" / "data" / "cluener" / "dev.json"), help="CLUENER dev.json")
     p.add_argument("--transformer", default=None, help="local HF model folder (default: build a tiny random BERT)")
     p.add_argument("--setups", default="cpu,trf", help="comma-separated: cpu (CPU tok2vec config), trf (transformer)")
-    p.add_argument("--n-docs", type=int, default=512, help="docs used for inference (ours)")
+    p.add_argument("--rounds", type=int, default=5, help="timed rounds; each alternates ours and the baseline, and medians are reported")
+    p.add_argument("--n-docs", type=int, default=512, help="docs per inference round (ours)")
+    p.add_argument("--baseline-docs", type=int, default=96, help="docs per inference round, predicted one at a time (baseline)")
     p.add_argument("--batch-size", type=int, default=16, help="training batch size, both sides")
-    p.add_argument("--train-steps", type=int, default=20, help="timed training steps (ours)")
-    p.add_argument("--baseline-train-steps", type=int, default=4, help="timed training steps (baseline)")
-    p.add_argument("--baseline-docs", type=int, default=128, help="docs predicted one at a time (baseline)")
-    p.add_argument("--repeats", type=int, default=3, help="timed inference passes per side; the median is reported")
+    p.add_argument("--train-steps", type=int, default=4, help="training steps per round (ours)")
+    p.add_argument("--baseline-train-steps", type=int, default=1, help="training steps per round (baseline)")
     p.add_argument("--pad-to", type=int, default=256, help="baseline padding length")
     p.add_argument("--threads", type=int, default=None, help="pin torch/BLAS/OpenMP threads")
     p.add_argument("--gpu-id", type=int, default=-1, help="GPU id, -1 for CPU")
@@ -96,62 +98,63 @@ def timed(fn, bucket):
     return wrapper
 
 
-def bench_ours(setup, trf_path, records):
-    fix_random_seed(0)
-    nlp = load_nlp(setup, trf_path)
-    docs = list(cluener.records_to_docs(spacy.blank("zh"), records))
-    examples = [Example(nlp.make_doc(d.text), d) for d in docs]
-    for label in cluener.CLUENER_LABELS:
-        nlp.get_pipe("globalpointer_ner").add_label(label)
-    optimizer = nlp.initialize(get_examples=lambda: examples[:32])
-    B = ARGS.batch_size
-    batches = [examples[i : i + B] for i in range(0, len(examples), B)]
-    for batch in batches[:2]:
-        nlp.update(batch, sgd=optimizer)
-    steps = batches[2 : 2 + ARGS.train_steps]
-    sync()
-    t0 = time.perf_counter()
-    for batch in steps:
-        nlp.update(batch, sgd=optimizer)
-    sync()
-    train_s = time.perf_counter() - t0
-    n_train = sum(len(b) for b in steps)
-    n_train_tokens = sum(len(eg.predicted) for b in steps for eg in b)
+class Ours:
+    """Our pipeline, trained from a fresh start; at inference the head (scores
+    + decode) and the encoder are timed apart."""
 
-    # inference, with the head (scores + decode) timed apart from the encoder
-    texts = [r.text for r in records[: ARGS.n_docs]]
-    gp = nlp.get_pipe("globalpointer_ner")
-    scorer = gp.model.get_ref("scorer")
-    head_time, enc_time = [0.0], [0.0]
-    scorer._func = timed(scorer._func, head_time)
-    gp_pipe.decode_spans = timed(gp_pipe.decode_spans, head_time)
-    if setup == "cpu":
-        tok2vec = gp.model.get_ref("tok2vec")
-        tok2vec._func = timed(tok2vec._func, enc_time)
-    else:
-        trf = nlp.get_pipe("transformer")
-        trf.predict = timed(trf.predict, enc_time)
-    list(nlp.pipe(texts[:64]))  # warm-up
-    passes, heads, encs = [], [], []
-    for _ in range(ARGS.repeats):
-        head_time[0] = enc_time[0] = 0.0
-        sync()
-        t0 = time.perf_counter()
-        list(nlp.pipe(texts))  # the pipeline's own batch size ([nlp] batch_size)
-        sync()
-        passes.append(time.perf_counter() - t0)
-        heads.append(head_time[0] / passes[-1])
-        encs.append(enc_time[0] / len(texts))
-    infer_s = statistics.median(passes)
-    return {
-        "train_docs_per_s": n_train / train_s,
-        "train_tokens_per_s": n_train_tokens / train_s,
-        "infer_docs_per_s": len(texts) / infer_s,
-        "infer_chars_per_s": sum(map(len, texts)) / infer_s,
-        "head_share_of_inference": statistics.median(heads),
-        "encoder_ms_per_doc": 1000 * statistics.median(encs),
-        "infer_pass_s": passes,
-    }, nlp
+    def __init__(self, setup, trf_path, records):
+        fix_random_seed(0)
+        self.nlp = nlp = load_nlp(setup, trf_path)
+        docs = list(cluener.records_to_docs(spacy.blank("zh"), records))
+        examples = [Example(nlp.make_doc(d.text), d) for d in docs]
+        for label in cluener.CLUENER_LABELS:
+            nlp.get_pipe("globalpointer_ner").add_label(label)
+        self.optimizer = nlp.initialize(get_examples=lambda: examples[:32])
+        B = ARGS.batch_size
+        self.batches = iter([examples[i : i + B] for i in range(0, len(examples), B)])
+        self.train(2)  # warm-up
+        gp = nlp.get_pipe("globalpointer_ner")
+        scorer = gp.model.get_ref("scorer")
+        self.head_s, self.encoder_s = [0.0], [0.0]
+        scorer._func = timed(scorer._func, self.head_s)
+        gp_pipe.decode_spans = timed(gp_pipe.decode_spans, self.head_s)
+        if setup == "cpu":
+            tok2vec = gp.model.get_ref("tok2vec")
+            tok2vec._func = timed(tok2vec._func, self.encoder_s)
+        else:
+            trf = nlp.get_pipe("transformer")
+            trf.predict = timed(trf.predict, self.encoder_s)
+
+    def train(self, n_steps):
+        """n_steps updates; returns (docs, tokens) seen."""
+        n_docs = n_tokens = 0
+        for _ in range(n_steps):
+            batch = next(self.batches)
+            self.nlp.update(batch, sgd=self.optimizer)
+            n_docs, n_tokens = n_docs + len(batch), n_tokens + sum(len(eg.predicted) for eg in batch)
+        return n_docs, n_tokens
+
+    def infer(self, texts):
+        """One nlp.pipe pass at the pipeline's own batch size ([nlp] batch_size);
+        returns the seconds spent in the head and in the encoder."""
+        self.head_s[0] = self.encoder_s[0] = 0.0
+        list(self.nlp.pipe(texts))
+        return self.head_s[0], self.encoder_s[0]
+
+
+def interleaved(rounds, sides):
+    """Call each side's function once per round, in turn: alternating puts
+    both sides through the same fast and slow phases of a noisy machine.
+    Returns, per side, the (seconds, result) of every round."""
+    out = {name: [] for name in sides}
+    for _ in range(rounds):
+        for name, fn in sides.items():
+            sync()
+            t0 = time.perf_counter()
+            result = fn()
+            sync()
+            out[name].append((time.perf_counter() - t0, result))
+    return out
 
 
 class Baseline:
@@ -160,7 +163,7 @@ class Baseline:
     full-square scores, one text at a time at prediction, Python loops over
     the positive cells. Same encoder weights' architecture, same head, same loss."""
 
-    def __init__(self, setup, trf_path, nlp_template):
+    def __init__(self, setup, trf_path, records):
         self.setup, self.L, self.C = setup, ARGS.pad_to, len(cluener.CLUENER_LABELS)
         self.labels = {label: i for i, label in enumerate(cluener.CLUENER_LABELS)}
         if setup == "cpu":
@@ -181,6 +184,25 @@ class Baseline:
         params = list(self.head.parameters()) + (list(self.bert.parameters()) if setup != "cpu" else [])
         self.encoder_s = 0.0
         self.torch_opt = torch.optim.AdamW(params, lr=2e-5 if setup != "cpu" else 1e-3)
+        B = ARGS.batch_size
+        self.batches = iter([records[i : i + B] for i in range(0, len(records), B)])
+        self.train(1)  # warm-up
+
+    def train(self, n_steps):
+        """n_steps updates; returns (docs, characters) seen."""
+        n_docs = n_chars = 0
+        for _ in range(n_steps):
+            batch = next(self.batches)
+            self.train_step(batch)
+            n_docs, n_chars = n_docs + len(batch), n_chars + sum(len(r.text) for r in batch)
+        return n_docs, n_chars
+
+    def infer(self, texts):
+        """Predict the texts one at a time; returns the seconds spent in the encoder."""
+        self.encoder_s = 0.0
+        for text in texts:
+            self.predict(text)
+        return self.encoder_s
 
     def encode(self, texts, is_train):
         """(B, L, H) token vectors of texts padded to L, their lengths, and a backward hook."""
@@ -257,38 +279,6 @@ class Baseline:
         return out
 
 
-def bench_baseline(setup, trf_path, records, nlp):
-    base = Baseline(setup, trf_path, nlp)
-    B = ARGS.batch_size
-    base.train_step(records[:B])  # warm-up
-    steps = [records[i : i + B] for i in range(B, B * (1 + ARGS.baseline_train_steps), B)]
-    sync()
-    t0 = time.perf_counter()
-    for batch in steps:
-        base.train_step(batch)
-    sync()
-    train_s = time.perf_counter() - t0
-    # Predict with the weights ours ended with, so both sides find the same
-    # (few) spans: the scripts' Python loop over positive cells then costs
-    # what it costs on a trained model, not on random weights.
-    base.load_weights_from(nlp)
-    texts = [r.text for r in records[: ARGS.baseline_docs]]
-    base.predict(texts[0])
-    passes, encs = [], []
-    for _ in range(ARGS.repeats):
-        base.encoder_s = 0.0
-        sync()
-        t0 = time.perf_counter()
-        for text in texts:
-            base.predict(text)
-        sync()
-        passes.append(time.perf_counter() - t0)
-        encs.append(base.encoder_s / len(texts))
-    infer_s = statistics.median(passes)
-    n = sum(len(b) for b in steps)
-    return {"train_docs_per_s": n / train_s, "train_tokens_per_s": sum(len(r.text) for b in steps for r in b) / train_s, "infer_docs_per_s": len(texts) / infer_s, "infer_chars_per_s": sum(map(len, texts)) / infer_s, "infer_pass_s": passes, "encoder_ms_per_doc": 1000 * statistics.median(encs)}
-
-
 def main():
     if ARGS.gpu_id >= 0:
         spacy.require_gpu(ARGS.gpu_id)
@@ -307,41 +297,74 @@ def main():
         "versions": {"torch": torch.__version__, "spacy": spacy.__version__, "thinc": thinc.__version__, "spacy_globalpointer": spacy_globalpointer.__version__, "python": sys.version.split()[0]},
         "transformer": trf_path if "trf" in ARGS.setups and ARGS.transformer else ("tiny random BERT (hidden 128, 2 layers)" if "trf" in ARGS.setups else None),
         "device": str(DEVICE),
+        "rounds": ARGS.rounds,
     }
     results = {"env": env, "setups": {}}
     for setup in ARGS.setups.split(","):
-        msg.info(f"[{setup}] ours ...")
-        ours, nlp = bench_ours(setup, trf_path, records)
-        msg.info(f"[{setup}] baseline (pad to {ARGS.pad_to}, dense gold, one text at a time) ...")
-        base = bench_baseline(setup, trf_path, records, nlp)
-        ours["infer_all_dev_docs_per_s"] = {}
+        msg.info(f"[{setup}] building ours and the baseline (pad to {ARGS.pad_to}, dense gold, one text at a time) ...")
+        ours, base = Ours(setup, trf_path, records), Baseline(setup, trf_path, records)
+        msg.info(f"[{setup}] training, {ARGS.rounds} rounds of {ARGS.train_steps} steps (ours) and {ARGS.baseline_train_steps} (baseline) ...")
+        train = interleaved(ARGS.rounds, {"ours": lambda: ours.train(ARGS.train_steps), "baseline": lambda: base.train(ARGS.baseline_train_steps)})
+        # The baseline predicts with the weights ours ended with, so both sides
+        # find the same (few) spans: the scripts' Python loop over positive
+        # cells then costs what it costs on a trained model.
+        base.load_weights_from(ours.nlp)
+        texts = [r.text for r in records[: ARGS.n_docs]]
+        base_texts = texts[: ARGS.baseline_docs]
+        ours.infer(texts[:64])  # warm-up
+        base.infer(base_texts[:4])
+        msg.info(f"[{setup}] inference, {ARGS.rounds} rounds of {len(texts)} docs (ours) and {len(base_texts)} (baseline) ...")
+        infer = interleaved(ARGS.rounds, {"ours": lambda: ours.infer(texts), "baseline": lambda: base.infer(base_texts)})
+        row = {}
+        for side, n_texts in (("ours", len(texts)), ("baseline", len(base_texts))):
+            n_chars = sum(map(len, texts[:n_texts]))
+            train_rates = [(n / s, t / s) for s, (n, t) in train[side]]
+            row[side] = {
+                "train_docs_per_s": statistics.median(r[0] for r in train_rates),
+                "train_tokens_per_s": statistics.median(r[1] for r in train_rates),
+                "infer_docs_per_s": statistics.median(n_texts / s for s, _ in infer[side]),
+                "infer_chars_per_s": statistics.median(n_chars / s for s, _ in infer[side]),
+                "encoder_ms_per_doc": 1000 * statistics.median((r[1] if side == "ours" else r) / n_texts for _, r in infer[side]),
+                "train_round_s": [s for s, _ in train[side]],
+                "infer_round_s": [s for s, _ in infer[side]],
+            }
+        row["ours"]["head_share_of_inference"] = statistics.median(head / s for s, (head, _) in infer["ours"])
+        row["ours"]["infer_all_dev_docs_per_s"] = {}
         if DEVICE.type == "cpu" and setup == "cpu":
             # All of dev (forking workers costs a moment): one process with
             # the torch threads, then forked workers with one torch thread each.
-            texts = [r.text for r in records]
+            all_texts = [r.text for r in records]
             for n_process in (1, 2):
                 t0 = time.perf_counter()
-                list(nlp.pipe(texts, n_process=n_process))
-                ours["infer_all_dev_docs_per_s"][n_process] = len(texts) / (time.perf_counter() - t0)
+                list(ours.nlp.pipe(all_texts, n_process=n_process))
+                row["ours"]["infer_all_dev_docs_per_s"][n_process] = len(all_texts) / (time.perf_counter() - t0)
+        o, b = row["ours"], row["baseline"]
+        # Ratios of the medians, and the spread of the per-round ratios.
+        per_round = {
+            "train_docs_per_s": [(len_o / so) / (len_b / sb) for (so, (len_o, _)), (sb, (len_b, _)) in zip(train["ours"], train["baseline"])],
+            "infer_docs_per_s": [(len(texts) / so) / (len(base_texts) / sb) for (so, _), (sb, _) in zip(infer["ours"], infer["baseline"])],
+        }
         ratios = {
-            "train_docs_per_s": ours["train_docs_per_s"] / base["train_docs_per_s"],
-            "infer_docs_per_s": ours["infer_docs_per_s"] / base["infer_docs_per_s"],
+            "train_docs_per_s": o["train_docs_per_s"] / b["train_docs_per_s"],
+            "infer_docs_per_s": o["infer_docs_per_s"] / b["infer_docs_per_s"],
             # Both sides' encoder time per doc at inference: the padding to
             # pad_to is most of the difference, and it bounds the total ratio.
-            "encoder_per_doc": base["encoder_ms_per_doc"] / ours["encoder_ms_per_doc"],
+            "encoder_per_doc": b["encoder_ms_per_doc"] / o["encoder_ms_per_doc"],
+            "per_round": per_round,
         }
-        results["setups"][setup] = {"ours": ours, "baseline": base, "ratio": ratios}
+        results["setups"][setup] = {"ours": o, "baseline": b, "ratio": ratios}
+        spread = {k: f"{min(v):.1f}-{max(v):.1f}x" for k, v in per_round.items()}
         rows = [
-            ("train docs/s", f"{ours['train_docs_per_s']:.1f}", f"{base['train_docs_per_s']:.1f}", f"{ratios['train_docs_per_s']:.1f}x"),
-            ("train tokens/s", f"{ours['train_tokens_per_s']:.0f}", f"{base['train_tokens_per_s']:.0f}", ""),
-            ("inference docs/s", f"{ours['infer_docs_per_s']:.1f}", f"{base['infer_docs_per_s']:.1f}", f"{ratios['infer_docs_per_s']:.1f}x"),
-            ("inference chars/s", f"{ours['infer_chars_per_s']:.0f}", f"{base['infer_chars_per_s']:.0f}", ""),
-            ("inference: encoder ms/doc", f"{ours['encoder_ms_per_doc']:.2f}", f"{base['encoder_ms_per_doc']:.2f}", f"{ratios['encoder_per_doc']:.1f}x"),
-            ("head share of inference", f"{100 * ours['head_share_of_inference']:.1f}%", "", ""),
+            ("train docs/s", f"{o['train_docs_per_s']:.1f}", f"{b['train_docs_per_s']:.1f}", f"{ratios['train_docs_per_s']:.1f}x", spread["train_docs_per_s"]),
+            ("train tokens/s", f"{o['train_tokens_per_s']:.0f}", f"{b['train_tokens_per_s']:.0f}", "", ""),
+            ("inference docs/s", f"{o['infer_docs_per_s']:.1f}", f"{b['infer_docs_per_s']:.1f}", f"{ratios['infer_docs_per_s']:.1f}x", spread["infer_docs_per_s"]),
+            ("inference chars/s", f"{o['infer_chars_per_s']:.0f}", f"{b['infer_chars_per_s']:.0f}", "", ""),
+            ("inference: encoder ms/doc", f"{o['encoder_ms_per_doc']:.2f}", f"{b['encoder_ms_per_doc']:.2f}", f"{ratios['encoder_per_doc']:.1f}x", ""),
+            ("head share of inference", f"{100 * o['head_share_of_inference']:.1f}%", "", "", ""),
         ]
-        for n_process, rate in ours["infer_all_dev_docs_per_s"].items():
-            rows.append((f"all dev docs/s, n_process={n_process}", f"{rate:.1f}", "", ""))
-        msg.table(rows, header=(setup, "ours", "baseline", "ours/baseline"), divider=True, aligns=("l", "r", "r", "r"))
+        for n_process, rate in o["infer_all_dev_docs_per_s"].items():
+            rows.append((f"all dev docs/s, n_process={n_process}", f"{rate:.1f}", "", "", ""))
+        msg.table(rows, header=(setup, "ours", "baseline", "ours/baseline", "per round"), divider=True, aligns=("l", "r", "r", "r", "r"))
     env["peak_rss_mb"] = peak_rss_mb()
     msg.table(
         [("machine", env["machine"]), ("device", env["device"]), ("torch threads", env["torch_threads"]), ("OMP threads", env["omp_threads"]), ("peak RSS (MB)", f"{env['peak_rss_mb']:.0f}"), ("transformer", env["transformer"])] + [(k, v) for k, v in env["versions"].items()],
