@@ -23,11 +23,12 @@ setup(
     },
     entry_points={
         "spacy_factories": ["globalpointer_ner = spacy_globalpointer.pipe:make_globalpointer_ner"],
-        "spacy_architectures": ["spacy_globalpointer.GlobalPointer.v1 = spacy_globalpointer.model:build_globalpointer_model"],
+        "spacy_architectures": ["spacy_globalpointer.GlobalPointer.v1 = spacy_globalpointer.model:build_globalpointer_model", "spacy_globalpointer.GlobalPointer.v2 = spacy_globalpointer.model:build_globalpointer_model_v2", "spacy_globalpointer.NgramHashEmbed.v1 = spacy_globalpointer.embed:NgramHashEmbed"],
         "spacy_scorers": ["spacy_globalpointer.scorer.v1 = spacy_globalpointer.scorer:make_globalpointer_scorer"],
         "spacy_readers": ["spacy_globalpointer.Corpus.v1 = spacy_globalpointer.util:create_corpus_reader"],
-        "spacy_callbacks": ["spacy_globalpointer.torch_cpu_ops.v1 = spacy_globalpointer.util:make_torch_cpu_ops"],
+        "spacy_callbacks": ["spacy_globalpointer.torch_cpu_ops.v1 = spacy_globalpointer.speedups:make_torch_cpu_ops", "spacy_globalpointer.cached_msgpack_lookup.v1 = spacy_globalpointer.speedups:make_cached_msgpack_lookup"],
         "spacy_span_getters": ["spacy_globalpointer.checked_strided_spans.v1 = spacy_globalpointer.util:make_checked_strided_spans"],
-        "console_scripts": ["spacy-globalpointer = spacy_globalpointer.cli:main"],
+        "spacy_cli": ["globalpointer = spacy_globalpointer.spacy_cli:app"],
+        "console_scripts": ["spacy-globalpointer = spacy_globalpointer.cli:run"],
     },
 )

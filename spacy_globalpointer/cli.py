@@ -1,55 +1,164 @@
-"""Console commands: ``spacy-globalpointer {convert,predict,score,interactive}``."""
-import argparse
+"""Commands: ``spacy globalpointer convert|predict|score|interactive|calibrate``.
+
+Registered under spaCy's own command line through the ``spacy_cli`` entry
+point (see spacy_cli.py); ``spacy-globalpointer ...`` and ``python -m
+spacy_globalpointer ...`` run the same commands.
+"""
 import json
 import sys
 from pathlib import Path
 from typing import List, Optional
 
+import click
+import typer
+from spacy.cli._util import Arg, Opt, setup_gpu
 from wasabi import msg
 
 from . import cluener
+
+PROG = "spacy globalpointer"
+app = typer.Typer(
+    name="globalpointer",
+    help="GlobalPointer NER: CLUENER conversion, corpus prediction, scoring, threshold calibration.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+
+
+def _fail(text: str, hint: str = "") -> None:
+    msg.fail(text, hint)
+    raise typer.Exit(1)
 
 
 def _table(rows, header) -> None:
     msg.table(rows, header=header, divider=True, aligns=("l",) + ("r",) * (len(header) - 1))
 
 
-def cmd_convert(args) -> int:
+@app.command("convert")
+def convert_cli(
+    input_path: Path = Arg(..., help="CLUENER .json (JSON lines)", exists=True, dir_okay=False),
+    output_path: Path = Arg(..., help="Output .spacy file"),
+    spans_key: str = Opt("sc", "--spans-key", help="doc.spans key for all entities"),
+    skip_invalid: bool = Opt(False, "--skip-invalid", help="Leave invalid lines out and list them, instead of stopping at the first"),
+    no_progress: bool = Opt(False, "--no-progress", help="No progress bar"),
+):
+    """Convert CLUENER JSON lines to a DocBin: every entity in
+    doc.spans[SPANS_KEY], a non-overlapping subset in doc.ents, the line's id
+    in doc.user_data. A bad line is an error naming file, line and field.
+
+    \b
+    Example:
+      spacy globalpointer convert train.json corpus/train.spacy
+    """
     try:
-        report = cluener.convert(args.input, args.output, spans_key=args.spans_key, skip_invalid=args.skip_invalid, progress=not args.no_progress)
+        report = cluener.convert(
+            input_path, output_path, spans_key=spans_key, skip_invalid=skip_invalid, progress=not no_progress
+        )
     except cluener.CluenerError as err:
-        msg.fail(str(err), "Fix the line, or pass --skip-invalid to leave bad lines out (they are listed).")
-        return 1
-    msg.good(f"Wrote {report.docs} docs with {sum(report.entities.values())} entities to {args.output}")
+        _fail(str(err), "Fix the line, or pass --skip-invalid to leave bad lines out (they are listed).")
+    msg.good(f"Wrote {report.docs} docs with {sum(report.entities.values())} entities to {output_path}")
     _table([(label, n) for label, n in sorted(report.entities.items())], ("label", "entities"))
     if report.not_in_ents:
-        msg.info(f"{report.not_in_ents} entities overlap a longer one: kept in doc.spans['{args.spans_key}'], left out of doc.ents")
+        msg.info(
+            f"{report.not_in_ents} entities overlap a longer one: kept in doc.spans['{spans_key}'], left out of doc.ents"
+        )
     if report.skipped:
         msg.warn(f"Skipped {len(report.skipped)} invalid line(s):")
         for line in report.skipped:
             print(f"  {line}")
-    return 0
 
 
-def _use_gpu(gpu_id: int) -> None:
-    if gpu_id >= 0:
+@app.command("predict")
+def predict_cli(
+    model: str = Arg(..., help="Pipeline name or path (e.g. training/cluener_cpu/model-best)", metavar="MODEL"),
+    inputs: List[str] = Arg(..., help="Input files, folders or (quoted) globs, then the output", metavar="INPUT... OUTPUT"),
+    engine: str = Opt("local", "--engine", help="local: one process, streaming, resumable; ray: Ray Data actors"),
+    input_format: Optional[str] = Opt(None, "--input-format", help="jsonl or text (one text per line); default: by suffix (.txt: text)"),
+    text_field: str = Opt("text", "--text-field", help="JSON field holding the text"),
+    id_field: Optional[str] = Opt(None, "--id-field", help="JSON field carried to the output as the record's id (default: source file and line)"),
+    output_format: str = Opt("jsonl", "--format", help="jsonl: spans and ents with character offsets; cluener: CLUENER's submission lines"),
+    source: str = Opt("ents", "--source", help="--format cluener: ents (flat, what CLUENER's gold is) or spans (nested)"),
+    with_text: bool = Opt(False, "--with-text", help="Also write each text (records are then displaCy's manual format)"),
+    skip_invalid: bool = Opt(False, "--skip-invalid", help="Write invalid records as error records and count them, instead of stopping"),
+    overwrite: bool = Opt(False, "--overwrite", help="Replace output left by another run (default: resume the same run, refuse others)"),
+    batch_size: int = Opt(256, "--batch-size", help="Docs per nlp.pipe batch (local) or per actor call (ray)"),
+    gpu_id: int = Opt(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU (local engine)"),
+    workers: int = Opt(1, "--workers", help="Ray: actors in the pool"),
+    cpus_per_worker: float = Opt(1, "--cpus-per-worker", help="Ray: CPUs per actor (its torch threads)"),
+    gpus_per_worker: float = Opt(0, "--gpus-per-worker", help="Ray: GPUs per actor (spaCy runs on the GPU)"),
+    ray_address: Optional[str] = Opt(None, "--ray-address", help="Ray: attach to this cluster ('auto', 'host:6379'); default: a local Ray"),
+    displacy_path: Optional[Path] = Opt(None, "--displacy", help="Also write the first --displacy-limit texts of the first input as displaCy HTML"),
+    displacy_limit: int = Opt(25, "--displacy-limit", help="Docs in the --displacy sample"),
+    no_progress: bool = Opt(False, "--no-progress", help="No progress bar"),
+):
+    """Predict a corpus: one output record per input record, in input order
+    per shard, with the record's id (--id-field) or its source file and line.
+    Inputs: JSON lines (--text-field), plain-text lines, or CLUENER files.
+    Output: a file when the input is one file and OUTPUT ends in .json/.jsonl,
+    else a folder with one file per input shard (local) or per block (ray).
+
+    \b
+    Examples:
+      spacy globalpointer predict model-best dev.json dev_pred.json --format cluener
+      spacy globalpointer predict model-best 'corpus/*.jsonl' out/ --id-field doc_id
+      spacy globalpointer predict model-best corpus/ out/ --engine ray --workers 8 \\
+          --gpus-per-worker 1 --ray-address auto
+    """
+    from .corpus import model_fingerprint, predict_corpus
+    from .jsonl import InputError
+
+    if len(inputs) < 2:
+        _fail("Give at least one input and an output: predict MODEL INPUT... OUTPUT")
+    *sources, output = inputs
+    if engine not in ("local", "ray"):
+        _fail(f"--engine must be local or ray, got {engine!r}")
+    try:
+        if engine == "ray":
+            from .distributed import predict_with_ray
+
+            report = predict_with_ray(
+                model, sources, output, input_format=input_format, text_field=text_field, id_field=id_field,
+                output_format=output_format, with_text=with_text, skip_invalid=skip_invalid,
+                batch_size=batch_size, workers=workers, cpus_per_worker=cpus_per_worker,
+                gpus_per_worker=gpus_per_worker, ray_address=ray_address, overwrite=overwrite,
+                progress=not no_progress,
+            )  # fmt: skip
+            records, invalid = report["records"], report["invalid"]
+        else:
+            import spacy
+
+            setup_gpu(gpu_id, silent=True)
+            nlp = spacy.load(model)
+            result = predict_corpus(
+                nlp, sources, output, input_format=input_format, text_field=text_field, id_field=id_field,
+                output_format=output_format, source=source, with_text=with_text, skip_invalid=skip_invalid,
+                batch_size=batch_size, run_id=model_fingerprint(model), overwrite=overwrite,
+                progress=not no_progress,
+            )  # fmt: skip
+            records, invalid = result.records, result.invalid
+            if result.shards_skipped:
+                msg.info(f"Resumed: {len(result.shards_skipped)} shard(s) were already done")
+    except InputError as err:
+        _fail(str(err))
+    msg.good(f"Wrote {records} record(s) to {output}" + (f" ({invalid} invalid, see the report)" if invalid else ""))
+    if displacy_path is not None:
+        from .corpus import expand_inputs, guess_input_format, read_records
+
         import spacy
 
-        spacy.require_gpu(gpu_id)
+        nlp = spacy.load(model)
+        shard = expand_inputs(sources)[0][0]
+        records_ = read_records(shard, input_format or guess_input_format(shard), text_field, id_field)
+        texts = [r.text for r, _ in zip((r for r in records_ if r.error is None), range(displacy_limit))]
+        write_displacy(list(nlp.pipe(texts)), displacy_path, _spans_key(nlp))
+        msg.good(f"Wrote a displaCy sample of {len(texts)} docs to {displacy_path}")
 
 
-def cmd_predict(args) -> int:
-    import spacy
+def _spans_key(nlp) -> str:
+    from .corpus import component_spans_key
 
-    _use_gpu(args.gpu_id)
-    nlp = spacy.load(args.model)
-    n = cluener.predict_file(nlp, args.input, args.output, source=args.source, spans_key=args.spans_key, batch_size=args.batch_size, progress=not args.no_progress)
-    msg.good(f"Wrote {n} predictions ({args.source}) to {args.output}")
-    if args.displacy:
-        texts = [r.text for _, r in zip(range(args.displacy_limit), cluener.read_cluener(args.input))]
-        write_displacy(list(nlp.pipe(texts)), args.displacy, args.spans_key or cluener._pipeline_spans_key(nlp))
-        msg.good(f"Wrote a displaCy sample of {len(texts)} docs to {args.displacy}")
-    return 0
+    return component_spans_key(nlp)
 
 
 def write_displacy(docs, path, spans_key: str) -> None:
@@ -63,7 +172,10 @@ def write_displacy(docs, path, spans_key: str) -> None:
         warnings.filterwarnings("ignore", message=r"\[W(117|006)\]")
         spans = displacy.render(docs, style="span", options={"spans_key": spans_key}, page=False, jupyter=False)
         ents = displacy.render(docs, style="ent", page=False, jupyter=False)
-    html = f"<!DOCTYPE html><html lang='zh'><meta charset='utf-8'><body><h2>doc.spans['{spans_key}'] (nested)</h2>{spans}<h2>doc.ents (flat)</h2>{ents}</body></html>"
+    html = (
+        f"<!DOCTYPE html><html lang='zh'><meta charset='utf-8'><body><h2>doc.spans['{spans_key}'] (nested)</h2>"
+        f"{spans}<h2>doc.ents (flat)</h2>{ents}</body></html>"
+    )
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(html, encoding="utf8")
 
@@ -73,16 +185,35 @@ def score_files(gold_path, pred_path):
     return {"exact": cluener.exact_scores(gold, pred), "official": cluener.official_scores(gold, pred)}
 
 
-def cmd_score(args) -> int:
-    scores = score_files(args.gold, args.pred)
-    if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(json.dumps(scores, indent=2, ensure_ascii=False), encoding="utf8")
-    if args.json:
+@app.command("score")
+def score_cli(
+    gold: Path = Arg(..., help="Gold CLUENER .json", exists=True, dir_okay=False),
+    pred: Path = Arg(..., help="Predicted CLUENER .json (same lines, or the same ids)", exists=True, dir_okay=False),
+    as_json: bool = Opt(False, "--json", help="Print JSON instead of tables"),
+    output: Optional[Path] = Opt(None, "--output", help="Also write the scores as JSON to this file"),
+):
+    """Exact (start, end, label) micro P/R/F per label, and the official
+    CLUENER metric (entity strings per line, macro F over labels).
+
+    \b
+    Example:
+      spacy globalpointer score dev.json dev_pred.json --output metrics/dev.json
+    """
+    try:
+        scores = score_files(gold, pred)
+    except (cluener.CluenerError, ValueError) as err:
+        _fail(str(err))
+    if output:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(scores, indent=2, ensure_ascii=False), encoding="utf8")
+    if as_json:
         print(json.dumps(scores, indent=2, ensure_ascii=False))
-        return 0
+        return
     exact, official = scores["exact"], scores["official"]
-    pct = lambda v: f"{100 * v:.2f}"
+
+    def pct(v):
+        return f"{100 * v:.2f}"
+
     msg.divider("Exact (start, end, label) match, micro")
     rows = [(label, pct(v["p"]), pct(v["r"]), pct(v["f"]), v["tp"] + v["fn"]) for label, v in exact["per_type"].items()]
     rows.append(("ALL (micro)", pct(exact["p"]), pct(exact["r"]), pct(exact["f"]), exact["tp"] + exact["fn"]))
@@ -91,7 +222,6 @@ def cmd_score(args) -> int:
     rows = [(label, pct(v["p"]), pct(v["r"]), pct(v["f"])) for label, v in official["per_type"].items()]
     rows.append(("MACRO F", "", "", pct(official["macro_f"])))
     _table(rows, ("label", "P", "R", "F"))
-    return 0
 
 
 def _typed_texts(text: Optional[str]):
@@ -110,83 +240,69 @@ def _typed_texts(text: Optional[str]):
         yield line
 
 
-def cmd_interactive(args) -> int:
+@app.command("interactive")
+def interactive_cli(
+    model: str = Arg(..., help="Pipeline name or path"),
+    text: Optional[str] = Opt(None, "--text", help="Score this one text and stop, instead of reading from the keyboard"),
+    spans_key: Optional[str] = Opt(None, "--spans-key", help="doc.spans key (default: the component's)"),
+    displacy_path: Optional[Path] = Opt(None, "--displacy", help="Write the docs to this HTML file (displaCy: nested spans and ents)"),
+    serve: bool = Opt(False, "--serve", help="Serve the docs with displaCy on 127.0.0.1 when done"),
+    port: int = Opt(5002, "--port", help="Port for --serve"),
+    gpu_id: int = Opt(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU"),
+):
+    """Type a sentence, see every predicted span: label, text, offsets
+    (inclusive end, as CLUENER writes them), score, and whether it is in doc.ents.
+
+    \b
+    Example:
+      spacy globalpointer interactive training/cluener_cpu/model-best --text "浙商银行企业信贷部"
+    """
     import spacy
     from spacy import displacy
 
-    _use_gpu(args.gpu_id)
-    nlp = spacy.load(args.model)
-    key = args.spans_key or cluener._pipeline_spans_key(nlp)
+    setup_gpu(gpu_id, silent=True)
+    nlp = spacy.load(model)
+    key = spans_key or _spans_key(nlp)
     docs = []
-    for text in _typed_texts(args.text):
-        doc = nlp(text)
+    for typed in _typed_texts(text):
+        doc = nlp(typed)
         docs.append(doc)
         scores = doc.spans[key].attrs.get("scores", []) if key in doc.spans else []
         in_ents = {(e.start, e.end, e.label_) for e in doc.ents}
         rows = [
-            (span.label_, span.text, *cluener.char_offsets_to_cluener(span.start_char, span.end_char), f"{float(score):.2f}", "yes" if (span.start, span.end, span.label_) in in_ents else "")
+            (
+                span.label_,
+                span.text,
+                *cluener.char_offsets_to_cluener(span.start_char, span.end_char),
+                f"{float(score):.2f}",
+                "yes" if (span.start, span.end, span.label_) in in_ents else "",
+            )
             for span, score in zip(doc.spans.get(key, []), scores)
         ]
         if rows:
             _table(rows, ("label", "text", "start", "end (incl.)", "score", "in ents"))
         else:
             msg.text("(no entities)")
-    if args.displacy and docs:
-        write_displacy(docs, args.displacy, key)
-        msg.good(f"Wrote {len(docs)} doc(s) to {args.displacy}")
-    if args.serve and docs:
-        displacy.serve(docs, style="span", options={"spans_key": key}, port=args.port, host="127.0.0.1")
-    return 0
+    if displacy_path and docs:
+        write_displacy(docs, displacy_path, key)
+        msg.good(f"Wrote {len(docs)} doc(s) to {displacy_path}")
+    if serve and docs:
+        displacy.serve(docs, style="span", options={"spans_key": key}, port=port, host="127.0.0.1")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="spacy-globalpointer", description="GlobalPointer NER for spaCy: CLUENER conversion, prediction and scoring.")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("convert", help="CLUENER JSON lines -> spaCy DocBin (.spacy)", description="Convert CLUENER JSON lines to a DocBin: every entity in doc.spans[SPANS_KEY], a non-overlapping subset in doc.ents, the line's id in doc.user_data. Bad lines are errors naming file, line and field.")
-    p.add_argument("input", help="CLUENER .json (JSON lines)")
-    p.add_argument("output", help="output .spacy file")
-    p.add_argument("--spans-key", default="sc", help="doc.spans key for all entities (default: sc)")
-    p.add_argument("--skip-invalid", action="store_true", help="leave invalid lines out and list them, instead of stopping at the first")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_convert)
-
-    p = sub.add_parser("predict", help="write a CLUENER submission file", description="Predict a CLUENER file with a trained pipeline; writes one {id, label} line per input line, in input order, with inclusive end offsets.")
-    p.add_argument("model", help="pipeline name or path (e.g. training/model-best)")
-    p.add_argument("input", help="CLUENER .json (JSON lines, e.g. test.json with ids)")
-    p.add_argument("output", help="output .json (e.g. cluener_predict.json)")
-    p.add_argument("--source", choices=("ents", "spans"), default="ents", help="ents: doc.ents, flat, what CLUENER's (flat) gold expects (default); spans: doc.spans[SPANS_KEY], nested")
-    p.add_argument("--spans-key", default=None, help="doc.spans key to read with --source spans (default: the component's)")
-    p.add_argument("--batch-size", type=int, default=64, help="docs per nlp.pipe batch (default: 64)")
-    p.add_argument("--gpu-id", type=int, default=-1, help="GPU id, -1 for CPU (default: -1)")
-    p.add_argument("--displacy", default=None, help="also write the first --displacy-limit docs to this HTML file (displaCy: nested spans and ents)")
-    p.add_argument("--displacy-limit", type=int, default=25, help="docs in the --displacy sample (default: 25)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_predict)
-
-    p = sub.add_parser("score", help="score CLUENER predictions against gold", description="Exact (start, end, label) micro P/R/F per label, and the official CLUENER metric (entity strings per line, macro F over labels).")
-    p.add_argument("gold", help="gold CLUENER .json")
-    p.add_argument("pred", help="predicted CLUENER .json (same lines, or the same ids)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    p.add_argument("--output", default=None, help="also write the scores as JSON to this file")
-    p.set_defaults(func=cmd_score)
-
-    p = sub.add_parser("interactive", help="type sentences, see entities", description="Type a sentence, see every predicted span (label, text, offsets with inclusive end, score, whether it is in doc.ents).")
-    p.add_argument("model", help="pipeline name or path")
-    p.add_argument("--text", default=None, help="score this one text and stop, instead of reading from the keyboard")
-    p.add_argument("--spans-key", default=None, help="doc.spans key (default: the component's)")
-    p.add_argument("--displacy", default=None, help="write the docs to this HTML file with displaCy's span style (nested spans)")
-    p.add_argument("--serve", action="store_true", help="serve the docs with displaCy on 127.0.0.1 when done")
-    p.add_argument("--port", type=int, default=5002, help="port for --serve (default: 5002)")
-    p.add_argument("--gpu-id", type=int, default=-1, help="GPU id, -1 for CPU (default: -1)")
-    p.set_defaults(func=cmd_interactive)
-    return parser
+def main(argv: Optional[List[str]] = None, prog_name: str = "spacy-globalpointer") -> int:
+    """Run a command as the console script does; returns the exit code."""
+    command = typer.main.get_command(app)
+    try:
+        # Without standalone mode, click returns an Exit's code instead of exiting.
+        code = command.main(args=argv, prog_name=prog_name, standalone_mode=False)
+    except click.ClickException as err:
+        err.show()
+        return err.exit_code
+    except click.exceptions.Abort:
+        return 1
+    return code if isinstance(code, int) else 0
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
+def run() -> None:
     sys.exit(main())

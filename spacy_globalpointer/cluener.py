@@ -4,15 +4,17 @@ CLUENER offsets are character offsets with an *inclusive* end; spaCy's
 ``Span.end_char`` is exclusive. The two conversion functions below are the
 only places that add or remove that 1.
 """
-import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 from spacy.language import Language
+from spacy.scorer import PRFScore
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
+
+from .jsonl import InputError, count_lines, iter_json_lines, parse_json_line
 
 CLUENER_LABELS = ("address", "book", "company", "game", "government", "movie", "name", "organization", "position", "scene")
 ID_KEY = "cluener_id"
@@ -28,7 +30,7 @@ def char_offsets_to_cluener(start: int, end_exclusive: int) -> Tuple[int, int]:
     return start, end_exclusive - 1
 
 
-class CluenerError(ValueError):
+class CluenerError(InputError):
     """Bad CLUENER input; the message names the file, the line and the field."""
 
 
@@ -64,18 +66,15 @@ class Report:
     skipped: List[str] = field(default_factory=list)
 
 
-def parse_line(line: str, path: str, line_no: int) -> Record:
-    """One JSON line -> Record, or a CluenerError saying where and what."""
+def parse_record(obj: Union[Dict[str, Any], InputError], path: str, line_no: int) -> Record:
+    """One CLUENER line (as iter_json_lines gives it) -> Record, or a
+    CluenerError saying where and what."""
 
     def fail(field_name: str, msg: str) -> CluenerError:
         return CluenerError(f"{path}:{line_no}: field {field_name}: {msg}" if field_name else f"{path}:{line_no}: {msg}")
 
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as err:
-        raise fail("", f"not valid JSON ({err.msg} at column {err.colno})") from None
-    if not isinstance(obj, dict):
-        raise fail("", f"expected a JSON object, got {type(obj).__name__}")
+    if isinstance(obj, InputError):
+        raise CluenerError(str(obj))
     text = obj.get("text")
     if not isinstance(text, str):
         raise fail("text", "missing or not a string")
@@ -93,7 +92,8 @@ def parse_line(line: str, path: str, line_no: int) -> Record:
             if not isinstance(positions, list):
                 raise fail(where, f"expected a list of [start, end] pairs, got {type(positions).__name__}")
             for pos in positions:
-                if not (isinstance(pos, list) and len(pos) == 2 and all(isinstance(p, int) and not isinstance(p, bool) for p in pos)):
+                ints = all(isinstance(p, int) and not isinstance(p, bool) for p in pos) if isinstance(pos, list) else False
+                if not (isinstance(pos, list) and len(pos) == 2 and ints):
                     raise fail(where, f"expected [start, end] integers, got {pos!r}")
                 start, end = cluener_to_char_offsets(*pos)
                 if not 0 <= start < end <= len(text):
@@ -104,21 +104,22 @@ def parse_line(line: str, path: str, line_no: int) -> Record:
     return record
 
 
+def parse_line(line: str, path: str, line_no: int) -> Record:
+    """One CLUENER JSON line -> Record, or a CluenerError saying where and what."""
+    return parse_record(parse_json_line(line, path, line_no), path, line_no)
+
+
 def read_cluener(path: Union[str, Path], *, skip_invalid: bool = False, report: Optional[Report] = None) -> Iterator[Record]:
     """Records of a CLUENER JSON-lines file, in order. A bad line raises a
     CluenerError, or with ``skip_invalid`` is left out and listed in ``report.skipped``."""
-    path = str(path)
-    with open(path, encoding="utf8") as f:
-        for line_no, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield parse_line(line, path, line_no)
-            except CluenerError as err:
-                if not skip_invalid:
-                    raise
-                if report is not None:
-                    report.skipped.append(str(err))
+    for line_no, obj in iter_json_lines(path):
+        try:
+            yield parse_record(obj, str(path), line_no)
+        except CluenerError as err:
+            if not skip_invalid:
+                raise
+            if report is not None:
+                report.skipped.append(str(err))
 
 
 def record_to_doc(nlp: Language, record: Record, spans_key: str = "sc") -> Doc:
@@ -186,10 +187,8 @@ def doc_to_record(doc: Doc, *, source: str = "ents", spans_key: str = "sc", with
 
 
 def _prf(tp: int, fp: int, fn: int) -> Dict[str, float]:
-    p = tp / (tp + fp) if tp + fp else 0.0
-    r = tp / (tp + fn) if tp + fn else 0.0
-    f = 2 * p * r / (p + r) if p + r else 0.0
-    return {"p": p, "r": r, "f": f, "tp": tp, "fp": fp, "fn": fn}
+    """spaCy's PRFScore, with the counts it was computed from."""
+    return {**PRFScore(tp=tp, fp=fp, fn=fn).to_dict(), "tp": tp, "fp": fp, "fn": fn}
 
 
 def _pair_lines(gold: List[Dict[str, Any]], pred: List[Dict[str, Any]]) -> List[Tuple[Dict[str, Any], Dict[str, Any]]]:
@@ -242,25 +241,17 @@ def official_scores(gold: List[Dict[str, Any]], pred: List[Dict[str, Any]], labe
 
 
 def load_json_lines(path: Union[str, Path]) -> List[Dict[str, Any]]:
-    """A JSON-lines file as dicts; a bad line is a CluenerError naming file and line."""
+    """A whole JSON-lines file as dicts (for scoring); a bad line is a
+    CluenerError naming file and line."""
     out = []
-    with open(path, encoding="utf8") as f:
-        for line_no, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise CluenerError(f"{path}:{line_no}: not valid JSON ({err.msg} at column {err.colno})") from None
+    for _, obj in iter_json_lines(path):
+        if isinstance(obj, InputError):
+            raise CluenerError(str(obj))
+        out.append(obj)
     return out
 
 
 # --- files -------------------------------------------------------------------
-
-
-def _count_lines(path: Union[str, Path]) -> int:
-    with open(path, "rb") as f:
-        return sum(1 for _ in f)
 
 
 def convert(in_path: Union[str, Path], out_path: Union[str, Path], *, nlp: Optional[Language] = None, spans_key: str = "sc", skip_invalid: bool = False, progress: bool = True) -> Report:
@@ -269,46 +260,17 @@ def convert(in_path: Union[str, Path], out_path: Union[str, Path], *, nlp: Optio
     from spacy.tokens import DocBin
     from tqdm import tqdm
 
-    from .util import resolve_msgpack_entry_points
+    from .speedups import cached_msgpack_lookup
 
-    resolve_msgpack_entry_points()
     nlp = nlp or spacy.blank("zh")
     report = Report()
     records = read_cluener(in_path, skip_invalid=skip_invalid, report=report)
     if progress:
-        records = tqdm(records, total=_count_lines(in_path), desc=f"convert {Path(in_path).name}", unit=" lines", leave=False)
+        records = tqdm(records, total=count_lines(in_path), desc=f"convert {Path(in_path).name}", unit=" lines", leave=False)
     db = DocBin(store_user_data=True)
-    for doc in records_to_docs(nlp, records, spans_key, skip_invalid=skip_invalid, report=report):
-        db.add(doc)
-    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-    db.to_disk(out_path)
+    with cached_msgpack_lookup():
+        for doc in records_to_docs(nlp, records, spans_key, skip_invalid=skip_invalid, report=report):
+            db.add(doc)
+        Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+        db.to_disk(out_path)
     return report
-
-
-def predict_file(nlp: Language, in_path: Union[str, Path], out_path: Union[str, Path], *, source: str = "ents", spans_key: Optional[str] = None, batch_size: int = 64, progress: bool = True) -> int:
-    """Run ``nlp`` over a CLUENER file and write the submission: one line per
-    input line, in order, ``{"id", "label"}`` with inclusive ends. Returns the line count."""
-    from tqdm import tqdm
-
-    if spans_key is None:
-        spans_key = _pipeline_spans_key(nlp)
-    records = list(read_cluener(in_path))
-    docs = nlp.pipe((r.text for r in records), batch_size=batch_size)
-    if progress:
-        docs = tqdm(docs, total=len(records), desc=f"predict {Path(in_path).name}", unit=" docs", leave=False)
-    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-    with open(out_path, "w", encoding="utf8") as f:
-        for record, doc in zip(records, docs):
-            line = doc_to_record(doc, source=source, spans_key=spans_key)
-            line = {"id": record.id if record.id is not None else record.line_no - 1, "label": line["label"]}
-            f.write(json.dumps(line, ensure_ascii=False) + "\n")
-    return len(records)
-
-
-def _pipeline_spans_key(nlp: Language) -> str:
-    from .pipe import GlobalPointerNER
-
-    for _, proc in nlp.pipeline:
-        if isinstance(proc, GlobalPointerNER):
-            return proc.key
-    return "sc"

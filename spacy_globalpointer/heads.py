@@ -37,29 +37,30 @@ def check_head_args(head: str, head_size: int, rope: bool) -> None:
         )
 
 
-@functools.lru_cache(maxsize=64)
-def _rotary_angles(L: int, d: int, device: torch.device) -> Tensor:
-    pos = torch.arange(L, device=device, dtype=torch.float32)
-    freq = 10000.0 ** (-torch.arange(0, d, 2, device=device, dtype=torch.float32) / d)
-    # float32 angles even for half-precision inputs: positions beyond 2048
-    # are not representable in float16.
+def _rotary_angles(offset: int, L: int, d: int, device: torch.device) -> Tensor:
+    # float64: a float32 angle at position 10**6 is off by up to 0.03 rad, and
+    # a long doc's chunks must rotate each position exactly as one whole pass does.
+    pos = torch.arange(offset, offset + L, device=device, dtype=torch.float64)
+    freq = 10000.0 ** (-torch.arange(0, d, 2, device=device, dtype=torch.float64) / d)
     return pos[:, None] * freq[None, :]
 
 
 @functools.lru_cache(maxsize=64)
-def _rotary_tables(L: int, d: int, device: torch.device, dtype: torch.dtype) -> Tuple[Tensor, Tensor]:
-    angle = _rotary_angles(L, d, device)
-    return angle.cos().repeat_interleave(2, dim=-1).to(dtype), angle.sin().repeat_interleave(2, dim=-1).to(dtype)
+def _rotary_tables(offset: int, L: int, d: int, device: torch.device, dtype: torch.dtype) -> Tuple[Tensor, Tensor]:
+    angle = _rotary_angles(offset, L, d, device)
+    cos, sin = angle.cos().repeat_interleave(2, dim=-1), angle.sin().repeat_interleave(2, dim=-1)
+    return cos.to(dtype), sin.to(dtype)
 
 
 @functools.lru_cache(maxsize=64)
-def _rotary_phases(L: int, d: int, device: torch.device, dtype: torch.dtype) -> Tensor:
-    return torch.polar(torch.ones((), device=device), _rotary_angles(L, d, device)).to(dtype)
+def _rotary_phases(offset: int, L: int, d: int, device: torch.device, dtype: torch.dtype) -> Tensor:
+    return torch.polar(torch.ones((), device=device, dtype=torch.float64), _rotary_angles(offset, L, d, device)).to(dtype)
 
 
-def rotary(x: Tensor, dim: int = -2, scale: float = 1.0) -> Tensor:
-    """Rotary position embedding: positions along ``dim`` of ``x``, features
-    in its last dim (even); the result is contiguous and multiplied by ``scale``.
+def rotary(x: Tensor, dim: int = -2, scale: float = 1.0, offset: int = 0) -> Tensor:
+    """Rotary position embedding: positions ``offset, offset + 1, ...`` along
+    ``dim`` of ``x``, features in its last dim (even); the result is contiguous
+    and multiplied by ``scale``.
 
     Each adjacent pair (x[2m], x[2m+1]) at position p is rotated by the angle
     p * 10000**(-2m/d). A dot product of a vector rotated at i with one
@@ -72,31 +73,39 @@ def rotary(x: Tensor, dim: int = -2, scale: float = 1.0) -> Tensor:
     bshape[dim] = L
     if x.dtype in (torch.float32, torch.float64):
         # The pair (a, b) as the complex a + ib: the rotation is one complex product.
-        phase = _rotary_phases(L, d, x.device, torch.complex64 if x.dtype == torch.float32 else torch.complex128)
+        ctype = torch.complex64 if x.dtype == torch.float32 else torch.complex128
+        phase = _rotary_phases(offset, L, d, x.device, ctype)
         xc = torch.view_as_complex(x.reshape(*x.shape[:-1], d // 2, 2).contiguous())
         return torch.view_as_real(xc * (phase * scale).view(*bshape, d // 2)).flatten(-2)
-    cos, sin = _rotary_tables(L, d, x.device, x.dtype)
+    cos, sin = _rotary_tables(offset, L, d, x.device, x.dtype)
     x = x.contiguous()
     rotated = torch.stack([-x[..., 1::2], x[..., 0::2]], dim=-1).reshape(x.shape)
     return x * (cos * scale).view(*bshape, d) + rotated * (sin * scale).view(*bshape, d)
 
 
+def band_width(length: int, max_span_length: Optional[int]) -> int:
+    """W, the band's width for docs of up to ``length`` tokens: every span
+    (``length``) or at most ``max_span_length`` tokens (0 or None: no limit)."""
+    return min(length, max_span_length) if max_span_length else length
+
+
 def band_scores(q: Tensor, k: Tensor, width: int) -> Tensor:
     """``out[..., i, w] = q[..., i, :] . k[..., i + w, :]`` for ``w < width``.
 
-    q, k: (..., L, d), broadcastable in the leading dims. Cells with
-    ``i + w >= L`` are zero (the caller masks them).
+    q: (..., Lq, d), k: (..., Lk, d) with Lk >= Lq (keys may run past the
+    last query: the right context of a chunk of starts), broadcastable in the
+    leading dims. Cells with ``i + w >= Lk`` are zero (the caller masks them).
     """
-    L = q.shape[-2]
+    Lq, Lk = q.shape[-2], k.shape[-2]
     lead = torch.broadcast_shapes(q.shape[:-2], k.shape[:-2])
-    if L == 0 or width == 0:
-        return q.new_zeros((*lead, L, width))
+    if Lq == 0 or width == 0:
+        return q.new_zeros((*lead, Lq, width))
     chunks = []
-    for s in range(0, L, CHUNK):
-        t = min(CHUNK, L - s)
+    for s in range(0, Lq, CHUNK):
+        t = min(CHUNK, Lq - s)
         R = t + width - 1
         # Only real keys enter the product; the columns past the doc are zero padding.
-        full = q[..., s : s + t, :] @ k[..., s : s + R, :].transpose(-1, -2)
+        full = q[..., s : s + t, :] @ k[..., s : min(s + R, Lk), :].transpose(-1, -2)
         # Rows padded to R + 1 cells: row r of the band, full[r, r : r + width],
         # then starts at offset r * (R + 2) and stays inside row r, so the band
         # is a strided view (the "skew" trick; no index tensors, no copy).
@@ -110,9 +119,10 @@ def band_of(v: Tensor, width: int) -> Tensor:
     return F.pad(v, (0, width - 1)).unfold(-1, width, 1)
 
 
-def valid_cells(lengths: Tensor, L: int, width: int) -> Tensor:
-    """(B, L, W) bool: the span (i, i + w) lies inside the doc."""
-    ends = torch.arange(L, device=lengths.device)[:, None] + torch.arange(width, device=lengths.device)
+def valid_cells(lengths: Tensor, L: int, width: int, offset: int = 0) -> Tensor:
+    """(B, L, W) bool: the span of ``w + 1`` tokens starting at token
+    ``offset + i`` lies inside its doc."""
+    ends = torch.arange(offset, offset + L, device=lengths.device)[:, None] + torch.arange(width, device=lengths.device)
     return ends[None] < lengths[:, None, None]
 
 
@@ -144,33 +154,45 @@ class SpanHead(nn.Module):
             "rope": self.rope,
         }
 
-    def project(self, X: Tensor) -> Tuple[Tensor, Tensor, Optional[Tensor], Optional[Tensor]]:
-        """(B, L, H) -> q, k (B, C or 1, L, d) with ``q . k`` the span score
-        (see :meth:`rotate`); start and end biases (B, C, L) or None."""
+    def project(self, X: Tensor, offset: int = 0) -> Tuple[Tensor, Tensor, Optional[Tensor], Optional[Tensor]]:
+        """(B, L, H) vectors of tokens ``offset..offset + L - 1`` -> q, k
+        (B, C or 1, L, d) with ``q . k`` the span score (see :meth:`rotate`);
+        start and end biases (B, C, L) or None."""
         raise NotImplementedError
 
-    def rotate(self, x: Tensor, dim: int) -> Tensor:
-        """RoPE (if on) over positions along ``dim``, and d**-1/4 on both q
-        and k, which puts the 1/sqrt(d) of the dot product in this one pass
-        (and keeps float16 products small). Returns a contiguous tensor, so
-        the matrix products read it without another copy."""
+    def rotate(self, x: Tensor, dim: int, offset: int = 0) -> Tensor:
+        """RoPE (if on) over positions ``offset, ...`` along ``dim``, and
+        d**-1/4 on both q and k, which puts the 1/sqrt(d) of the dot product in
+        this one pass (and keeps float16 products small). Returns a contiguous
+        tensor, so the matrix products read it without another copy."""
         scale = self.head_size**-0.25
-        return rotary(x, dim, scale) if self.rope else x.contiguous() * scale
+        return rotary(x, dim, scale, offset) if self.rope else x.contiguous() * scale
 
-    def forward(self, X: Tensor, lengths: Tensor, max_span_length: int = 0) -> Tensor:
-        """X: (B, L, H) token vectors, lengths: (B,) ints. Returns (B, C, L, W)
-        scores with W = min(L, max_span_length) (W = L when it is 0); cells
-        outside a doc hold the dtype's most negative finite value."""
-        L = X.shape[1]
-        W = min(L, max_span_length) if max_span_length else L
-        q, k, start_bias, end_bias = self.project(X)
-        scores = band_scores(q, k, W)
+    def forward(
+        self, X: Tensor, lengths: Tensor, width: Optional[int] = None, offset: int = 0, n_starts: Optional[int] = None
+    ) -> Tensor:
+        """Scores in band layout, (B, C, n_starts, width).
+
+        X: (B, R, H) vectors of tokens ``offset..offset + R - 1``; lengths: (B,)
+        whole-doc lengths. Scores the spans starting at ``offset..offset +
+        n_starts - 1`` (default: every row of X), each ending at most
+        ``width - 1`` tokens later (default: every span), so X must hold ``n_starts + width - 1``
+        rows or reach the end of the longest doc. Training scores the whole
+        batch at once (offset 0); prediction can score a long doc in chunks of
+        starts, and the chunks together are the whole-batch scores. Cells
+        outside a doc hold the dtype's most negative finite value.
+        """
+        t = X.shape[1] if n_starts is None else n_starts
+        width = X.shape[1] if width is None else width
+        q, k, start_bias, end_bias = self.project(X, offset)
+        scores = band_scores(q[..., :t, :], k, width)
         if start_bias is not None and end_bias is not None:
-            scores = scores + start_bias[..., None] + band_of(end_bias, W)
+            scores = scores + start_bias[..., :t, None] + band_of(end_bias, width)[..., :t, :]
         # A finite fill: -1e12 (the reference scripts' constant) is -inf in
         # float16, and inf - inf in a later op is NaN.
         # torch.where reads the band view once into a contiguous result.
-        return torch.where(valid_cells(lengths, L, W)[:, None], scores, torch.finfo(scores.dtype).min)
+        valid = valid_cells(lengths, t, width, offset)[:, None]
+        return torch.where(valid, scores, torch.finfo(scores.dtype).min)
 
 
 class GlobalPointer(SpanHead):
@@ -182,11 +204,12 @@ class GlobalPointer(SpanHead):
         super().__init__(width, n_labels, head_size, rope)
         self.dense = nn.Linear(width, n_labels * head_size * 2)
 
-    def project(self, X: Tensor):
+    def project(self, X: Tensor, offset: int = 0):
         B, L, _ = X.shape
         # (B, C, 2, L, d) after the one copy in rotate: every label's q and k
         # a contiguous (L, d) block, as the batched product wants it.
-        qk = self.rotate(self.dense(X).view(B, L, self.n_labels, 2, self.head_size).permute(0, 2, 3, 1, 4), dim=3)
+        qk = self.dense(X).view(B, L, self.n_labels, 2, self.head_size).permute(0, 2, 3, 1, 4)
+        qk = self.rotate(qk, dim=3, offset=offset)
         return qk[:, :, 0], qk[:, :, 1], None, None
 
 
@@ -201,9 +224,10 @@ class EfficientGlobalPointer(SpanHead):
         self.dense = nn.Linear(width, head_size * 2)
         self.bias = nn.Linear(head_size * 2, n_labels * 2)
 
-    def project(self, X: Tensor):
+    def project(self, X: Tensor, offset: int = 0):
         h = self.dense(X)
-        q, k = self.rotate(h[..., 0::2].unsqueeze(1), dim=2), self.rotate(h[..., 1::2].unsqueeze(1), dim=2)
+        q = self.rotate(h[..., 0::2].unsqueeze(1), dim=2, offset=offset)
+        k = self.rotate(h[..., 1::2].unsqueeze(1), dim=2, offset=offset)
         # Halved as in the reference implementation, so start + end biases
         # start on the scale of one dot-product term.
         bias = self.bias(h).transpose(1, 2) / 2

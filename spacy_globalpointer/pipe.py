@@ -1,26 +1,31 @@
 """The ``globalpointer_ner`` pipeline component."""
+import os
+import sys
 import warnings
+import weakref
 from itertools import islice
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 import numpy
+import torch
 from spacy.errors import Errors
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc, Span, SpanGroup
 from spacy.training import Example, validate_examples
 from spacy.vocab import Vocab
-from thinc.api import Config, Model, NumpyOps, Optimizer, set_dropout_rate, torch2xp, xp2torch
+from thinc.api import Config, Model, Optimizer, set_dropout_rate, torch2xp, xp2torch
 from thinc.types import Floats4d
+from wasabi import msg
 
-from .decode import SpanCandidates, decode_spans, select_flat, valid_cells
+from .decode import SpanCandidates, decode_spans, select_flat
+from .heads import valid_cells
 from .loss import loss_and_gradient
 from .scorer import score_globalpointer
-from .util import resolve_msgpack_entry_points
 
 DEFAULT_MODEL_CONFIG = """
 [model]
-@architectures = "spacy_globalpointer.GlobalPointer.v1"
+@architectures = "spacy_globalpointer.GlobalPointer.v2"
 head = "GlobalPointer"
 rope = true
 head_size = 64
@@ -43,12 +48,8 @@ window_size = 1
 maxout_pieces = 3
 """
 DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
-# Padded tokens (docs x longest doc) per call at prediction. The encoder's
-# CPU activations for a few thousand tokens stay in cache, a whole 256-doc
-# batch's do not (on GPU it takes the whole batch). The head pads its call
-# to the longest doc, so it gets docs of similar length together.
-CPU_ENCODER_TOKENS = 4096
-HEAD_TOKENS = 4096
+# Settings a user may change after creation; see GlobalPointerNER._after_load.
+SETTINGS = ("spans_key", "threshold", "max_span_length", "spans_per_token", "overwrite_ents", "max_batch_items")
 
 
 @Language.factory(
@@ -60,6 +61,8 @@ HEAD_TOKENS = 4096
         "threshold": 0.0,
         "max_span_length": 64,
         "spans_per_token": 1.0,
+        "overwrite_ents": False,
+        "max_batch_items": 4096,
         "scorer": {"@scorers": "spacy_globalpointer.scorer.v1"},
     },
     default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
@@ -72,12 +75,15 @@ def make_globalpointer_ner(
     threshold: float,
     max_span_length: Optional[int],
     spans_per_token: float,
+    overwrite_ents: bool,
+    max_batch_items: int,
     scorer: Optional[Callable],
 ) -> "GlobalPointerNER":
     """Nested named entities with a GlobalPointer head.
 
-    model (Model[List[Doc], Floats4d]): spacy_globalpointer.GlobalPointer.v1
-        over any token-vector layer.
+    model (Model[List[Doc], Floats4d]): spacy_globalpointer.GlobalPointer.v2
+        over any token-vector layer, or any model that scores the spans of a
+        batch in band layout (see README).
     spans_key (str): doc.spans key for every predicted span (nested and
         overlapping allowed); also where gold spans are read from when training
         (falling back to doc.ents when the reference has no such group).
@@ -88,6 +94,13 @@ def make_globalpointer_ner(
         learned and are reported with a warning when training.
     spans_per_token (float): at most ceil(len(doc) x this) spans are kept per
         doc, the best-scoring ones; bounds decoding while the model is untrained.
+    overwrite_ents (bool): false (as spaCy's ner): entities already in
+        doc.ents (an entity_ruler before this component, say) are kept, and
+        ours fill the tokens around them; true: doc.ents are replaced by ours.
+        doc.spans[spans_key] holds every predicted span either way.
+    max_batch_items (int): padded tokens (docs x longest doc) per model call
+        at prediction; docs are grouped by length. A doc longer than this
+        goes alone (and a long doc is scored in chunks, see the model).
     scorer (Optional[Callable]): spacy_globalpointer.scorer.v1 gives ents_*
         and spans_{spans_key}_* scores.
     """
@@ -99,6 +112,8 @@ def make_globalpointer_ner(
         threshold=threshold,
         max_span_length=max_span_length,
         spans_per_token=spans_per_token,
+        overwrite_ents=overwrite_ents,
+        max_batch_items=max_batch_items,
         scorer=scorer,
     )
 
@@ -117,29 +132,52 @@ class GlobalPointerNER(TrainablePipe):
         threshold: float = 0.0,
         max_span_length: Optional[int] = 64,
         spans_per_token: float = 1.0,
+        overwrite_ents: bool = False,
+        max_batch_items: int = 4096,
         scorer: Optional[Callable] = score_globalpointer,
     ) -> None:
-        if spans_per_token <= 0:
-            raise ValueError(f"spans_per_token must be positive, got {spans_per_token}.")
         self.vocab = vocab
         self.model = model
         self.name = name
         self.scorer = scorer
-        self.cfg: Dict[str, Any] = {
-            "labels": [],
-            "spans_key": spans_key,
-            "threshold": threshold,
-            "max_span_length": None,
-            "spans_per_token": spans_per_token,
-        }
+        self.cfg: Dict[str, Any] = {"labels": []}
+        self.spans_key = spans_key
+        self.threshold = threshold
         self.max_span_length = max_span_length
-        # Our docs carry span groups, each (de)serialized through msgpack:
-        # nlp.pipe(n_process=N) ships every doc back that way, and without
-        # this spends most of its time re-scanning entry points.
-        resolve_msgpack_entry_points()
+        self.spans_per_token = spans_per_token
+        self.overwrite_ents = overwrite_ents
+        self.max_batch_items = max_batch_items
+        # What the config said: on loading, a setting that differs from the
+        # saved one was given at load time and wins (see _after_load).
+        self.cfg["config_settings"] = {key: self.cfg[key] for key in SETTINGS}
+        self._too_long = _TooLongCounter(name)
+        self._pid = os.getpid()
 
-    def _set_model_span_length(self) -> None:
-        self.model.get_ref("scorer").attrs["max_span_length"] = self.cfg["max_span_length"] or 0
+    # --- settings -------------------------------------------------------------------
+
+    @property
+    def spans_key(self) -> str:
+        """The doc.spans key predictions are written to and gold read from."""
+        return str(self.cfg["spans_key"])
+
+    @spans_key.setter
+    def spans_key(self, value: str) -> None:
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"[{self.name}] spans_key must be a non-empty string, got {value!r}.")
+        self.cfg["spans_key"] = value
+
+    key = spans_key
+
+    @property
+    def threshold(self) -> float:
+        """A span is predicted when its score (a logit) is above this."""
+        return float(self.cfg["threshold"])
+
+    @threshold.setter
+    def threshold(self, value: float) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"[{self.name}] threshold must be a number, got {value!r}.")
+        self.cfg["threshold"] = float(value)
 
     @property
     def max_span_length(self) -> Optional[int]:
@@ -149,15 +187,44 @@ class GlobalPointerNER(TrainablePipe):
 
     @max_span_length.setter
     def max_span_length(self, value: Optional[int]) -> None:
-        if value is not None and value < 1:
-            raise ValueError(f"max_span_length must be a positive number of tokens or None, got {value}.")
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"[{self.name}] max_span_length must be a positive number of tokens or None, got {value!r}.")
         self.cfg["max_span_length"] = value
-        self._set_model_span_length()
+        if "max_span_length" in self.model.attrs:
+            self.model.attrs["max_span_length"] = value or 0
 
     @property
-    def key(self) -> str:
-        """The doc.spans key predictions are written to and gold read from."""
-        return str(self.cfg["spans_key"])
+    def spans_per_token(self) -> float:
+        """At most ceil(len(doc) x this) spans are kept per doc."""
+        return float(self.cfg["spans_per_token"])
+
+    @spans_per_token.setter
+    def spans_per_token(self, value: float) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise ValueError(f"[{self.name}] spans_per_token must be positive, got {value!r}.")
+        self.cfg["spans_per_token"] = float(value)
+
+    @property
+    def overwrite_ents(self) -> bool:
+        """Replace doc.ents (True) or keep the entities already there and fill around them (False)."""
+        return bool(self.cfg["overwrite_ents"])
+
+    @overwrite_ents.setter
+    def overwrite_ents(self, value: bool) -> None:
+        if not isinstance(value, bool):
+            raise ValueError(f"[{self.name}] overwrite_ents must be true or false, got {value!r}.")
+        self.cfg["overwrite_ents"] = value
+
+    @property
+    def max_batch_items(self) -> int:
+        """Padded tokens per model call at prediction."""
+        return int(self.cfg["max_batch_items"])
+
+    @max_batch_items.setter
+    def max_batch_items(self, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"[{self.name}] max_batch_items must be a positive integer, got {value!r}.")
+        self.cfg["max_batch_items"] = value
 
     @property
     def labels(self) -> Tuple[str, ...]:
@@ -169,6 +236,11 @@ class GlobalPointerNER(TrainablePipe):
         """The labels, as `spacy init labels` writes them."""
         return list(self.labels)
 
+    @property
+    def too_long_gold_spans(self) -> int:
+        """Gold spans seen in training that were longer than max_span_length."""
+        return self._too_long.count
+
     def add_label(self, label: str) -> int:
         """Add a label; 0 if it was there already, else 1. Labels cannot be
         added once the head is built (its size is the label count)."""
@@ -176,9 +248,8 @@ class GlobalPointerNER(TrainablePipe):
             raise ValueError(Errors.E187)
         if label in self.labels:
             return 0
-        scorer = self.model.get_ref("scorer")
-        if scorer.has_dim("nO") and scorer.get_dim("nO") == len(self.labels):
-            raise ValueError(Errors.E922.format(name=self.name, nO=scorer.get_dim("nO")))
+        if self.model.has_dim("nO") and self.model.get_dim("nO") == len(self.labels):
+            raise ValueError(Errors.E922.format(name=self.name, nO=self.model.get_dim("nO")))
         self.cfg["labels"].append(label)
         self.vocab.strings.add(label)
         return 1
@@ -226,46 +297,49 @@ class GlobalPointerNER(TrainablePipe):
                 f"the examples hold no spans in doc.spans['{self.key}'] or doc.ents. "
                 f"Check the spans key, or pass labels via [initialize.components.{self.name}.labels]."
             )
-        self.model.get_ref("scorer").set_dim("nO", len(self.labels))
+        self.model.set_dim("nO", len(self.labels))
         self.model.initialize(X=[eg.predicted for eg in sample] or None)
 
     def predict(self, docs: Iterable[Doc]) -> List[SpanCandidates]:
-        """Spans above the threshold per doc, best first."""
+        """Spans above the threshold per doc, best first. Docs go to the model
+        sorted by length, in groups of at most max_batch_items padded tokens."""
+        if os.getpid() != self._pid:
+            _one_torch_thread_in_forked_worker()
+            self._pid = os.getpid()
         docs = list(docs)
         out: List[SpanCandidates] = [None] * len(docs)  # type: ignore[list-item]
         lengths = [len(doc) for doc in docs]
-        if not any(lengths):
-            # Nothing to score; spacy-transformers' pooling also fails on a batch of only empty docs.
-            return decode_spans(self.model.ops.alloc4f(len(docs), len(self.labels), 0, 0), [0] * len(docs), 0.0, 1.0)
-        # The encoder's cost is per token: on the CPU it takes groups of docs
-        # in order (see CPU_ENCODER_TOKENS), on a GPU the whole batch. The head
-        # pads to the longest doc of its call, so it scores docs sorted by length.
-        tok2vec = self.model.get_ref("tok2vec")
-        if isinstance(self.model.ops, NumpyOps):
-            tokvecs = [v for idx in _padded_groups(range(len(docs)), lengths, CPU_ENCODER_TOKENS) for v in tok2vec.predict([docs[i] for i in idx])]
-        else:
-            tokvecs = tok2vec.predict(docs)
-        scorer = self.model.get_ref("scorer")
-        order = sorted(range(len(docs)), key=lengths.__getitem__)
-        for idx in _padded_groups(order, lengths, HEAD_TOKENS):
-            scores = scorer.predict([tokvecs[i] for i in idx])
-            for i, cand in zip(idx, decode_spans(scores, [lengths[i] for i in idx], self.cfg["threshold"], self.cfg["spans_per_token"])):
+        empty = decode_spans(numpy.zeros((1, len(self.labels), 0, 0), dtype="float32"), [0], 0.0, 1.0)[0]
+        order = sorted((i for i in range(len(docs)) if lengths[i]), key=lengths.__getitem__)
+        for idx in length_groups(order, lengths, self.max_batch_items):
+            scores = self.model.predict([docs[i] for i in idx])
+            if hasattr(scores, "shape") and self.max_span_length:
+                # A model that scores every span: the longer ones are not predicted.
+                scores = scores[..., : self.max_span_length]
+            found = decode_spans(scores, [lengths[i] for i in idx], self.threshold, self.spans_per_token)
+            for i, cand in zip(idx, found):
                 out[i] = cand
-        return out
+        return [empty if cand is None else cand for cand in out]
 
     def set_annotations(self, docs: Iterable[Doc], candidates: List[SpanCandidates]) -> None:
         """Write doc.spans[spans_key] (all spans, sorted, attrs["scores"]) and
-        doc.ents (a greedy non-overlapping selection by score)."""
+        doc.ents: a greedy non-overlapping selection by score, around the
+        entities already set unless overwrite_ents."""
         strings = self.vocab.strings
         label_ids = [strings.add(label) for label in self.labels]
         for doc, cand in zip(docs, candidates):
-            spans = [Span(doc, s, e, label_ids[c]) for s, e, c in zip(cand.starts.tolist(), cand.ends.tolist(), cand.labels.tolist())]
+            starts, ends = cand.starts.tolist(), cand.ends.tolist()
+            spans = [Span(doc, s, e, label_ids[c]) for s, e, c in zip(starts, ends, cand.labels.tolist())]
             order = numpy.lexsort((cand.labels, cand.ends, cand.starts))
-            group = SpanGroup(doc, name=self.key, spans=[spans[k] for k in order.tolist()])
+            group = SpanGroup(doc, name=self.spans_key, spans=[spans[k] for k in order.tolist()])
             group.attrs["scores"] = cand.scores[order]
-            doc.spans[self.key] = group
-            flat = sorted(select_flat(cand.starts, cand.ends, cand.scores).tolist(), key=lambda k: cand.starts[k])
-            doc.set_ents([spans[k] for k in flat], default="outside")
+            doc.spans[self.spans_key] = group
+            preset = [] if self.overwrite_ents else list(doc.ents)
+            taken = bytearray(len(doc))
+            for ent in preset:
+                taken[ent.start : ent.end] = b"\x01" * len(ent)
+            ours = [spans[k] for k in select_flat(cand.starts, cand.ends, cand.scores, taken).tolist()]
+            doc.set_ents(sorted(preset + ours, key=lambda span: span.start), default="outside")
 
     def update(
         self,
@@ -316,53 +390,89 @@ class GlobalPointerNER(TrainablePipe):
                 elif span.label_ in label_map:
                     cells.append((b, label_map[span.label_], span.start, w))
         if too_long:
-            warnings.warn(
-                f"[{self.name}] {too_long} gold span(s) in this batch are longer than "
-                f"max_span_length={self.cfg['max_span_length']} tokens and cannot be "
-                f"learned; raise max_span_length to include them."
-            )
+            self._too_long.add(too_long, self.max_span_length, self)
         gold = ops.xp.zeros(scores.shape, dtype=bool)
         if cells:
             idx = ops.xp.asarray(cells, dtype="int64")
             gold[idx[:, 0], idx[:, 1], idx[:, 2], idx[:, 3]] = True
-        valid = valid_cells(ops.xp, [len(eg.predicted) for eg in examples], L, W)[:, None]
-        loss, grad = loss_and_gradient(*(xp2torch(a) for a in (scores, gold, valid)))
+        scores_t, gold_t = xp2torch(scores), xp2torch(gold)
+        lengths = torch.tensor([len(eg.predicted) for eg in examples], device=scores_t.device)
+        loss, grad = loss_and_gradient(scores_t, gold_t, valid_cells(lengths, L, W)[:, None])
         return loss, torch2xp(grad)
 
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()):
-        given = self.key
+        given = dict(self.cfg)
         super().from_bytes(bytes_data, exclude=exclude)
         self._after_load(given)
         return self
 
     def from_disk(self, path, *, exclude: Iterable[str] = tuple()):
-        given = self.key
+        given = dict(self.cfg)
         super().from_disk(path, exclude=exclude)
         self._after_load(given)
         return self
 
-    def _after_load(self, given_key: str) -> None:
-        # The saved cfg replaces the constructor's: a spans_key override
-        # given at load time would otherwise be dropped without a word.
-        if self.key != given_key:
-            raise ValueError(
-                f"[{self.name}] This pipeline was saved with spans_key '{self.key}' but is "
-                f"loaded with spans_key '{given_key}'. Load it without overriding spans_key, "
-                f"or set it after loading: nlp.get_pipe('{self.name}').cfg['spans_key'] = '{given_key}'."
-            )
-        self._set_model_span_length()
+    def _after_load(self, given: Dict[str, Any]) -> None:
+        """The saved cfg replaces the constructor's. A setting the config gave
+        differently from the one it gave when the pipeline was saved was set at
+        load time (spacy.load(..., config=...)) and wins; any other takes the
+        saved value, which may have been changed on the component before saving."""
+        saved, saved_config = dict(self.cfg), self.cfg.get("config_settings", {})
+        for key in SETTINGS:
+            value = given[key] if key not in saved or given[key] != saved_config.get(key, given[key]) else saved[key]
+            setattr(self, key, value)
+        self.cfg["config_settings"] = given["config_settings"]
 
 
-def _padded_groups(order: Iterable[int], lengths: List[int], max_tokens: int) -> Iterable[List[int]]:
-    """Consecutive indices of ``order`` in groups of at most max_tokens padded
+def length_groups(order: Iterable[int], lengths: List[int], max_items: int) -> Iterable[List[int]]:
+    """Consecutive indices of ``order`` in groups of at most max_items padded
     tokens (group size x longest doc); a longer doc goes alone."""
     group: List[int] = []
     longest = 0
     for i in order:
-        if group and (len(group) + 1) * max(longest, lengths[i]) > max_tokens:
+        if group and (len(group) + 1) * max(longest, lengths[i]) > max_items:
             yield group
             group, longest = [], 0
         group.append(i)
         longest = max(longest, lengths[i])
     if group:
         yield group
+
+
+def _one_torch_thread_in_forked_worker() -> None:
+    # nlp.pipe(n_process=N) forks workers: torch's OpenMP pool, already used
+    # by the parent, hangs in a forked child, and N x the parent's threads
+    # would oversubscribe the cores. Only this component's own process, once
+    # it finds itself in a fork of where it was made, is changed.
+    torch.set_num_threads(1)
+
+
+class _TooLongCounter:
+    """Gold spans longer than max_span_length: one warning when the first are
+    met, the total when the component goes away (the end of `spacy train`)."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.count = 0
+        self.limit: Optional[int] = None
+        self._finalizer: Optional[weakref.finalize] = None
+
+    def add(self, n: int, limit: Optional[int], owner: object) -> None:
+        if not self.count:
+            warnings.warn(
+                f"[{self.name}] Some gold spans are longer than max_span_length={limit} tokens "
+                f"and cannot be learned; raise max_span_length to include them. The total is "
+                f"reported at the end of training (and in the component's too_long_gold_spans).",
+                stacklevel=3,
+            )
+            self._finalizer = weakref.finalize(owner, _report_too_long, self.name, self)
+        self.count += n
+        self.limit = limit
+
+
+def _report_too_long(name: str, counter: "_TooLongCounter") -> None:
+    msg.warn(
+        f"[{name}] {counter.count} gold span(s) in training were longer than "
+        f"max_span_length={counter.limit} tokens and could not be learned."
+    )
+    sys.stderr.flush()

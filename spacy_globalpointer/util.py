@@ -1,46 +1,12 @@
-"""Registered helpers for configs: torch-backed CPU ops, a fast corpus reader, checked transformer windows."""
+"""Registered helpers for configs: a fast corpus reader, checked transformer windows."""
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
-import torch
+from spacy.language import Language
+from spacy.training import Example
 from spacy.util import registry
-from thinc.api import NumpyOps, get_current_ops, set_current_ops
 
-
-class TorchGemmOps(NumpyOps):
-    """thinc's CPU ops, with matrix products done by torch (zero-copy on numpy arrays).
-
-    thinc multiplies with blis on one thread by default. Switching it to
-    numpy's BLAS uses both cores but puts two thread pools (OpenBLAS's and
-    torch's OpenMP) on the same cores, each spinning while the other works:
-    the torch head then runs about 2x slower than alone. With torch doing
-    every product, one pool serves tok2vec and head alike.
-    """
-
-    def gemm(self, x, y, out=None, trans1=False, trans2=False):
-        if x.dtype != y.dtype or x.dtype.kind != "f" or (out is not None and out.dtype != x.dtype):
-            return super().gemm(x, y, out=out, trans1=trans1, trans2=trans2)
-        a, b = torch.from_numpy(x), torch.from_numpy(y)
-        a, b = (a.T if trans1 else a), (b.T if trans2 else b)
-        if out is None:
-            return torch.matmul(a, b).numpy()
-        torch.matmul(a, b, out=torch.from_numpy(out))
-        return out
-
-
-@registry.callbacks("spacy_globalpointer.torch_cpu_ops.v1")
-def make_torch_cpu_ops() -> Callable:
-    """An ``[nlp] before_creation`` callback: on the CPU, use TorchGemmOps
-    for every layer of the pipeline (results differ from thinc's defaults only
-    by float rounding). On 2 cores this trains the CNN tok2vec + GlobalPointer
-    about 2x faster than thinc's default ops. Leaves GPU ops alone."""
-
-    def before_creation(lang_cls):
-        if type(get_current_ops()) is NumpyOps:
-            set_current_ops(TorchGemmOps(use_blis=False))
-        return lang_cls
-
-    return before_creation
+from .speedups import cached
 
 
 # Registered through the spacy_span_getters entry point only: the registry
@@ -72,34 +38,6 @@ def make_checked_strided_spans(window: int, stride: int, max_positions: int = 51
     return configure_strided_spans(window, stride)
 
 
-def resolve_msgpack_entry_points() -> None:
-    """Look up srsly's msgpack extensions once, not on every (de)serialization.
-
-    srsly asks catalogue for its msgpack encoders/decoders on every call, and
-    catalogue answers by re-scanning the installed packages' entry points and
-    copying its whole registry. A DocBin stores each doc's span groups as
-    separate msgpack blobs, so reading a corpus with doc.spans pays that
-    once per doc: most of the load time. The cached answer is recomputed
-    whenever anything new is registered (catalogue's registry changes size),
-    so it is always the same set of extensions.
-    """
-    import catalogue
-    from srsly import msgpack
-
-    for reg in (msgpack.msgpack_encoders, msgpack.msgpack_decoders):
-        if "get_all" in vars(reg):
-            continue  # done already
-        lookup = reg.get_all
-        cache: dict = {"size": -1, "found": {}}
-
-        def get_all(lookup=lookup, cache=cache):
-            if len(catalogue.REGISTRY) != cache["size"]:
-                cache["found"], cache["size"] = lookup(), len(catalogue.REGISTRY)
-            return cache["found"]
-
-        reg.get_all = get_all
-
-
 @registry.readers("spacy_globalpointer.Corpus.v1")
 def create_corpus_reader(
     path: Optional[Path],
@@ -108,10 +46,17 @@ def create_corpus_reader(
     limit: int = 0,
     augmenter: Optional[Callable] = None,
 ) -> Callable:
-    """spacy.Corpus.v1 (same settings), for DocBins whose docs carry doc.spans:
-    it reads them without the per-doc entry-point scan (see
-    resolve_msgpack_entry_points). Use it for [corpora.train] and [corpora.dev]."""
+    """spacy.Corpus.v1 (same settings), for DocBins whose docs carry doc.spans.
+
+    A DocBin stores each doc's span groups as separate msgpack blobs, and
+    srsly asks catalogue for its msgpack extensions on each one (a scan of
+    the whole registry): most of the load time. This reader caches that
+    answer while it reads, and only then. Use it for [corpora.train] and [corpora.dev]."""
     from spacy.training.corpus import create_docbin_reader
 
-    resolve_msgpack_entry_points()
-    return create_docbin_reader(path, gold_preproc, max_length, limit, augmenter)
+    corpus = create_docbin_reader(path, gold_preproc, max_length, limit, augmenter)
+
+    def read(nlp: Language) -> Iterator[Example]:
+        return cached(iter(corpus(nlp)))
+
+    return read

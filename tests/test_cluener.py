@@ -171,7 +171,7 @@ def test_predict_test_set_submission(cluener_dir, tmp_path):
     nlp.initialize()
     nlp.to_disk(tmp_path / "model")
     out = tmp_path / "cluener_predict.json"
-    assert main(["predict", str(tmp_path / "model"), str(cluener_dir / "test.json"), str(out), "--no-progress", "--batch-size", "128"]) == 0
+    assert main(["predict", str(tmp_path / "model"), str(cluener_dir / "test.json"), str(out), "--format", "cluener", "--no-progress", "--batch-size", "128"]) == 0
     texts = [json.loads(line)["text"] for line in open(cluener_dir / "test.json", encoding="utf8")]
     lines = [json.loads(line) for line in open(out, encoding="utf8")]
     assert len(lines) == 1345

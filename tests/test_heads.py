@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from spacy_globalpointer.heads import HEADS, build_head, check_head_args, rotary
+from spacy_globalpointer.heads import HEADS, band_width, build_head, check_head_args, rotary
 
 
 def rotate_pairs(v: torch.Tensor, pos: int) -> torch.Tensor:
@@ -57,8 +57,8 @@ def test_scores_match_brute_force(head_name, rope, max_span_length):
     head = build_head(head_name, width=6, n_labels=3, head_size=4, rope=rope).double()
     X = torch.randn(3, 7, 6, dtype=torch.float64)
     lengths = [7, 4, 1]
-    scores = head(X, torch.tensor(lengths), max_span_length)
-    W = min(7, max_span_length) if max_span_length else 7
+    W = band_width(7, max_span_length)
+    scores = head(X, torch.tensor(lengths), W)
     assert scores.shape == (3, 3, 7, W)
     expected = brute_force(head, X, lengths, W)
     fill = torch.finfo(scores.dtype).min
@@ -82,7 +82,7 @@ def test_long_doc_crosses_chunks():
     head = build_head("GlobalPointer", 5, 2, 4, True).double()
     X = torch.randn(1, 2 * heads.CHUNK + 7, 5, dtype=torch.float64)
     n = torch.tensor([X.shape[1]])
-    full = head(X, n, 0)
+    full = head(X, n)
     band = head(X, n, 9)
     assert full.shape[-1] == X.shape[1] and band.shape[-1] == 9
     # band cell (i, w) is the span i..i+w in both layouts
@@ -125,7 +125,7 @@ def test_half_precision_finite(head_name, dtype):
     head = build_head(head_name, 16, 4, 8, True).to(dtype)
     X = (torch.randn(3, 20, 16) * 30).to(dtype)
     lengths = torch.tensor([20, 5, 0])
-    scores = head(X, lengths, 0)
+    scores = head(X, lengths)
     assert scores.dtype == dtype
     assert torch.isfinite(scores).all()
     # masked cells are never positive, whatever the inputs

@@ -60,7 +60,7 @@ def test_implicit_labels():
     assert len(gp.labels) == 0
     nlp.initialize(get_examples=lambda: make_examples(nlp))
     assert sorted(gp.labels) == LABELS
-    assert gp.model.get_ref("scorer").get_dim("nO") == 3
+    assert gp.model.get_dim("nO") == 3
 
 
 def test_explicit_labels():
@@ -180,7 +180,7 @@ def test_spans_key_and_threshold():
     nlp.initialize(get_examples=lambda: examples)
     doc = nlp("张三在北京大学读书")
     assert "ner_spans" in doc.spans and len(doc.spans["ner_spans"]) == 0 and len(doc.ents) == 0
-    nlp.get_pipe("globalpointer_ner").cfg["threshold"] = -1e9
+    nlp.get_pipe("globalpointer_ner").threshold = -1e9
     doc = nlp("张三在北京大学读书")
     assert len(doc.spans["ner_spans"]) == len(doc)  # capped at one span per token
     assert "spans_ner_spans_f" in nlp.evaluate(examples)

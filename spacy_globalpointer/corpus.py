@@ -1,0 +1,332 @@
+"""Corpus-scale prediction on one machine: shards in, one output per shard.
+
+Input is JSON lines (one object per line, the text under ``text_field``),
+plain-text lines (one text per line) or CLUENER files (JSON lines with
+``text`` and ``id``); a corpus is one or more files, folders or globs, each
+file a *shard*. Every input record becomes one output record, in input order
+per shard, carrying the record's id (``id_field``) or its source file and
+line. Shards are written to a temporary name and renamed when complete, so a
+rerun skips finished shards and never takes a half-written shard for done.
+
+"""
+import glob
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from .cluener import spans_to_labels
+from .jsonl import InputError, count_lines, iter_json_lines
+
+INPUT_FORMATS = ("jsonl", "text")
+OUTPUT_FORMATS = ("jsonl", "cluener")
+# Files a folder contributes, by suffix.
+SHARD_SUFFIXES = (".jsonl", ".json", ".txt")
+REPORT_NAME = "predict_report.json"
+
+
+@dataclass
+class InputRecord:
+    """One text to predict, with where it came from."""
+
+    source: str
+    line: int
+    text: Optional[str]
+    id: Any = None
+    error: Optional[str] = None
+
+
+def parse_record(
+    obj: Union[Dict[str, Any], InputError], source: str, line: int, text_field: str, id_field: Optional[str]
+) -> InputRecord:
+    """A JSON object as an InputRecord; a missing or non-string text, or a
+    missing id, gives a record with ``error`` set."""
+    if isinstance(obj, InputError):
+        return InputRecord(source, line, None, error=str(obj))
+    text = obj.get(text_field)
+    if not isinstance(text, str):
+        what = "missing" if text_field not in obj else f"not a string ({type(text).__name__})"
+        return InputRecord(source, line, None, error=f"{source}:{line}: field {text_field}: {what}")
+    if id_field is not None and id_field not in obj:
+        return InputRecord(source, line, None, error=f"{source}:{line}: field {id_field}: missing")
+    return InputRecord(source, line, text, obj.get(id_field) if id_field is not None else None)
+
+
+def read_records(
+    path: Union[str, Path], input_format: str = "jsonl", text_field: str = "text", id_field: Optional[str] = None
+) -> Iterator[InputRecord]:
+    """The records of one shard, in order, invalid ones included (with ``error``)."""
+    source = str(path)
+    if input_format == "text":
+        with open(path, encoding="utf8", newline="") as f:
+            # Lines end at "\n" only: a text may hold other line separators.
+            for line_no, line in enumerate(f, start=1):
+                yield InputRecord(source, line_no, line[:-1] if line.endswith("\n") else line)
+        return
+    if input_format != "jsonl":
+        raise ValueError(f"input format must be one of {INPUT_FORMATS}, got {input_format!r}")
+    for line_no, obj in iter_json_lines(path):
+        yield parse_record(obj, source, line_no, text_field, id_field)
+
+
+def expand_inputs(inputs: Sequence[Union[str, Path]]) -> List[Tuple[Path, Path]]:
+    """(shard, its path relative to the input it came from) for files,
+    folders (every .jsonl/.json/.txt below, sorted) and globs, in the order
+    given. Raises if an input matches nothing."""
+    shards: List[Tuple[Path, Path]] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_file():
+            shards.append((path, Path(path.name)))
+        elif path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in SHARD_SUFFIXES)
+            shards.extend((p, p.relative_to(path)) for p in found)
+        else:
+            matches = sorted(Path(p) for p in glob.glob(str(item), recursive=True) if Path(p).is_file())
+            if not matches:
+                raise InputError(f"{item}: no such file or folder, and no file matches it as a glob")
+            base = Path(os.path.commonpath([str(p.parent) for p in matches]))
+            shards.extend((p, p.relative_to(base)) for p in matches)
+    if not shards:
+        raise InputError(f"no input files in {', '.join(map(str, inputs))} (looked for {', '.join(SHARD_SUFFIXES)})")
+    names = [rel for _, rel in shards]
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise InputError(f"two input shards would both be written as {dup}: give inputs with distinct names")
+    return shards
+
+
+def guess_input_format(path: Path) -> str:
+    return "text" if path.suffix == ".txt" else "jsonl"
+
+
+# --- output records -----------------------------------------------------------------
+
+
+def doc_to_output(doc: Doc, spans_key: str, *, with_text: bool = False) -> Dict[str, Any]:
+    """Every predicted span (exclusive character ends, score, text) and the
+    flat ents, as plain JSON. With the text, the record is also displaCy's
+    manual format (``displacy.render(record, style="ent", manual=True)``)."""
+    group = doc.spans.get(spans_key, [])
+    scores = group.attrs.get("scores", []) if len(group) else []
+    out: Dict[str, Any] = {}
+    if with_text:
+        out["text"] = doc.text
+    out["spans"] = [
+        {"start": s.start_char, "end": s.end_char, "label": s.label_, "score": float(v), "text": s.text}
+        for s, v in zip(group, scores)
+    ]
+    out["ents"] = [{"start": e.start_char, "end": e.end_char, "label": e.label_, "text": e.text} for e in doc.ents]
+    return out
+
+
+def output_record(
+    record: InputRecord,
+    doc: Optional[Doc],
+    spans_key: str,
+    output_format: str,
+    with_text: bool = False,
+    source: str = "ents",
+) -> Dict[str, Any]:
+    """The output line for one input record: its id (or source and line),
+    then the predictions (or the error, for an invalid record). The cluener
+    format is CLUENER's submission line, from doc.ents or (``source="spans"``)
+    every predicted span, with inclusive ends."""
+    if output_format == "cluener":
+        key = {"id": record.id if record.id is not None else record.line - 1}
+        if doc is None:
+            return {**key, "error": record.error}
+        return {**key, "label": spans_to_labels(doc, doc.ents if source == "ents" else doc.spans.get(spans_key, []))}
+    key = {"id": record.id} if record.id is not None else {"source": record.source, "line": record.line}
+    if doc is None:
+        return {**key, "error": record.error}
+    return {**key, **doc_to_output(doc, spans_key, with_text=with_text)}
+
+
+def component_spans_key(nlp: Language) -> str:
+    """The spans key of the pipeline's globalpointer_ner (or "sc")."""
+    from .pipe import GlobalPointerNER
+
+    for _, proc in nlp.pipeline:
+        if isinstance(proc, GlobalPointerNER):
+            return proc.spans_key
+    return "sc"
+
+
+# --- one machine ------------------------------------------------------------------------
+
+
+@dataclass
+class PredictReport:
+    """What a run did: written as JSON next to the output."""
+
+    shards_done: List[str] = field(default_factory=list)
+    shards_skipped: List[str] = field(default_factory=list)
+    records: int = 0
+    invalid: int = 0
+    errors: List[str] = field(default_factory=list)
+    max_errors_listed: int = 1000
+
+    def add_invalid(self, error: str) -> None:
+        self.invalid += 1
+        if len(self.errors) < self.max_errors_listed:
+            self.errors.append(error)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {
+            "shards_done": self.shards_done,
+            "shards_skipped": self.shards_skipped,
+            "records": self.records,
+            "invalid": self.invalid,
+            "errors": self.errors,
+            "errors_not_listed": self.invalid - len(self.errors),
+        }
+
+
+def output_paths(shards: List[Tuple[Path, Path]], output: Path, output_format: str) -> List[Path]:
+    """Where each shard's output goes: ``output`` itself for one input file
+    when it names a file (a .json/.jsonl suffix), else one file per shard
+    under the folder ``output``, at the shard's relative path."""
+    if len(shards) == 1 and output.suffix in (".json", ".jsonl") and not output.is_dir():
+        return [output]
+    suffix = ".json" if output_format == "cluener" else ".jsonl"
+    return [output / rel.with_suffix(suffix) for _, rel in shards]
+
+
+def model_fingerprint(model: Union[str, Path]) -> str:
+    """Changes when the pipeline does: the names, sizes and modification times
+    of a pipeline folder's files, or an installed package's name and version."""
+    path = Path(model)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file())
+        stats = [(str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+        return hashlib.sha256(json.dumps([str(path.resolve()), stats]).encode()).hexdigest()
+    from importlib.metadata import version
+
+    return f"{model}=={version(str(model))}"
+
+
+def report_path(output: Path) -> Path:
+    """predict_report.json in an output folder; NAME.report.json beside an output file."""
+    if output.suffix in (".json", ".jsonl") and not output.is_dir():
+        return output.with_name(output.stem + ".report.json")
+    return output / REPORT_NAME
+
+
+def predict_corpus(
+    nlp: Language,
+    inputs: Sequence[Union[str, Path]],
+    output: Union[str, Path],
+    *,
+    input_format: Optional[str] = None,
+    text_field: str = "text",
+    id_field: Optional[str] = None,
+    output_format: str = "jsonl",
+    source: str = "ents",
+    with_text: bool = False,
+    skip_invalid: bool = False,
+    batch_size: int = 256,
+    run_id: str = "",
+    overwrite: bool = False,
+    progress: bool = True,
+) -> PredictReport:
+    """Predict every record of a corpus with ``nlp``, shard by shard, streaming.
+
+    Each shard's output is written to ``NAME.part`` and renamed to NAME when
+    the shard is complete. A rerun of the same run (the same ``run_id``, say
+    model_fingerprint(model), inputs and options) skips the shards whose
+    output exists, so a run stopped by a crash or Ctrl-C resumes where it
+    stopped; output left by a different run is an error unless ``overwrite``.
+    An invalid record raises an InputError naming its file, line and field,
+    or with ``skip_invalid`` is written as ``{..., "error": ...}`` in its
+    place and counted in the report (see report_path). Memory does not grow
+    with the corpus: records are read, predicted and written ``batch_size``
+    at a time.
+    """
+    from tqdm import tqdm
+
+    if output_format not in OUTPUT_FORMATS:
+        raise ValueError(f"output format must be one of {OUTPUT_FORMATS}, got {output_format!r}")
+    output = Path(output)
+    shards = expand_inputs(inputs)
+    targets = output_paths(shards, output, output_format)
+    spans_key = component_spans_key(nlp)
+    run = {
+        "run_id": run_id,
+        "shards": [str(p) for p, _ in shards],
+        "options": [input_format, text_field, id_field, output_format, source, with_text],
+    }
+    _claim_output(report_path(output), run, targets, overwrite)
+    report = PredictReport()
+    bar = tqdm(total=sum(count_lines(p) for p, _ in shards), unit=" lines", disable=not progress, smoothing=0.1)
+    for (shard, _), target in zip(shards, targets):
+        if target.exists():
+            report.shards_skipped.append(str(shard))
+            bar.update(count_lines(shard))
+            continue
+        bar.set_description(f"predict {shard.name}")
+        records = read_records(shard, input_format or guess_input_format(shard), text_field, id_field)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".part")
+        written = 0
+        with open(partial, "w", encoding="utf8") as f:
+            for record, doc in _predict_records(nlp, records, skip_invalid, batch_size, report):
+                line = output_record(record, doc, spans_key, output_format, with_text, source)
+                f.write(json.dumps(line, ensure_ascii=False) + "\n")
+                written += 1
+                bar.update(1)
+            f.flush()
+            os.fsync(f.fileno())
+        bar.update(count_lines(shard) - written)  # blank lines
+        report.records += written
+        os.replace(partial, target)
+        report.shards_done.append(str(shard))
+    bar.close()
+    write_report({"run": run, "status": "done", **report.to_dict()}, report_path(output))
+    return report
+
+
+def _claim_output(report_file: Path, run: Dict[str, Any], targets: List[Path], overwrite: bool) -> None:
+    """Resume the same run, refuse to mix with another one's output, or with
+    ``overwrite`` start afresh."""
+    previous = json.loads(report_file.read_text(encoding="utf8")).get("run") if report_file.exists() else None
+    done = [t for t in targets if t.exists()]
+    if (done or previous is not None) and previous != run:
+        if not overwrite:
+            raise InputError(
+                f"{report_file.parent}: holds output of another run (another model, input or options); "
+                "pass --overwrite to replace it, or write to a new place"
+            )
+        for target in done:
+            target.unlink()
+    write_report({"run": run, "status": "running"}, report_file)
+
+
+def _predict_records(
+    nlp: Language, records: Iterable[InputRecord], skip_invalid: bool, batch_size: int, report: PredictReport
+) -> Iterator[Tuple[InputRecord, Optional[Doc]]]:
+    """(record, doc) in input order; invalid records pass with doc None."""
+
+    def checked(records: Iterable[InputRecord]) -> Iterator[Tuple[str, InputRecord]]:
+        for record in records:
+            if record.error is not None:
+                if not skip_invalid:
+                    raise InputError(record.error + " (pass --skip-invalid to write it as an error record and go on)")
+                report.add_invalid(record.error)
+            yield (record.text or "", record)
+
+    # Invalid records ride along as empty texts (an empty doc costs nothing),
+    # so order is kept without a second queue.
+    for doc, record in nlp.pipe(checked(records), as_tuples=True, batch_size=batch_size):
+        yield record, (doc if record.error is None else None)
+
+
+def write_report(report: Dict[str, Any], path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf8")
+    return path

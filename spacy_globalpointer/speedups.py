@@ -1,0 +1,136 @@
+"""Speed settings that reach beyond one model, each scoped or opted into.
+
+- TorchGemmOps: thinc CPU ops whose matrix products run in torch. The
+  architecture gives it to its own layers (``torch_gemm``); thinc's current
+  ops are never changed.
+- cached_msgpack_lookup: srsly asks catalogue for its msgpack extensions on
+  every (de)serialization. Our readers cache that answer for their own reads;
+  ``spacy_globalpointer.cached_msgpack_lookup.v1`` is the opt-in for the whole
+  process (``nlp.pipe(n_process=N)`` ships every doc back through msgpack).
+"""
+import contextlib
+import warnings
+from typing import Callable, Dict, Iterator
+
+import torch
+from spacy.util import registry
+from thinc.api import NumpyOps, get_current_ops, set_current_ops
+
+
+class TorchGemmOps(NumpyOps):
+    """thinc's CPU ops, with matrix products done by torch (zero-copy on numpy arrays).
+
+    thinc multiplies with blis on one thread by default. Switching it to
+    numpy's BLAS uses both cores but puts two thread pools (OpenBLAS's and
+    torch's OpenMP) on the same cores, each spinning while the other works:
+    the torch head then runs about 2x slower than alone. With torch doing
+    every product, one pool serves tok2vec and head alike.
+    """
+
+    name = "torch_gemm"
+
+    def gemm(self, x, y, out=None, trans1=False, trans2=False):
+        if x.dtype != y.dtype or x.dtype.kind != "f" or (out is not None and out.dtype != x.dtype):
+            return super().gemm(x, y, out=out, trans1=trans1, trans2=trans2)
+        a, b = torch.from_numpy(x), torch.from_numpy(y)
+        a, b = (a.T if trans1 else a), (b.T if trans2 else b)
+        if out is None:
+            return torch.matmul(a, b).numpy()
+        torch.matmul(a, b, out=torch.from_numpy(out))
+        return out
+
+
+@registry.callbacks("spacy_globalpointer.torch_cpu_ops.v1")
+def make_torch_cpu_ops() -> Callable:
+    """Deprecated: sets TorchGemmOps as thinc's current ops for the whole
+    process, so every pipeline created after it uses them. The
+    spacy_globalpointer.GlobalPointer.v2 architecture gives them to its own
+    layers instead (``torch_gemm = true``). Kept so that pipelines saved with
+    it still load."""
+
+    def before_creation(lang_cls):
+        warnings.warn(
+            "spacy_globalpointer.torch_cpu_ops.v1 changes thinc's ops for the whole process. "
+            "Remove it from [nlp.before_creation] and use spacy_globalpointer.GlobalPointer.v2 "
+            "(torch_gemm = true), which scopes the same speed-up to its own layers.",
+            DeprecationWarning,
+        )
+        if type(get_current_ops()) is NumpyOps:
+            set_current_ops(TorchGemmOps(use_blis=False))
+        return lang_cls
+
+    return before_creation
+
+
+class _CachedLookup:
+    """``get_all`` of one srsly msgpack registry, answered from a cache that
+    is checked against catalogue on every call at the cost of a few dict
+    lookups: a name added (the registry grows) or re-registered (another
+    object under a cached name) recomputes it."""
+
+    def __init__(self, registry_obj):
+        import catalogue
+
+        self.catalogue = catalogue
+        self.lookup = registry_obj.get_all
+        self.namespace = tuple(registry_obj.namespace)
+        self.size = -1
+        self.found: Dict[str, object] = {}
+
+    def __call__(self) -> Dict[str, object]:
+        reg = self.catalogue.REGISTRY
+        if len(reg) != self.size or any(
+            (self.namespace + (name,)) in reg and reg[self.namespace + (name,)] is not value
+            for name, value in self.found.items()
+        ):
+            self.found, self.size = self.lookup(), len(reg)
+        return self.found
+
+
+def _msgpack_registries():
+    from srsly import msgpack
+
+    return (msgpack.msgpack_encoders, msgpack.msgpack_decoders)
+
+
+@contextlib.contextmanager
+def cached_msgpack_lookup() -> Iterator[None]:
+    """Within the block, srsly's msgpack extension lookups are cached (see
+    _CachedLookup); after it, srsly is as it was. Not thread-safe: meant for
+    a reader's own loop."""
+    registries = [reg for reg in _msgpack_registries() if "get_all" not in vars(reg)]
+    for reg in registries:
+        reg.get_all = _CachedLookup(reg)
+    try:
+        yield
+    finally:
+        for reg in registries:
+            del reg.get_all
+
+
+def cached(iterator: Iterator) -> Iterator:
+    """Items of ``iterator``, each produced inside cached_msgpack_lookup():
+    a generator's steps run with the cache, the caller's code between them without."""
+    while True:
+        with cached_msgpack_lookup():
+            try:
+                item = next(iterator)
+            except StopIteration:
+                return
+        yield item
+
+
+@registry.callbacks("spacy_globalpointer.cached_msgpack_lookup.v1")
+def make_cached_msgpack_lookup() -> Callable:
+    """An ``[nlp] after_creation`` callback, opt-in: caches srsly's msgpack
+    extension lookups for the whole process (see _CachedLookup; the cached
+    answer is always the current one). Pays off with nlp.pipe(n_process=N),
+    which sends every doc back to the parent through msgpack."""
+
+    def after_creation(nlp):
+        for reg in _msgpack_registries():
+            if "get_all" not in vars(reg):
+                reg.get_all = _CachedLookup(reg)
+        return nlp
+
+    return after_creation
