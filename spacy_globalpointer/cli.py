@@ -106,7 +106,7 @@ def predict_cli(
           --gpus-per-worker 1 --ray-address auto
     """
     from .corpus import model_fingerprint, predict_corpus
-    from .jsonl import InputError
+    from .inputs import InputError
 
     if len(inputs) < 2:
         _fail("Give at least one input and an output: predict MODEL INPUT... OUTPUT")

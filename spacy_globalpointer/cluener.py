@@ -14,7 +14,7 @@ from spacy.scorer import PRFScore
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
-from .jsonl import InputError, count_lines, iter_json_lines, parse_json_line
+from .inputs import InputError, count_lines, iter_json_lines, parse_json_line
 
 CLUENER_LABELS = ("address", "book", "company", "game", "government", "movie", "name", "organization", "position", "scene")
 ID_KEY = "cluener_id"

@@ -25,17 +25,8 @@ import os
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
-from .corpus import (
-    InputRecord,
-    component_spans_key,
-    expand_inputs,
-    guess_input_format,
-    output_record,
-    parse_record,
-    report_path,
-    write_report,
-)
-from .jsonl import InputError, iter_json_lines, parse_json_line
+# Only the light input layer at import: read and write tasks load this module.
+from .inputs import InputError, InputRecord, expand_inputs, guess_input_format, iter_json_lines, parse_json_line, parse_record
 
 # A test hook: the first worker that finds this file (by renaming it) kills
 # its own process in its first batch; Ray must then redo that batch.
@@ -135,6 +126,8 @@ class Predictor:
         import spacy
         import torch
 
+        from .corpus import component_spans_key
+
         if gpu:
             spacy.require_gpu()
         # The actor's CPUs, not the machine's: several actors share a node.
@@ -148,13 +141,14 @@ class Predictor:
     def __call__(self, batch):
         import pandas
 
+        from .corpus import output_record
+
         if self.kill_flag:
             _maybe_die(self.kill_flag)
+        columns = [batch.column(name).to_pylist() for name in ("source", "line", "text", "id", "error")]
         records = [
-            InputRecord(source, int(line), text, None if id_ is None else json.loads(id_), error)
-            for source, line, text, id_, error in zip(
-                batch["source"], batch["line"], batch["text"], batch["id"], batch["error"]
-            )
+            InputRecord(source, line, text, None if id_ is None else json.loads(id_), error)
+            for source, line, text, id_, error in zip(*columns)
         ]
         for record in records:
             if record.error is not None and not self.skip_invalid:
@@ -228,14 +222,17 @@ def predict_with_ray(
             return f"part-{task_index:06d}.jsonl"
 
     source = _record_source_class()(shards, input_format, text_field, id_field)
-    ds = ray.data.read_datasource(source)
+    # Reading and writing are light and take no CPU reservation: workers may
+    # then hold every CPU of a machine (2 workers on 2 cores) without starving them.
+    light = {"num_cpus": 0}
+    ds = ray.data.read_datasource(source, ray_remote_args=light)
     ds = ds.map_batches(
         Predictor,
         compute=ActorPoolStrategy(size=workers),
         num_cpus=cpus_per_worker,
         num_gpus=gpus_per_worker or None,
         batch_size=batch_size,
-        batch_format="pandas",
+        batch_format="pyarrow",
         fn_constructor_kwargs={
             "model": str(model),
             "output_format": output_format,
@@ -253,7 +250,10 @@ def predict_with_ray(
         mode=SaveMode.OVERWRITE if overwrite else SaveMode.APPEND,
         force_ascii=False,
         double_precision=15,
+        ray_remote_args=light,
     )
+    from .corpus import report_path, write_report
+
     report = _report(output, shards)
     write_report(report, report_path(output))
     return report

@@ -3,7 +3,6 @@ settings that stick, mixed precision on the head's device, no process-wide
 side effects, one warning for too-long gold spans, any band-scoring model."""
 import gc
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -17,7 +16,7 @@ import torch
 from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.util import registry
-from thinc.api import Model, chain, fix_random_seed, get_current_ops
+from thinc.api import Model, fix_random_seed, get_current_ops
 
 from spacy_globalpointer.speedups import TorchGemmOps
 
@@ -300,7 +299,7 @@ def test_too_long_gold_spans_warn_once_with_total_at_the_end(capfd):
     assert len(relevant) == 1
     assert nlp.get_pipe("globalpointer_ner").too_long_gold_spans == 4 * too_long
     capfd.readouterr()
-    del nlp, optimizer, examples
+    del nlp, optimizer
     gc.collect()
     printed = " ".join(capfd.readouterr().out.split())
     assert f"{4 * too_long} gold span(s) in training were longer than max_span_length=3" in printed

@@ -258,7 +258,7 @@ def test_predictions_do_not_depend_on_how_a_batch_is_split(trained_cpu):
 
     whole = predictions()
     assert sum(len(spans) for spans, _, _ in whole) > 0
-    for settings in ({"max_batch_items": 1}, {"max_batch_items": 50}, {"max_batch_items": 400}, {"chunk_size": 7}, {"chunk_size": 100, "encoder_window": 33}):
-        for (spans, scores, ents), (spans2, scores2, ents2) in zip(whole, predictions(**settings)):
+    for kwargs in ({"max_batch_items": 1}, {"max_batch_items": 50}, {"max_batch_items": 400}, {"chunk_size": 7}, {"chunk_size": 100, "encoder_window": 33}):
+        for (spans, scores, ents), (spans2, scores2, ents2) in zip(whole, predictions(**kwargs)):
             assert spans2 == spans and ents2 == ents
             numpy.testing.assert_allclose(scores2, scores, rtol=1e-5, atol=1e-5)

@@ -1,0 +1,118 @@
+"""Reading a corpus: files, folders and globs of JSON lines or text lines,
+as records that know their file and line. The package's one JSON-lines reader.
+
+Light on purpose (no spaCy, no torch): Ray's read tasks import it.
+"""
+import glob
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+
+INPUT_FORMATS = ("jsonl", "text")
+# Files a folder contributes, by suffix.
+SHARD_SUFFIXES = (".jsonl", ".json", ".txt")
+class InputError(ValueError):
+    """Bad input; the message names the file, the line and the field."""
+
+
+def parse_json_line(line: str, path: Union[str, Path], line_no: int) -> Union[Dict[str, Any], InputError]:
+    """One line as a JSON object, or an InputError saying where and why (for
+    the caller to raise, skip or count)."""
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as err:
+        return InputError(f"{path}:{line_no}: not valid JSON ({err.msg} at column {err.colno})")
+    if not isinstance(obj, dict):
+        return InputError(f"{path}:{line_no}: expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def iter_json_lines(path: Union[str, Path]) -> Iterator[Tuple[int, Union[Dict[str, Any], InputError]]]:
+    """(line number, parse_json_line) for every non-blank line of a file, as a stream."""
+    with open(path, encoding="utf8") as f:
+        for line_no, line in enumerate(f, start=1):
+            if line.strip():
+                yield line_no, parse_json_line(line, path, line_no)
+
+
+def count_lines(path: Union[str, Path]) -> int:
+    """Newlines in a file, read in 1 MiB blocks (for progress bars)."""
+    with open(path, "rb") as f:
+        return sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b""))
+
+
+@dataclass
+class InputRecord:
+    """One text to predict, with where it came from."""
+
+    source: str
+    line: int
+    text: Optional[str]
+    id: Any = None
+    error: Optional[str] = None
+
+
+def parse_record(
+    obj: Union[Dict[str, Any], InputError], source: str, line: int, text_field: str, id_field: Optional[str]
+) -> InputRecord:
+    """A JSON object as an InputRecord; a missing or non-string text, or a
+    missing id, gives a record with ``error`` set."""
+    if isinstance(obj, InputError):
+        return InputRecord(source, line, None, error=str(obj))
+    text = obj.get(text_field)
+    if not isinstance(text, str):
+        what = "missing" if text_field not in obj else f"not a string ({type(text).__name__})"
+        return InputRecord(source, line, None, error=f"{source}:{line}: field {text_field}: {what}")
+    if id_field is not None and id_field not in obj:
+        return InputRecord(source, line, None, error=f"{source}:{line}: field {id_field}: missing")
+    return InputRecord(source, line, text, obj.get(id_field) if id_field is not None else None)
+
+
+def read_records(
+    path: Union[str, Path], input_format: str = "jsonl", text_field: str = "text", id_field: Optional[str] = None
+) -> Iterator[InputRecord]:
+    """The records of one shard, in order, invalid ones included (with ``error``)."""
+    source = str(path)
+    if input_format == "text":
+        with open(path, encoding="utf8", newline="") as f:
+            # Lines end at "\n" only: a text may hold other line separators.
+            for line_no, line in enumerate(f, start=1):
+                yield InputRecord(source, line_no, line[:-1] if line.endswith("\n") else line)
+        return
+    if input_format != "jsonl":
+        raise ValueError(f"input format must be one of {INPUT_FORMATS}, got {input_format!r}")
+    for line_no, obj in iter_json_lines(path):
+        yield parse_record(obj, source, line_no, text_field, id_field)
+
+
+def expand_inputs(inputs: Sequence[Union[str, Path]]) -> List[Tuple[Path, Path]]:
+    """(shard, its path relative to the input it came from) for files,
+    folders (every .jsonl/.json/.txt below, sorted) and globs, in the order
+    given. Raises if an input matches nothing."""
+    shards: List[Tuple[Path, Path]] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_file():
+            shards.append((path, Path(path.name)))
+        elif path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in SHARD_SUFFIXES)
+            shards.extend((p, p.relative_to(path)) for p in found)
+        else:
+            matches = sorted(Path(p) for p in glob.glob(str(item), recursive=True) if Path(p).is_file())
+            if not matches:
+                raise InputError(f"{item}: no such file or folder, and no file matches it as a glob")
+            base = Path(os.path.commonpath([str(p.parent) for p in matches]))
+            shards.extend((p, p.relative_to(base)) for p in matches)
+    if not shards:
+        raise InputError(f"no input files in {', '.join(map(str, inputs))} (looked for {', '.join(SHARD_SUFFIXES)})")
+    names = [rel for _, rel in shards]
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise InputError(f"two input shards would both be written as {dup}: give inputs with distinct names")
+    return shards
+
+
+def guess_input_format(path: Path) -> str:
+    return "text" if path.suffix == ".txt" else "jsonl"

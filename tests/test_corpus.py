@@ -1,0 +1,158 @@
+"""Corpus prediction on one machine: shards, ids, formats, resume, bad input."""
+import json
+from pathlib import Path
+
+import pytest
+import spacy
+
+from spacy_globalpointer import corpus
+from spacy_globalpointer.cli import main
+from spacy_globalpointer.inputs import InputError
+
+from .util import TRAIN_DATA, train_small
+
+TEXTS = [t for t, _ in TRAIN_DATA]
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model")
+    train_small(40).to_disk(path)
+    return path
+
+
+def write_shards(folder: Path, n_shards: int = 4, per_shard: int = 7, id_field: str = "doc_id") -> Path:
+    """n JSON-lines shards of TEXTS cycled, each record with a unique id."""
+    folder.mkdir(parents=True, exist_ok=True)
+    k = 0
+    for s in range(n_shards):
+        lines = []
+        for _ in range(per_shard):
+            lines.append(json.dumps({id_field: f"d{k}", "text": TEXTS[k % len(TEXTS)], "meta": s}, ensure_ascii=False))
+            k += 1
+        (folder / f"shard{s}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf8")
+    return folder
+
+
+def read_output(folder: Path):
+    return {p.name: [json.loads(line) for line in p.read_text(encoding="utf8").splitlines()] for p in sorted(folder.glob("*.jsonl"))}
+
+
+def test_shards_in_order_with_ids_and_spans_as_nlp_predicts(model_path, tmp_path):
+    nlp = spacy.load(model_path)
+    src = write_shards(tmp_path / "in")
+    report = corpus.predict_corpus(nlp, [src], tmp_path / "out", id_field="doc_id", progress=False, batch_size=3)
+    out = read_output(tmp_path / "out")
+    assert sorted(out) == [f"shard{s}.jsonl" for s in range(4)] and report.records == 28
+    for s in range(4):
+        lines = out[f"shard{s}.jsonl"]
+        assert [r["id"] for r in lines] == [f"d{s * 7 + i}" for i in range(7)]
+        for i, rec in enumerate(lines):
+            doc = nlp(TEXTS[(s * 7 + i) % len(TEXTS)])
+            assert [(x["start"], x["end"], x["label"], x["text"]) for x in rec["spans"]] == [
+                (sp.start_char, sp.end_char, sp.label_, sp.text) for sp in doc.spans["sc"]
+            ]
+            assert [x["score"] for x in rec["spans"]] == pytest.approx([float(v) for v in doc.spans["sc"].attrs["scores"]], abs=1e-5)
+            assert [(x["start"], x["end"], x["label"]) for x in rec["ents"]] == [(e.start_char, e.end_char, e.label_) for e in doc.ents]
+    assert json.loads((tmp_path / "out" / corpus.REPORT_NAME).read_text())["status"] == "done"
+
+
+def test_text_lines_glob_and_source_line_ids(model_path, tmp_path):
+    nlp = spacy.load(model_path)
+    (tmp_path / "a.txt").write_text("北京欢迎你\n\n" + "长" * 100_000 + "\n上海", encoding="utf8")
+    corpus.predict_corpus(nlp, [str(tmp_path / "*.txt")], tmp_path / "out", progress=False)
+    lines = read_output(tmp_path / "out")["a.jsonl"]
+    # every line is a record, the empty one and the last one without "\n" too
+    assert [(r["source"], r["line"]) for r in lines] == [(str(tmp_path / "a.txt"), i) for i in (1, 2, 3, 4)]
+    assert lines[1]["spans"] == [] and lines[1]["ents"] == []
+    assert all(0 <= s["start"] < s["end"] <= 100_000 for s in lines[2]["spans"])
+
+
+def test_cluener_format_single_file(model_path, tmp_path):
+    nlp = spacy.load(model_path)
+    src = tmp_path / "test.json"
+    src.write_text("".join(json.dumps({"id": i, "text": t}, ensure_ascii=False) + "\n" for i, t in enumerate(TEXTS)), encoding="utf8")
+    out = tmp_path / "pred.json"
+    corpus.predict_corpus(nlp, [src], out, output_format="cluener", progress=False)
+    lines = [json.loads(line) for line in out.read_text(encoding="utf8").splitlines()]
+    assert [line["id"] for line in lines] == list(range(len(TEXTS)))
+    for line, text in zip(lines, TEXTS):
+        for ents in line["label"].values():
+            for surface, positions in ents.items():
+                assert all(text[s : e + 1] == surface for s, e in positions)  # inclusive ends
+    assert (tmp_path / "pred.report.json").exists()
+
+
+def test_resume_after_a_crash_skips_finished_shards(model_path, tmp_path, monkeypatch):
+    nlp = spacy.load(model_path)
+    src = write_shards(tmp_path / "in", n_shards=3)
+    corpus.predict_corpus(nlp, [src], tmp_path / "whole", id_field="doc_id", progress=False)
+
+    real = corpus._predict_records
+    calls = []
+
+    def crash_in_second_shard(*args, **kwargs):
+        calls.append(1)
+        for n, item in enumerate(real(*args, **kwargs)):
+            if len(calls) == 2 and n == 3:
+                raise KeyboardInterrupt
+            yield item
+
+    monkeypatch.setattr(corpus, "_predict_records", crash_in_second_shard)
+    with pytest.raises(KeyboardInterrupt):
+        corpus.predict_corpus(nlp, [src], tmp_path / "out", id_field="doc_id", progress=False, run_id="r1")
+    first = tmp_path / "out" / "shard0.jsonl"
+    assert first.exists() and not (tmp_path / "out" / "shard1.jsonl").exists()
+    assert (tmp_path / "out" / "shard1.jsonl.part").exists()  # the half shard does not look done
+    stamp = first.stat().st_mtime_ns
+    monkeypatch.setattr(corpus, "_predict_records", real)
+    report = corpus.predict_corpus(nlp, [src], tmp_path / "out", id_field="doc_id", progress=False, run_id="r1")
+    assert report.shards_skipped == [str(src / "shard0.jsonl")] and first.stat().st_mtime_ns == stamp
+    assert read_output(tmp_path / "out") == read_output(tmp_path / "whole")
+    assert not list((tmp_path / "out").glob("*.part"))
+    # another run (another model, say) does not mix with this output
+    with pytest.raises(InputError, match="another run"):
+        corpus.predict_corpus(nlp, [src], tmp_path / "out", id_field="doc_id", progress=False, run_id="r2")
+    corpus.predict_corpus(nlp, [src], tmp_path / "out", id_field="doc_id", progress=False, run_id="r2", overwrite=True)
+
+
+BAD = [
+    '{"text": "北京欢迎你"}',
+    '{"text": "x", ',  # invalid JSON
+    '{"body": "no text field"}',
+    '{"text": 42}',
+    '["not", "an", "object"]',
+    '{"text": ""}',
+]
+
+
+def test_bad_records_stop_with_file_and_line_or_are_counted(model_path, tmp_path, capsys):
+    src = tmp_path / "bad.jsonl"
+    src.write_text("\n".join(BAD) + "\n", encoding="utf8")
+    nlp = spacy.load(model_path)
+    with pytest.raises(InputError, match=f"{src}:2: not valid JSON"):
+        corpus.predict_corpus(nlp, [src], tmp_path / "out", progress=False)
+    assert main(["predict", str(model_path), str(src), str(tmp_path / "out2"), "--no-progress"]) == 1
+    assert f"{src}:2: not valid JSON" in " ".join(capsys.readouterr().out.split())
+    report = corpus.predict_corpus(nlp, [src], tmp_path / "out3", progress=False, skip_invalid=True)
+    lines = read_output(tmp_path / "out3")["bad.jsonl"]
+    assert [r["line"] for r in lines] == [1, 2, 3, 4, 5, 6]  # nothing dropped, in place
+    errors = [r.get("error") for r in lines]
+    assert errors[0] is None and errors[5] is None and "spans" in lines[5]
+    assert "not valid JSON" in errors[1] and "field text: missing" in errors[2]
+    assert "field text: not a string (int)" in errors[3] and "expected a JSON object" in errors[4]
+    saved = json.loads((tmp_path / "out3" / corpus.REPORT_NAME).read_text())
+    assert report.invalid == saved["invalid"] == 4 and len(saved["errors"]) == 4
+    assert all(e.startswith(f"{src}:") for e in saved["errors"])
+
+
+def test_missing_id_field_is_an_error(model_path, tmp_path):
+    src = tmp_path / "ids.jsonl"
+    src.write_text('{"doc_id": 1, "text": "北京"}\n{"text": "上海"}\n', encoding="utf8")
+    with pytest.raises(InputError, match=f"{src}:2: field doc_id: missing"):
+        corpus.predict_corpus(spacy.load(model_path), [src], tmp_path / "out", id_field="doc_id", progress=False)
+
+
+def test_inputs_that_match_nothing(tmp_path):
+    with pytest.raises(InputError, match="no file matches"):
+        corpus.expand_inputs([str(tmp_path / "nothing*.jsonl")])

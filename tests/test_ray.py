@@ -1,0 +1,101 @@
+"""Corpus prediction on Ray Data: a real local Ray (2 CPUs), real actors."""
+import json
+import os
+from pathlib import Path
+
+import pytest
+import spacy
+
+from spacy_globalpointer import corpus
+from spacy_globalpointer.cli import main
+
+from .test_corpus import BAD, TEXTS, write_shards
+from .util import train_small
+
+ray = pytest.importorskip("ray")
+
+from spacy_globalpointer.distributed import KILL_FLAG_ENV, predict_with_ray  # noqa: E402
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray():
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model")
+    train_small(40).to_disk(path)
+    return path
+
+
+def parts(folder: Path):
+    """Records of the part files, in file order."""
+    return [json.loads(line) for p in sorted(folder.glob("part-*.jsonl")) for line in p.read_text(encoding="utf8").splitlines()]
+
+
+def by_id(records):
+    return {r["id"]: r for r in records}
+
+
+def same_predictions(a, b):
+    assert [(s["start"], s["end"], s["label"], s["text"]) for s in a["spans"]] == [
+        (s["start"], s["end"], s["label"], s["text"]) for s in b["spans"]
+    ]
+    assert [s["score"] for s in a["spans"]] == pytest.approx([s["score"] for s in b["spans"]], abs=1e-5)
+    assert a["ents"] == b["ents"]
+
+
+def test_two_workers_match_one_process(model_path, tmp_path):
+    src = write_shards(tmp_path / "in", n_shards=4, per_shard=300)
+    assert main(["predict", str(model_path), str(src), str(tmp_path / "ray"), "--engine", "ray", "--workers", "2",
+                 "--id-field", "doc_id", "--no-progress", "--batch-size", "64"]) == 0  # fmt: skip
+    got = parts(tmp_path / "ray")
+    ids = [r["id"] for r in got]
+    assert sorted(ids, key=lambda i: int(i[1:])) == [f"d{k}" for k in range(1200)]  # every record, once
+    assert ids == sorted(ids, key=lambda i: int(i[1:]))  # in input order
+    corpus.predict_corpus(spacy.load(model_path), [src], tmp_path / "local", id_field="doc_id", progress=False)
+    local = by_id(r for p in sorted((tmp_path / "local").glob("*.jsonl")) for r in map(json.loads, p.read_text(encoding="utf8").splitlines()))
+    assert set(local) == set(ids)
+    for rec in got:
+        same_predictions(rec, local[rec["id"]])
+    report = json.loads((tmp_path / "ray" / corpus.REPORT_NAME).read_text())
+    assert report["records"] == 1200 and report["invalid"] == 0
+
+
+def test_a_killed_worker_loses_nothing(model_path, tmp_path, monkeypatch):
+    src = write_shards(tmp_path / "in", n_shards=2, per_shard=200)
+    flag = tmp_path / "kill-one-worker"
+    flag.write_text("")
+    monkeypatch.setenv(KILL_FLAG_ENV, str(flag))
+    predict_with_ray(model_path, [src], tmp_path / "out", id_field="doc_id", workers=2, batch_size=50, progress=False)
+    assert not flag.exists() and len(list(tmp_path.glob("kill-one-worker.claimed-*"))) == 1  # one worker died
+    ids = [r["id"] for r in parts(tmp_path / "out")]
+    assert ids == [f"d{k}" for k in range(400)]  # each record exactly once, in order
+
+
+def test_bad_input_and_edge_texts(model_path, tmp_path):
+    src = tmp_path / "bad.jsonl"
+    src.write_text("\n".join(BAD + [json.dumps({"text": "长" * 100_000})]) + "\n", encoding="utf8")
+    with pytest.raises(Exception, match=f"{src}:2: not valid JSON"):
+        predict_with_ray(model_path, [src], tmp_path / "stop", workers=1, progress=False)
+    report = predict_with_ray(model_path, [src], tmp_path / "out", workers=1, skip_invalid=True, progress=False)
+    got = parts(tmp_path / "out")
+    assert [r["line"] for r in got] == [1, 2, 3, 4, 5, 6, 7]
+    assert [bool(r.get("error")) for r in got] == [False, True, True, True, True, False, False]
+    assert got[5]["spans"] == [] and all(s["end"] <= 100_000 for s in got[6]["spans"])
+    assert report["invalid"] == 4 and all(e.startswith(f"{src}:") for e in report["errors"])
+    # the output folder is not written over without --overwrite
+    with pytest.raises(Exception, match="not empty"):
+        predict_with_ray(model_path, [src], tmp_path / "out", workers=1, skip_invalid=True, progress=False)
+
+
+def test_text_shards_in_a_glob(model_path, tmp_path):
+    for s in range(2):
+        (tmp_path / f"t{s}.txt").write_text("\n".join(TEXTS) + "\n", encoding="utf8")
+    predict_with_ray(model_path, [str(tmp_path / "t*.txt")], tmp_path / "out", workers=2, progress=False)
+    got = parts(tmp_path / "out")
+    assert [(Path(r["source"]).name, r["line"]) for r in got] == [(f"t{s}.txt", i + 1) for s in range(2) for i in range(len(TEXTS))]
