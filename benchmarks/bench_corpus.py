@@ -3,6 +3,7 @@ reader and with spacy_globalpointer.Corpus.v1. Each reader runs in a fresh proce
 
     python benchmarks/bench_corpus.py [--train ../shared/data/cluener/train.json]
 """
+
 import argparse
 import json
 import subprocess
@@ -54,10 +55,20 @@ def main() -> None:
             ("doc.spans + ents, spacy.Corpus.v1", "spacy.Corpus.v1", spans_path),
             ("doc.spans + ents, spacy_globalpointer.Corpus.v1", "spacy_globalpointer.Corpus.v1", spans_path),
         ):
-            out = subprocess.run([sys.executable, __file__, "--child", reader, str(path)], capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", reader, str(path)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             r = json.loads(out.stdout.strip().splitlines()[-1])
             rows.append({"docbin_and_reader": label, **r})
-    msg.table([(r["docbin_and_reader"], r["docs"], f"{r['seconds']:.2f}") for r in rows], header=("DocBin, reader", "docs", "seconds per pass"), divider=True, aligns=("l", "r", "r"))
+    msg.table(
+        [(r["docbin_and_reader"], r["docs"], f"{r['seconds']:.2f}") for r in rows],
+        header=("DocBin, reader", "docs", "seconds per pass"),
+        divider=True,
+        aligns=("l", "r", "r"),
+    )
     msg.info("spacy train reads the training corpus once per epoch, and the dev corpus at every evaluation.")
     write_results(args.out, rows)
 

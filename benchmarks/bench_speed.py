@@ -15,6 +15,7 @@ with, so both find the same (few) spans. The encoder's time per doc is
 reported apart, since the padding it pays for bounds the baseline. Prints
 tables and writes JSON (--out).
 """
+
 import argparse
 import os
 import sys
@@ -26,12 +27,30 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dev", default=str(ROOT.parent / "shared" / "data" / "cluener" / "dev.json"), help="CLUENER dev.json")
-    p.add_argument("--transformer", default=None, help="local HF model folder (default: build a tiny random BERT)")
-    p.add_argument("--setups", default="cpu,trf", help="comma-separated: cpu (CPU tok2vec config), trf (transformer)")
-    p.add_argument("--rounds", type=int, default=5, help="timed rounds; each alternates ours and the baseline, and medians are reported")
+    p.add_argument(
+        "--dev",
+        default=str(ROOT.parent / "shared" / "data" / "cluener" / "dev.json"),
+        help="CLUENER dev.json",
+    )
+    p.add_argument(
+        "--transformer", default=None, help="local HF model folder (default: build a tiny random BERT)"
+    )
+    p.add_argument(
+        "--setups", default="cpu,trf", help="comma-separated: cpu (CPU tok2vec config), trf (transformer)"
+    )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="timed rounds; each alternates ours and the baseline, and medians are reported",
+    )
     p.add_argument("--n-docs", type=int, default=512, help="docs per inference round (ours)")
-    p.add_argument("--baseline-docs", type=int, default=96, help="docs per inference round, predicted one at a time (baseline)")
+    p.add_argument(
+        "--baseline-docs",
+        type=int,
+        default=96,
+        help="docs per inference round, predicted one at a time (baseline)",
+    )
     p.add_argument("--batch-size", type=int, default=16, help="training batch size, both sides")
     p.add_argument("--train-steps", type=int, default=4, help="training steps per round (ours)")
     p.add_argument("--baseline-train-steps", type=int, default=1, help="training steps per round (baseline)")
@@ -54,9 +73,9 @@ import numpy  # noqa: E402
 import spacy  # noqa: E402
 import thinc  # noqa: E402
 import torch  # noqa: E402
+from common import peak_rss_mb, write_results  # noqa: E402
 from spacy.training import Example  # noqa: E402
 from thinc.api import Config, fix_random_seed, torch2xp, xp2torch  # noqa: E402
-from common import peak_rss_mb, write_results  # noqa: E402
 from wasabi import msg  # noqa: E402
 
 import spacy_globalpointer  # noqa: E402
@@ -77,13 +96,19 @@ def sync():
         torch.cuda.synchronize()
 
 
-def load_nlp(setup: str, trf_path: str):
+def load_nlp(setup: str, trf_path: str, overrides=None):
     if setup == "cpu":
-        config = Config().from_disk(ROOT / "configs" / "cluener_cpu.cfg")
+        config = Config().from_disk(ROOT / "configs" / "cluener_cpu.cfg", overrides=overrides or {})
     else:
         overrides = {"components.transformer.model.name": trf_path}
         if DEVICE.type == "cpu":
-            overrides.update({"system.gpu_allocator": None, "components.transformer.model.mixed_precision": False, "components.globalpointer_ner.model.mixed_precision": False})
+            overrides.update(
+                {
+                    "system.gpu_allocator": None,
+                    "components.transformer.model.mixed_precision": False,
+                    "components.globalpointer_ner.model.mixed_precision": False,
+                }
+            )
         config = Config().from_disk(ROOT / "configs" / "cluener_trf.cfg", overrides=overrides)
     return spacy.util.load_model_from_config(config, auto_fill=True)
 
@@ -102,11 +127,15 @@ def timed(fn, bucket):
 
 class Ours:
     """Our pipeline, trained from a fresh start; at inference the head (scores
-    + decode) and the encoder are timed apart."""
+    + decode) and the encoder are timed apart. At prediction the model's
+    chunks are computed as decode_spans reads them, so the encoder runs
+    inside decode_spans: the head's time is decode_spans' minus the encoder's
+    (a transformer runs before, in its own component)."""
 
-    def __init__(self, setup, trf_path, records):
+    def __init__(self, setup, trf_path, records, overrides=None):
         fix_random_seed(0)
-        self.nlp = nlp = load_nlp(setup, trf_path)
+        self.setup = setup
+        self.nlp = nlp = load_nlp(setup, trf_path, overrides)
         docs = list(cluener.records_to_docs(spacy.blank("zh"), records))
         examples = [Example(nlp.make_doc(d.text), d) for d in docs]
         for label in cluener.CLUENER_LABELS:
@@ -116,9 +145,7 @@ class Ours:
         self.batches = iter([examples[i : i + B] for i in range(0, len(examples), B)])
         self.train(2)  # warm-up
         gp = nlp.get_pipe("globalpointer_ner")
-        scorer = gp.model.get_ref("scorer")
         self.head_s, self.encoder_s = [0.0], [0.0]
-        scorer._func = timed(scorer._func, self.head_s)
         gp_pipe.decode_spans = timed(DECODE_SPANS, self.head_s)
         if setup == "cpu":
             tok2vec = gp.model.get_ref("tok2vec")
@@ -141,7 +168,8 @@ class Ours:
         returns the seconds spent in the encoder and in the head."""
         self.head_s[0] = self.encoder_s[0] = 0.0
         list(self.nlp.pipe(texts))
-        return {"encoder": self.encoder_s[0], "head": self.head_s[0]}
+        inside = self.encoder_s[0] if self.setup == "cpu" else 0.0
+        return {"encoder": self.encoder_s[0], "head": self.head_s[0] - inside}
 
 
 def interleaved(rounds, sides):
@@ -182,7 +210,9 @@ class Baseline:
             self.tokenizer = AutoTokenizer.from_pretrained(trf_path)
             self.bert = AutoModel.from_pretrained(trf_path).to(DEVICE)
             width = self.bert.config.hidden_size
-        self.head = build_head("GlobalPointer" if setup == "cpu" else "EfficientGlobalPointer", width, self.C, 64, True).to(DEVICE)
+        self.head = build_head(
+            "GlobalPointer" if setup == "cpu" else "EfficientGlobalPointer", width, self.C, 64, True
+        ).to(DEVICE)
         params = list(self.head.parameters()) + (list(self.bert.parameters()) if setup != "cpu" else [])
         self.encoder_s = 0.0
         self.torch_opt = torch.optim.AdamW(params, lr=2e-5 if setup != "cpu" else 1e-3)
@@ -212,7 +242,14 @@ class Baseline:
         if self.setup == "cpu":
             from spacy.tokens import Doc
 
-            docs = [Doc(self.vocab, words=list(t[: self.L]) + ["[PAD]"] * (self.L - min(len(t), self.L)), spaces=[False] * self.L) for t in texts]
+            docs = [
+                Doc(
+                    self.vocab,
+                    words=list(t[: self.L]) + ["[PAD]"] * (self.L - min(len(t), self.L)),
+                    spaces=[False] * self.L,
+                )
+                for t in texts
+            ]
             Y, backprop = self.tok2vec(docs, is_train)
             X = xp2torch(self.tok2vec.ops.xp.stack(Y), requires_grad=is_train)
 
@@ -221,7 +258,9 @@ class Baseline:
                 self.tok2vec.finish_update(self.optimizer)
 
             return X, lengths, backward
-        enc = self.tokenizer(texts, padding="max_length", max_length=self.L, truncation=True, return_tensors="pt").to(DEVICE)
+        enc = self.tokenizer(
+            texts, padding="max_length", max_length=self.L, truncation=True, return_tensors="pt"
+        ).to(DEVICE)
         X = self.bert(**enc).last_hidden_state
         return X, enc["attention_mask"].sum(1), lambda: None
 
@@ -252,7 +291,9 @@ class Baseline:
         y = self.gold(records)
         n = len(records) * self.C
         mask = mask.expand_as(scores)
-        loss = multilabel_categorical_crossentropy(scores.reshape(n, -1), y.bool().reshape(n, -1), mask.reshape(n, -1)).mean()
+        loss = multilabel_categorical_crossentropy(
+            scores.reshape(n, -1), y.bool().reshape(n, -1), mask.reshape(n, -1)
+        ).mean()
         self.torch_opt.zero_grad()
         loss.backward()
         backward()
@@ -265,7 +306,9 @@ class Baseline:
         if self.setup == "cpu":
             self.tok2vec.from_bytes(gp.model.get_ref("tok2vec").to_bytes())
         else:
-            self.bert.load_state_dict(nlp.get_pipe("transformer").model.layers[0].shims[0]._model.state_dict())
+            self.bert.load_state_dict(
+                nlp.get_pipe("transformer").model.layers[0].shims[0]._model.state_dict()
+            )
 
     @torch.no_grad()
     def predict(self, text):
@@ -281,6 +324,61 @@ class Baseline:
         return out
 
 
+def speed_settings(records):
+    """The speed settings that reach beyond one doc, each on and off in
+    alternating rounds: torch_gemm (the model's own thinc layers multiply
+    with torch; scoped to the model) and the opt-in cached msgpack lookup
+    (process-wide; pays off when nlp.pipe(n_process=N) ships docs back)."""
+    from spacy_globalpointer.speedups import _msgpack_registries, make_cached_msgpack_lookup
+
+    msg.info("[cpu] speed settings: torch_gemm on/off, cached msgpack lookup on/off ...")
+    off = "components.globalpointer_ner.model.torch_gemm"
+    on_, off_ = Ours("cpu", None, records), Ours("cpu", None, records, {off: False})
+    texts = [r.text for r in records[: ARGS.n_docs]]
+    train = interleaved(
+        ARGS.rounds, {"on": lambda: on_.train(ARGS.train_steps), "off": lambda: off_.train(ARGS.train_steps)}
+    )
+    infer = interleaved(ARGS.rounds, {"on": lambda: on_.infer(texts), "off": lambda: off_.infer(texts)})
+    out = {}
+    for side in ("on", "off"):
+        out[f"torch_gemm_{side}"] = {
+            "train_docs_per_s": statistics.median(n / s for s, (n, _) in train[side]),
+            "infer_docs_per_s": statistics.median(len(texts) / s for s, _ in infer[side]),
+        }
+    all_texts = [r.text for r in records]
+    rates = {"cache off": [], "cache on": []}
+    for _ in range(2):
+        for name in rates:
+            if name == "cache on":
+                make_cached_msgpack_lookup()(on_.nlp)
+            t0 = time.perf_counter()
+            list(on_.nlp.pipe(all_texts, n_process=2))
+            rates[name].append(len(all_texts) / (time.perf_counter() - t0))
+            for reg in _msgpack_registries():
+                vars(reg).pop("get_all", None)  # back to srsly's own lookup
+    out["n_process_2_docs_per_s"] = {name: statistics.median(v) for name, v in rates.items()}
+    gemm_on, gemm_off = out["torch_gemm_on"], out["torch_gemm_off"]
+    rows = [
+        ("train docs/s", f"{gemm_on['train_docs_per_s']:.1f}", f"{gemm_off['train_docs_per_s']:.1f}",
+         f"{gemm_on['train_docs_per_s'] / gemm_off['train_docs_per_s']:.2f}x"),
+        ("inference docs/s", f"{gemm_on['infer_docs_per_s']:.1f}", f"{gemm_off['infer_docs_per_s']:.1f}",
+         f"{gemm_on['infer_docs_per_s'] / gemm_off['infer_docs_per_s']:.2f}x"),
+    ]  # fmt: skip
+    msg.table(
+        rows, header=("torch_gemm (scoped)", "on", "off", "on/off"), divider=True, aligns=("l", "r", "r", "r")
+    )
+    cache = out["n_process_2_docs_per_s"]
+    rows = [("all dev docs/s, n_process=2", f"{cache['cache on']:.1f}", f"{cache['cache off']:.1f}",
+             f"{cache['cache on'] / cache['cache off']:.2f}x")]  # fmt: skip
+    msg.table(
+        rows,
+        header=("cached msgpack (opt-in)", "on", "off", "on/off"),
+        divider=True,
+        aligns=("l", "r", "r", "r"),
+    )
+    return out
+
+
 def main():
     if ARGS.gpu_id >= 0:
         spacy.require_gpu(ARGS.gpu_id)
@@ -291,22 +389,47 @@ def main():
         from spacy_globalpointer.tiny_bert import build_tiny_bert
 
         tmp = tempfile.TemporaryDirectory()
-        trf_path = str(build_tiny_bert(Path(tmp.name) / "tiny_bert", [r.text for r in records], hidden_size=128, layers=2, heads=2))
+        trf_path = str(
+            build_tiny_bert(
+                Path(tmp.name) / "tiny_bert", [r.text for r in records], hidden_size=128, layers=2, heads=2
+            )
+        )
     env = {
-        "machine": f"{os.cpu_count()} CPU cores" + (f", {torch.cuda.get_device_name(DEVICE)}" if DEVICE.type == "cuda" else ""),
+        "machine": f"{os.cpu_count()} CPU cores"
+        + (f", {torch.cuda.get_device_name(DEVICE)}" if DEVICE.type == "cuda" else ""),
         "torch_threads": torch.get_num_threads(),
         "omp_threads": os.environ.get("OMP_NUM_THREADS", "default"),
-        "versions": {"torch": torch.__version__, "spacy": spacy.__version__, "thinc": thinc.__version__, "spacy_globalpointer": spacy_globalpointer.__version__, "python": sys.version.split()[0]},
-        "transformer": trf_path if "trf" in ARGS.setups and ARGS.transformer else ("tiny random BERT (hidden 128, 2 layers)" if "trf" in ARGS.setups else None),
+        "versions": {
+            "torch": torch.__version__,
+            "spacy": spacy.__version__,
+            "thinc": thinc.__version__,
+            "spacy_globalpointer": spacy_globalpointer.__version__,
+            "python": sys.version.split()[0],
+        },
+        "transformer": trf_path
+        if "trf" in ARGS.setups and ARGS.transformer
+        else ("tiny random BERT (hidden 128, 2 layers)" if "trf" in ARGS.setups else None),
         "device": str(DEVICE),
         "rounds": ARGS.rounds,
     }
     results = {"env": env, "setups": {}}
     for setup in ARGS.setups.split(","):
-        msg.info(f"[{setup}] building ours and the baseline (pad to {ARGS.pad_to}, dense gold, one text at a time) ...")
+        msg.info(
+            f"[{setup}] building ours and the baseline"
+            f" (pad to {ARGS.pad_to}, dense gold, one text at a time) ..."
+        )
         ours, base = Ours(setup, trf_path, records), Baseline(setup, trf_path, records)
-        msg.info(f"[{setup}] training, {ARGS.rounds} rounds of {ARGS.train_steps} steps (ours) and {ARGS.baseline_train_steps} (baseline) ...")
-        train = interleaved(ARGS.rounds, {"ours": lambda: ours.train(ARGS.train_steps), "baseline": lambda: base.train(ARGS.baseline_train_steps)})
+        msg.info(
+            f"[{setup}] training, {ARGS.rounds} rounds of {ARGS.train_steps} steps (ours)"
+            f" and {ARGS.baseline_train_steps} (baseline) ..."
+        )
+        train = interleaved(
+            ARGS.rounds,
+            {
+                "ours": lambda: ours.train(ARGS.train_steps),
+                "baseline": lambda: base.train(ARGS.baseline_train_steps),
+            },
+        )
         # The baseline predicts with the weights ours ended with, so both sides
         # find the same (few) spans: the scripts' Python loop over positive
         # cells then costs what it costs on a trained model.
@@ -315,8 +438,13 @@ def main():
         base_texts = texts[: ARGS.baseline_docs]
         ours.infer(texts[:64])  # warm-up
         base.infer(base_texts[:4])
-        msg.info(f"[{setup}] inference, {ARGS.rounds} rounds of {len(texts)} docs (ours) and {len(base_texts)} (baseline) ...")
-        infer = interleaved(ARGS.rounds, {"ours": lambda: ours.infer(texts), "baseline": lambda: base.infer(base_texts)})
+        msg.info(
+            f"[{setup}] inference, {ARGS.rounds} rounds of {len(texts)} docs (ours)"
+            f" and {len(base_texts)} (baseline) ..."
+        )
+        infer = interleaved(
+            ARGS.rounds, {"ours": lambda: ours.infer(texts), "baseline": lambda: base.infer(base_texts)}
+        )
         row = {}
         for side, n_texts in (("ours", len(texts)), ("baseline", len(base_texts))):
             n_chars = sum(map(len, texts[:n_texts]))
@@ -326,7 +454,8 @@ def main():
                 "train_tokens_per_s": statistics.median(r[1] for r in train_rates),
                 "infer_docs_per_s": statistics.median(n_texts / s for s, _ in infer[side]),
                 "infer_chars_per_s": statistics.median(n_chars / s for s, _ in infer[side]),
-                "encoder_ms_per_doc": 1000 * statistics.median(r["encoder"] / n_texts for _, r in infer[side]),
+                "encoder_ms_per_doc": 1000
+                * statistics.median(r["encoder"] / n_texts for _, r in infer[side]),
                 "train_round_s": [s for s, _ in train[side]],
                 "infer_round_s": [s for s, _ in infer[side]],
             }
@@ -339,12 +468,20 @@ def main():
             for n_process in (1, 2):
                 t0 = time.perf_counter()
                 list(ours.nlp.pipe(all_texts, n_process=n_process))
-                row["ours"]["infer_all_dev_docs_per_s"][n_process] = len(all_texts) / (time.perf_counter() - t0)
+                row["ours"]["infer_all_dev_docs_per_s"][n_process] = len(all_texts) / (
+                    time.perf_counter() - t0
+                )
         o, b = row["ours"], row["baseline"]
         # Ratios of the medians, and the spread of the per-round ratios.
         per_round = {
-            "train_docs_per_s": [(len_o / so) / (len_b / sb) for (so, (len_o, _)), (sb, (len_b, _)) in zip(train["ours"], train["baseline"])],
-            "infer_docs_per_s": [(len(texts) / so) / (len(base_texts) / sb) for (so, _), (sb, _) in zip(infer["ours"], infer["baseline"])],
+            "train_docs_per_s": [
+                (len_o / so) / (len_b / sb)
+                for (so, (len_o, _)), (sb, (len_b, _)) in zip(train["ours"], train["baseline"])
+            ],
+            "infer_docs_per_s": [
+                (len(texts) / so) / (len(base_texts) / sb)
+                for (so, _), (sb, _) in zip(infer["ours"], infer["baseline"])
+            ],
         }
         ratios = {
             "train_docs_per_s": o["train_docs_per_s"] / b["train_docs_per_s"],
@@ -357,20 +494,54 @@ def main():
         results["setups"][setup] = {"ours": o, "baseline": b, "ratio": ratios}
         spread = {k: f"{min(v):.1f}-{max(v):.1f}x" for k, v in per_round.items()}
         rows = [
-            ("train docs/s", f"{o['train_docs_per_s']:.1f}", f"{b['train_docs_per_s']:.1f}", f"{ratios['train_docs_per_s']:.1f}x", spread["train_docs_per_s"]),
+            (
+                "train docs/s",
+                f"{o['train_docs_per_s']:.1f}",
+                f"{b['train_docs_per_s']:.1f}",
+                f"{ratios['train_docs_per_s']:.1f}x",
+                spread["train_docs_per_s"],
+            ),
             ("train tokens/s", f"{o['train_tokens_per_s']:.0f}", f"{b['train_tokens_per_s']:.0f}", "", ""),
-            ("inference docs/s", f"{o['infer_docs_per_s']:.1f}", f"{b['infer_docs_per_s']:.1f}", f"{ratios['infer_docs_per_s']:.1f}x", spread["infer_docs_per_s"]),
+            (
+                "inference docs/s",
+                f"{o['infer_docs_per_s']:.1f}",
+                f"{b['infer_docs_per_s']:.1f}",
+                f"{ratios['infer_docs_per_s']:.1f}x",
+                spread["infer_docs_per_s"],
+            ),
             ("inference chars/s", f"{o['infer_chars_per_s']:.0f}", f"{b['infer_chars_per_s']:.0f}", "", ""),
-            ("inference: encoder ms/doc", f"{o['encoder_ms_per_doc']:.2f}", f"{b['encoder_ms_per_doc']:.2f}", f"{ratios['encoder_per_doc']:.1f}x", ""),
+            (
+                "inference: encoder ms/doc",
+                f"{o['encoder_ms_per_doc']:.2f}",
+                f"{b['encoder_ms_per_doc']:.2f}",
+                f"{ratios['encoder_per_doc']:.1f}x",
+                "",
+            ),
             ("head share of inference", f"{100 * o['head_share_of_inference']:.1f}%", "", "", ""),
         ]
         for n_process, rate in o["infer_all_dev_docs_per_s"].items():
             rows.append((f"all dev docs/s, n_process={n_process}", f"{rate:.1f}", "", "", ""))
-        msg.table(rows, header=(setup, "ours", "baseline", "ours/baseline", "per round"), divider=True, aligns=("l", "r", "r", "r", "r"))
+        msg.table(
+            rows,
+            header=(setup, "ours", "baseline", "ours/baseline", "per round"),
+            divider=True,
+            aligns=("l", "r", "r", "r", "r"),
+        )
+    if "cpu" in ARGS.setups.split(",") and DEVICE.type == "cpu" and ARGS.speed_settings:
+        results["speed_settings"] = speed_settings(records)
     env["peak_rss_mb"] = peak_rss_mb()
     msg.table(
-        [("machine", env["machine"]), ("device", env["device"]), ("torch threads", env["torch_threads"]), ("OMP threads", env["omp_threads"]), ("peak RSS (MB)", f"{env['peak_rss_mb']:.0f}"), ("transformer", env["transformer"])] + [(k, v) for k, v in env["versions"].items()],
-        header=("environment", ""), divider=True,
+        [
+            ("machine", env["machine"]),
+            ("device", env["device"]),
+            ("torch threads", env["torch_threads"]),
+            ("OMP threads", env["omp_threads"]),
+            ("peak RSS (MB)", f"{env['peak_rss_mb']:.0f}"),
+            ("transformer", env["transformer"]),
+        ]
+        + [(k, v) for k, v in env["versions"].items()],
+        header=("environment", ""),
+        divider=True,
     )
     write_results(ARGS.out, results)
     if tmp:

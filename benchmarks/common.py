@@ -1,4 +1,5 @@
 """What the benchmark scripts share: peak memory, and writing their JSON."""
+
 import json
 import resource
 from pathlib import Path

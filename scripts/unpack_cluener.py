@@ -1,4 +1,5 @@
 """Unpack the official CLUENER archive and check the files against configs/cluener.sha256."""
+
 import hashlib
 import sys
 import zipfile
@@ -17,7 +18,9 @@ def check(folder: Path, sums: Path) -> None:
         if not (folder / name).exists() or sha256(folder / name) != digest:
             bad.append(name)
     if bad:
-        sys.exit(f"CLUENER files missing or changed in {folder}: {', '.join(bad)} (expected SHA-256 from {sums})")
+        sys.exit(
+            f"CLUENER files missing or changed in {folder}: {', '.join(bad)} (expected SHA-256 from {sums})"
+        )
 
 
 def main(archive: str, out_dir: str, sums: str = "configs/cluener.sha256") -> None:

@@ -4,6 +4,7 @@ The names below are imported on first use: a process that only needs a light
 submodule (a Ray read task, the command line's --help) does not pay for
 torch and spaCy. spaCy finds the component through entry points either way.
 """
+
 import importlib
 
 __version__ = "0.1.0"

@@ -4,6 +4,7 @@ Registered under spaCy's own command line through the ``spacy_cli`` entry
 point (see spacy_cli.py); ``spacy-globalpointer ...`` and ``python -m
 spacy_globalpointer ...`` run the same commands.
 """
+
 import json
 import sys
 from pathlib import Path
@@ -40,7 +41,11 @@ def convert_cli(
     input_path: Path = Arg(..., help="CLUENER .json (JSON lines)", exists=True, dir_okay=False),
     output_path: Path = Arg(..., help="Output .spacy file"),
     spans_key: str = Opt("sc", "--spans-key", help="doc.spans key for all entities"),
-    skip_invalid: bool = Opt(False, "--skip-invalid", help="Leave invalid lines out and list them, instead of stopping at the first"),
+    skip_invalid: bool = Opt(
+        False,
+        "--skip-invalid",
+        help="Leave invalid lines out and list them, instead of stopping at the first",
+    ),
     no_progress: bool = Opt(False, "--no-progress", help="No progress bar"),
 ):
     """Convert CLUENER JSON lines to a DocBin: every entity in
@@ -61,7 +66,8 @@ def convert_cli(
     _table([(label, n) for label, n in sorted(report.entities.items())], ("label", "entities"))
     if report.not_in_ents:
         msg.info(
-            f"{report.not_in_ents} entities overlap a longer one: kept in doc.spans['{spans_key}'], left out of doc.ents"
+            f"{report.not_in_ents} entities overlap a longer one: kept in doc.spans['{spans_key}'],"
+            " left out of doc.ents"
         )
     if report.skipped:
         msg.warn(f"Skipped {len(report.skipped)} invalid line(s):")
@@ -71,24 +77,60 @@ def convert_cli(
 
 @app.command("predict")
 def predict_cli(
-    model: str = Arg(..., help="Pipeline name or path (e.g. training/cluener_cpu/model-best)", metavar="MODEL"),
-    inputs: List[str] = Arg(..., help="Input files, folders or (quoted) globs, then the output", metavar="INPUT... OUTPUT"),
-    engine: str = Opt("local", "--engine", help="local: one process, streaming, resumable; ray: Ray Data actors"),
-    input_format: Optional[str] = Opt(None, "--input-format", help="jsonl or text (one text per line); default: by suffix (.txt: text)"),
+    model: str = Arg(
+        ..., help="Pipeline name or path (e.g. training/cluener_cpu/model-best)", metavar="MODEL"
+    ),
+    inputs: List[str] = Arg(
+        ..., help="Input files, folders or (quoted) globs, then the output", metavar="INPUT... OUTPUT"
+    ),
+    engine: str = Opt(
+        "local", "--engine", help="local: one process, streaming, resumable; ray: Ray Data actors"
+    ),
+    input_format: Optional[str] = Opt(
+        None, "--input-format", help="jsonl or text (one text per line); default: by suffix (.txt: text)"
+    ),
     text_field: str = Opt("text", "--text-field", help="JSON field holding the text"),
-    id_field: Optional[str] = Opt(None, "--id-field", help="JSON field carried to the output as the record's id (default: source file and line)"),
-    output_format: str = Opt("jsonl", "--format", help="jsonl: spans and ents with character offsets; cluener: CLUENER's submission lines"),
-    source: str = Opt("ents", "--source", help="--format cluener: ents (flat, what CLUENER's gold is) or spans (nested)"),
-    with_text: bool = Opt(False, "--with-text", help="Also write each text (records are then displaCy's manual format)"),
-    skip_invalid: bool = Opt(False, "--skip-invalid", help="Write invalid records as error records and count them, instead of stopping"),
-    overwrite: bool = Opt(False, "--overwrite", help="Replace output left by another run (default: resume the same run, refuse others)"),
-    batch_size: int = Opt(256, "--batch-size", help="Docs per nlp.pipe batch (local) or per actor call (ray)"),
+    id_field: Optional[str] = Opt(
+        None,
+        "--id-field",
+        help="JSON field carried to the output as the record's id (default: source file and line)",
+    ),
+    output_format: str = Opt(
+        "jsonl",
+        "--format",
+        help="jsonl: spans and ents with character offsets; cluener: CLUENER's submission lines",
+    ),
+    source: str = Opt(
+        "ents", "--source", help="--format cluener: ents (flat, what CLUENER's gold is) or spans (nested)"
+    ),
+    with_text: bool = Opt(
+        False, "--with-text", help="Also write each text (records are then displaCy's manual format)"
+    ),
+    skip_invalid: bool = Opt(
+        False,
+        "--skip-invalid",
+        help="Write invalid records as error records and count them, instead of stopping",
+    ),
+    overwrite: bool = Opt(
+        False,
+        "--overwrite",
+        help="Replace output left by another run (default: resume the same run, refuse others)",
+    ),
+    batch_size: int = Opt(
+        256, "--batch-size", help="Docs per nlp.pipe batch (local) or per actor call (ray)"
+    ),
     gpu_id: int = Opt(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU (local engine)"),
     workers: int = Opt(1, "--workers", help="Ray: actors in the pool"),
     cpus_per_worker: float = Opt(1, "--cpus-per-worker", help="Ray: CPUs per actor (its torch threads)"),
     gpus_per_worker: float = Opt(0, "--gpus-per-worker", help="Ray: GPUs per actor (spaCy runs on the GPU)"),
-    ray_address: Optional[str] = Opt(None, "--ray-address", help="Ray: attach to this cluster ('auto', 'host:6379'); default: a local Ray"),
-    displacy_path: Optional[Path] = Opt(None, "--displacy", help="Also write the first --displacy-limit texts of the first input as displaCy HTML"),
+    ray_address: Optional[str] = Opt(
+        None, "--ray-address", help="Ray: attach to this cluster ('auto', 'host:6379'); default: a local Ray"
+    ),
+    displacy_path: Optional[Path] = Opt(
+        None,
+        "--displacy",
+        help="Also write the first --displacy-limit texts of the first input as displaCy HTML",
+    ),
     displacy_limit: int = Opt(25, "--displacy-limit", help="Docs in the --displacy sample"),
     no_progress: bool = Opt(False, "--no-progress", help="No progress bar"),
 ):
@@ -113,17 +155,32 @@ def predict_cli(
     *sources, output = inputs
     if engine not in ("local", "ray"):
         _fail(f"--engine must be local or ray, got {engine!r}")
+    common = dict(
+        input_format=input_format,
+        text_field=text_field,
+        id_field=id_field,
+        output_format=output_format,
+        source=source,
+        with_text=with_text,
+        skip_invalid=skip_invalid,
+        batch_size=batch_size,
+        progress=not no_progress,
+    )
     try:
         if engine == "ray":
             from .distributed import predict_with_ray
 
             report = predict_with_ray(
-                model, sources, output, input_format=input_format, text_field=text_field, id_field=id_field,
-                output_format=output_format, with_text=with_text, skip_invalid=skip_invalid,
-                batch_size=batch_size, workers=workers, cpus_per_worker=cpus_per_worker,
-                gpus_per_worker=gpus_per_worker, ray_address=ray_address, overwrite=overwrite,
-                progress=not no_progress,
-            )  # fmt: skip
+                model,
+                sources,
+                output,
+                workers=workers,
+                cpus_per_worker=cpus_per_worker,
+                gpus_per_worker=gpus_per_worker,
+                ray_address=ray_address,
+                overwrite=overwrite,
+                **common,
+            )
             records, invalid = report["records"], report["invalid"]
         else:
             import spacy
@@ -131,21 +188,26 @@ def predict_cli(
             setup_gpu(gpu_id, silent=True)
             nlp = spacy.load(model)
             result = predict_corpus(
-                nlp, sources, output, input_format=input_format, text_field=text_field, id_field=id_field,
-                output_format=output_format, source=source, with_text=with_text, skip_invalid=skip_invalid,
-                batch_size=batch_size, run_id=model_fingerprint(model), overwrite=overwrite,
-                progress=not no_progress,
-            )  # fmt: skip
+                nlp,
+                sources,
+                output,
+                run_id=model_fingerprint(model),
+                overwrite=overwrite,
+                **common,
+            )
             records, invalid = result.records, result.invalid
             if result.shards_skipped:
                 msg.info(f"Resumed: {len(result.shards_skipped)} shard(s) were already done")
     except InputError as err:
         _fail(str(err))
-    msg.good(f"Wrote {records} record(s) to {output}" + (f" ({invalid} invalid, see the report)" if invalid else ""))
+    msg.good(
+        f"Wrote {records} record(s) to {output}"
+        + (f" ({invalid} invalid, see the report)" if invalid else "")
+    )
     if displacy_path is not None:
-        from .corpus import expand_inputs, guess_input_format, read_records
-
         import spacy
+
+        from .corpus import expand_inputs, guess_input_format, read_records
 
         nlp = spacy.load(model)
         shard = expand_inputs(sources)[0][0]
@@ -170,10 +232,13 @@ def write_displacy(docs, path, spans_key: str) -> None:
     with warnings.catch_warnings():
         # W117/W006: a doc of the sample without entities is not news.
         warnings.filterwarnings("ignore", message=r"\[W(117|006)\]")
-        spans = displacy.render(docs, style="span", options={"spans_key": spans_key}, page=False, jupyter=False)
+        spans = displacy.render(
+            docs, style="span", options={"spans_key": spans_key}, page=False, jupyter=False
+        )
         ents = displacy.render(docs, style="ent", page=False, jupyter=False)
     html = (
-        f"<!DOCTYPE html><html lang='zh'><meta charset='utf-8'><body><h2>doc.spans['{spans_key}'] (nested)</h2>"
+        "<!DOCTYPE html><html lang='zh'><meta charset='utf-8'><body>"
+        f"<h2>doc.spans['{spans_key}'] (nested)</h2>"
         f"{spans}<h2>doc.ents (flat)</h2>{ents}</body></html>"
     )
     Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -188,7 +253,9 @@ def score_files(gold_path, pred_path):
 @app.command("score")
 def score_cli(
     gold: Path = Arg(..., help="Gold CLUENER .json", exists=True, dir_okay=False),
-    pred: Path = Arg(..., help="Predicted CLUENER .json (same lines, or the same ids)", exists=True, dir_okay=False),
+    pred: Path = Arg(
+        ..., help="Predicted CLUENER .json (same lines, or the same ids)", exists=True, dir_okay=False
+    ),
     as_json: bool = Opt(False, "--json", help="Print JSON instead of tables"),
     output: Optional[Path] = Opt(None, "--output", help="Also write the scores as JSON to this file"),
 ):
@@ -215,13 +282,69 @@ def score_cli(
         return f"{100 * v:.2f}"
 
     msg.divider("Exact (start, end, label) match, micro")
-    rows = [(label, pct(v["p"]), pct(v["r"]), pct(v["f"]), v["tp"] + v["fn"]) for label, v in exact["per_type"].items()]
+    rows = [
+        (label, pct(v["p"]), pct(v["r"]), pct(v["f"]), v["tp"] + v["fn"])
+        for label, v in exact["per_type"].items()
+    ]
     rows.append(("ALL (micro)", pct(exact["p"]), pct(exact["r"]), pct(exact["f"]), exact["tp"] + exact["fn"]))
     _table(rows, ("label", "P", "R", "F", "gold"))
     msg.divider("CLUENER official: entity strings per line, macro over labels")
     rows = [(label, pct(v["p"]), pct(v["r"]), pct(v["f"])) for label, v in official["per_type"].items()]
     rows.append(("MACRO F", "", "", pct(official["macro_f"])))
     _table(rows, ("label", "P", "R", "F"))
+
+
+@app.command("calibrate")
+def calibrate_cli(
+    model: Path = Arg(
+        ..., help="Trained pipeline folder (written in place unless --output-model)", exists=True
+    ),
+    dev_path: Path = Arg(..., help="Gold .spacy (DocBin with doc.ents), e.g. corpus/dev.spacy", exists=True),
+    output: Optional[Path] = Opt(
+        None, "--output", help="Also write what was chosen, with the scores, as JSON"
+    ),
+    output_model: Optional[Path] = Opt(
+        None, "--output-model", help="Save the calibrated pipeline here instead"
+    ),
+    component: str = Opt("globalpointer_ner", "--component", help="Name of the component"),
+    gpu_id: int = Opt(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU"),
+):
+    """Choose the decision threshold of a trained pipeline on gold data: the
+    one threshold with the best exact-match F of doc.ents, and per-label
+    thresholds when they also win on held-out halves of the data. Stores them
+    in the pipeline (config.cfg and the component), so spacy.load uses them.
+
+    \b
+    Example:
+      spacy globalpointer calibrate training/cluener_cpu/model-best corpus/dev.spacy
+    """
+    import spacy
+    from spacy.tokens import DocBin
+
+    from .calibrate import calibrate, save_calibrated
+
+    setup_gpu(gpu_id, silent=True)
+    nlp = spacy.load(model)
+    references = list(DocBin().from_disk(dev_path).get_docs(nlp.vocab))
+    result = calibrate(nlp, references, component)
+    save_calibrated(nlp, output_model or model, component)
+    rows = [
+        (name.replace("_", " "), *(f"{100 * v[k]:.2f}" for k in "prf")) for name, v in result.scores.items()
+    ]
+    _table(rows, ("doc.ents on " + dev_path.name, "P", "R", "F"))
+    chosen = "per label" if result.per_label_used else "one for all labels"
+    msg.good(f"Threshold {result.threshold:+.2f} ({chosen}), saved to {output_model or model}")
+    if result.label_thresholds:
+        _table(sorted(result.label_thresholds.items()), ("label", "threshold"))
+    if output:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        data = {
+            "threshold": result.threshold,
+            "label_thresholds": result.label_thresholds,
+            "per_label_used": result.per_label_used,
+            "scores": result.scores,
+        }
+        output.write_text(json.dumps(data, indent=2) + "\n", encoding="utf8")
 
 
 def _typed_texts(text: Optional[str]):
@@ -243,9 +366,13 @@ def _typed_texts(text: Optional[str]):
 @app.command("interactive")
 def interactive_cli(
     model: str = Arg(..., help="Pipeline name or path"),
-    text: Optional[str] = Opt(None, "--text", help="Score this one text and stop, instead of reading from the keyboard"),
+    text: Optional[str] = Opt(
+        None, "--text", help="Score this one text and stop, instead of reading from the keyboard"
+    ),
     spans_key: Optional[str] = Opt(None, "--spans-key", help="doc.spans key (default: the component's)"),
-    displacy_path: Optional[Path] = Opt(None, "--displacy", help="Write the docs to this HTML file (displaCy: nested spans and ents)"),
+    displacy_path: Optional[Path] = Opt(
+        None, "--displacy", help="Write the docs to this HTML file (displaCy: nested spans and ents)"
+    ),
     serve: bool = Opt(False, "--serve", help="Serve the docs with displaCy on 127.0.0.1 when done"),
     port: int = Opt(5002, "--port", help="Port for --serve"),
     gpu_id: int = Opt(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU"),

@@ -4,6 +4,7 @@ CLUENER offsets are character offsets with an *inclusive* end; spaCy's
 ``Span.end_char`` is exclusive. The two conversion functions below are the
 only places that add or remove that 1.
 """
+
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,18 @@ from spacy.util import filter_spans
 
 from .inputs import InputError, count_lines, iter_json_lines, parse_json_line
 
-CLUENER_LABELS = ("address", "book", "company", "game", "government", "movie", "name", "organization", "position", "scene")
+CLUENER_LABELS = (
+    "address",
+    "book",
+    "company",
+    "game",
+    "government",
+    "movie",
+    "name",
+    "organization",
+    "position",
+    "scene",
+)
 ID_KEY = "cluener_id"
 
 
@@ -71,7 +83,9 @@ def parse_record(obj: Union[Dict[str, Any], InputError], path: str, line_no: int
     CluenerError saying where and what."""
 
     def fail(field_name: str, msg: str) -> CluenerError:
-        return CluenerError(f"{path}:{line_no}: field {field_name}: {msg}" if field_name else f"{path}:{line_no}: {msg}")
+        return CluenerError(
+            f"{path}:{line_no}: field {field_name}: {msg}" if field_name else f"{path}:{line_no}: {msg}"
+        )
 
     if isinstance(obj, InputError):
         raise CluenerError(str(obj))
@@ -83,16 +97,24 @@ def parse_record(obj: Union[Dict[str, Any], InputError], path: str, line_no: int
     if labels is None:
         labels = {}
     if not isinstance(labels, dict):
-        raise fail("label", f"expected {{type: {{entity: [[start, end], ...]}}}}, got {type(labels).__name__}")
+        raise fail(
+            "label", f"expected {{type: {{entity: [[start, end], ...]}}}}, got {type(labels).__name__}"
+        )
     for label, entities in labels.items():
         if not isinstance(entities, dict):
-            raise fail(f"label.{label}", f"expected {{entity: [[start, end], ...]}}, got {type(entities).__name__}")
+            raise fail(
+                f"label.{label}", f"expected {{entity: [[start, end], ...]}}, got {type(entities).__name__}"
+            )
         for surface, positions in entities.items():
             where = f"label.{label}.{surface}"
             if not isinstance(positions, list):
                 raise fail(where, f"expected a list of [start, end] pairs, got {type(positions).__name__}")
             for pos in positions:
-                ints = all(isinstance(p, int) and not isinstance(p, bool) for p in pos) if isinstance(pos, list) else False
+                ints = (
+                    all(isinstance(p, int) and not isinstance(p, bool) for p in pos)
+                    if isinstance(pos, list)
+                    else False
+                )
                 if not (isinstance(pos, list) and len(pos) == 2 and ints):
                     raise fail(where, f"expected [start, end] integers, got {pos!r}")
                 start, end = cluener_to_char_offsets(*pos)
@@ -109,7 +131,9 @@ def parse_line(line: str, path: str, line_no: int) -> Record:
     return parse_record(parse_json_line(line, path, line_no), path, line_no)
 
 
-def read_cluener(path: Union[str, Path], *, skip_invalid: bool = False, report: Optional[Report] = None) -> Iterator[Record]:
+def read_cluener(
+    path: Union[str, Path], *, skip_invalid: bool = False, report: Optional[Report] = None
+) -> Iterator[Record]:
     """Records of a CLUENER JSON-lines file, in order. A bad line raises a
     CluenerError, or with ``skip_invalid`` is left out and listed in ``report.skipped``."""
     for line_no, obj in iter_json_lines(path):
@@ -142,7 +166,14 @@ def record_to_doc(nlp: Language, record: Record, spans_key: str = "sc") -> Doc:
     return doc
 
 
-def records_to_docs(nlp: Language, records: Iterable[Record], spans_key: str = "sc", *, skip_invalid: bool = False, report: Optional[Report] = None) -> Iterator[Doc]:
+def records_to_docs(
+    nlp: Language,
+    records: Iterable[Record],
+    spans_key: str = "sc",
+    *,
+    skip_invalid: bool = False,
+    report: Optional[Report] = None,
+) -> Iterator[Doc]:
     """Docs for records; counts go to ``report``. Token-boundary errors are
     raised, or skipped and listed with ``skip_invalid``."""
     report = report if report is not None else Report()
@@ -164,11 +195,15 @@ def spans_to_labels(doc: Doc, spans: Iterable[Span]) -> Dict[str, Dict[str, List
     """CLUENER's ``label`` field for spans of doc (inclusive ends, sorted)."""
     out: Dict[str, Dict[str, List[List[int]]]] = defaultdict(lambda: defaultdict(list))
     for span in sorted(spans, key=lambda s: (s.start_char, s.end_char, s.label_)):
-        out[span.label_][doc.text[span.start_char : span.end_char]].append(list(char_offsets_to_cluener(span.start_char, span.end_char)))
+        out[span.label_][doc.text[span.start_char : span.end_char]].append(
+            list(char_offsets_to_cluener(span.start_char, span.end_char))
+        )
     return {label: dict(ents) for label, ents in out.items()}
 
 
-def doc_to_record(doc: Doc, *, source: str = "ents", spans_key: str = "sc", with_text: bool = False) -> Dict[str, Any]:
+def doc_to_record(
+    doc: Doc, *, source: str = "ents", spans_key: str = "sc", with_text: bool = False
+) -> Dict[str, Any]:
     """One CLUENER line for a doc: ``{"id", "label"}`` (``"text"`` too if asked),
     from doc.ents (``source="ents"``) or doc.spans[spans_key] (``"spans"``)."""
     if source not in ("ents", "spans"):
@@ -191,13 +226,17 @@ def _prf(tp: int, fp: int, fn: int) -> Dict[str, float]:
     return {**PRFScore(tp=tp, fp=fp, fn=fn).to_dict(), "tp": tp, "fp": fp, "fn": fn}
 
 
-def _pair_lines(gold: List[Dict[str, Any]], pred: List[Dict[str, Any]]) -> List[Tuple[Dict[str, Any], Dict[str, Any]]]:
+def _pair_lines(
+    gold: List[Dict[str, Any]], pred: List[Dict[str, Any]]
+) -> List[Tuple[Dict[str, Any], Dict[str, Any]]]:
     """Pair lines by id when every line has one, else by position."""
     if all("id" in g for g in gold) and all("id" in p for p in pred):
         by_id = {p["id"]: p for p in pred}
         return [(g, by_id.get(g["id"], {"label": {}})) for g in gold]
     if len(gold) != len(pred):
-        raise ValueError(f"gold has {len(gold)} lines and predictions {len(pred)}, and lines carry no ids to pair them by")
+        raise ValueError(
+            f"gold has {len(gold)} lines and predictions {len(pred)}, and lines carry no ids to pair them by"
+        )
     return list(zip(gold, pred))
 
 
@@ -205,8 +244,18 @@ def exact_scores(gold: List[Dict[str, Any]], pred: List[Dict[str, Any]]) -> Dict
     """Micro P/R/F over exact (start, end, label) triples, and per label."""
     counts: Dict[str, List[int]] = defaultdict(lambda: [0, 0, 0])
     for g, p in _pair_lines(gold, pred):
-        g_set = {(label, s, e) for label, ents in (g.get("label") or {}).items() for pos in ents.values() for s, e in pos}
-        p_set = {(label, s, e) for label, ents in (p.get("label") or {}).items() for pos in ents.values() for s, e in pos}
+        g_set = {
+            (label, s, e)
+            for label, ents in (g.get("label") or {}).items()
+            for pos in ents.values()
+            for s, e in pos
+        }
+        p_set = {
+            (label, s, e)
+            for label, ents in (p.get("label") or {}).items()
+            for pos in ents.values()
+            for s, e in pos
+        }
         for label, *_ in g_set & p_set:
             counts[label][0] += 1
         for label, *_ in p_set - g_set:
@@ -217,7 +266,9 @@ def exact_scores(gold: List[Dict[str, Any]], pred: List[Dict[str, Any]]) -> Dict
     return {**_prf(*total), "per_type": {label: _prf(*c) for label, c in sorted(counts.items())}}
 
 
-def official_scores(gold: List[Dict[str, Any]], pred: List[Dict[str, Any]], labels: Optional[Iterable[str]] = None) -> Dict[str, Any]:
+def official_scores(
+    gold: List[Dict[str, Any]], pred: List[Dict[str, Any]], labels: Optional[Iterable[str]] = None
+) -> Dict[str, Any]:
     """The CLUENER leaderboard metric: per label, the entity *strings* of each
     line are compared (positions ignored), TP/FP/FN summed over lines, F1 per
     label; the score is the macro average of F1 over the labels (by default
@@ -254,7 +305,15 @@ def load_json_lines(path: Union[str, Path]) -> List[Dict[str, Any]]:
 # --- files -------------------------------------------------------------------
 
 
-def convert(in_path: Union[str, Path], out_path: Union[str, Path], *, nlp: Optional[Language] = None, spans_key: str = "sc", skip_invalid: bool = False, progress: bool = True) -> Report:
+def convert(
+    in_path: Union[str, Path],
+    out_path: Union[str, Path],
+    *,
+    nlp: Optional[Language] = None,
+    spans_key: str = "sc",
+    skip_invalid: bool = False,
+    progress: bool = True,
+) -> Report:
     """CLUENER JSON lines -> a DocBin (.spacy). Returns what was converted and skipped."""
     import spacy
     from spacy.tokens import DocBin
@@ -266,7 +325,13 @@ def convert(in_path: Union[str, Path], out_path: Union[str, Path], *, nlp: Optio
     report = Report()
     records = read_cluener(in_path, skip_invalid=skip_invalid, report=report)
     if progress:
-        records = tqdm(records, total=count_lines(in_path), desc=f"convert {Path(in_path).name}", unit=" lines", leave=False)
+        records = tqdm(
+            records,
+            total=count_lines(in_path),
+            desc=f"convert {Path(in_path).name}",
+            unit=" lines",
+            leave=False,
+        )
     db = DocBin(store_user_data=True)
     with cached_msgpack_lookup():
         for doc in records_to_docs(nlp, records, spans_key, skip_invalid=skip_invalid, report=report):

@@ -9,6 +9,7 @@ line. Shards are written to a temporary name and renamed when complete, so a
 rerun skips finished shards and never takes a half-written shard for done.
 
 """
+
 import hashlib
 import json
 import os
@@ -42,7 +43,9 @@ def doc_to_output(doc: Doc, spans_key: str, *, with_text: bool = False) -> Dict[
         {"start": s.start_char, "end": s.end_char, "label": s.label_, "score": float(v), "text": s.text}
         for s, v in zip(group, scores)
     ]
-    out["ents"] = [{"start": e.start_char, "end": e.end_char, "label": e.label_, "text": e.text} for e in doc.ents]
+    out["ents"] = [
+        {"start": e.start_char, "end": e.end_char, "label": e.label_, "text": e.text} for e in doc.ents
+    ]
     return out
 
 
@@ -62,7 +65,10 @@ def output_record(
         key = {"id": record.id if record.id is not None else record.line - 1}
         if doc is None:
             return {**key, "error": record.error}
-        return {**key, "label": spans_to_labels(doc, doc.ents if source == "ents" else doc.spans.get(spans_key, []))}
+        return {
+            **key,
+            "label": spans_to_labels(doc, doc.ents if source == "ents" else doc.spans.get(spans_key, [])),
+        }
     key = {"id": record.id} if record.id is not None else {"source": record.source, "line": record.line}
     if doc is None:
         return {**key, "error": record.error}
@@ -184,7 +190,9 @@ def predict_corpus(
     }
     _claim_output(report_path(output), run, targets, overwrite)
     report = PredictReport()
-    bar = tqdm(total=sum(count_lines(p) for p, _ in shards), unit=" lines", disable=not progress, smoothing=0.1)
+    bar = tqdm(
+        total=sum(count_lines(p) for p, _ in shards), unit=" lines", disable=not progress, smoothing=0.1
+    )
     for (shard, _), target in zip(shards, targets):
         if target.exists():
             report.shards_skipped.append(str(shard))
@@ -237,7 +245,9 @@ def _predict_records(
         for record in records:
             if record.error is not None:
                 if not skip_invalid:
-                    raise InputError(record.error + " (pass --skip-invalid to write it as an error record and go on)")
+                    raise InputError(
+                        record.error + " (pass --skip-invalid to write it as an error record and go on)"
+                    )
                 report.add_invalid(record.error)
             yield (record.text or "", record)
 

@@ -6,6 +6,7 @@ above the threshold, at most ``max_spans`` per doc, and never holds more than
 one chunk's scores. Everything here is linear in the number of cells: no sort
 over all cells of a doc.
 """
+
 import math
 from dataclasses import dataclass
 from typing import Iterable, List, Optional, Sequence, Tuple, Union
@@ -64,9 +65,13 @@ class SpanDecoder:
     most twice each doc's cap between chunks, so memory is bounded by the
     caps and one chunk, and time is linear in the cells seen."""
 
-    def __init__(self, lengths: Sequence[int], threshold: Union[float, Sequence[float]], spans_per_token: float):
+    def __init__(
+        self, lengths: Sequence[int], threshold: Union[float, Sequence[float]], spans_per_token: float
+    ):
         self.lengths = numpy.asarray(list(lengths), dtype="int64")
-        self.caps = numpy.asarray([max_spans(n, spans_per_token) if n else 0 for n in self.lengths], dtype="int64")
+        self.caps = numpy.asarray(
+            [max_spans(n, spans_per_token) if n else 0 for n in self.lengths], dtype="int64"
+        )
         self.threshold = threshold
         self.counts = numpy.zeros(len(self.lengths), dtype="int64")
         # Per kept cell: doc, label, start, width - 1, score.
@@ -173,7 +178,11 @@ def select_flat(
     # bytearray.find scans a span's cells in C: this loop runs once per
     # candidate, up to spans_per_token x the doc's length of them.
     size = int(ends.max()) if len(ends) else 0
-    taken = bytearray(taken[:size]) + bytearray(max(0, size - len(taken))) if taken is not None else bytearray(size)
+    taken = (
+        bytearray(taken[:size]) + bytearray(max(0, size - len(taken)))
+        if taken is not None
+        else bytearray(size)
+    )
     starts_l, ends_l = starts.tolist(), ends.tolist()
     chosen = []
     for k in order.tolist():

@@ -19,6 +19,7 @@ max_restarts and max_task_retries unlimited). A Python exception from a
 record (invalid input without ``skip_invalid``) is not retried: it stops the
 run with the record's file and line.
 """
+
 import io
 import json
 import os
@@ -26,7 +27,15 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
 # Only the light input layer at import: read and write tasks load this module.
-from .inputs import InputError, InputRecord, expand_inputs, guess_input_format, iter_json_lines, parse_json_line, parse_record
+from .inputs import (
+    InputError,
+    InputRecord,
+    expand_inputs,
+    guess_input_format,
+    iter_json_lines,
+    parse_json_line,
+    parse_record,
+)
 
 # A test hook: the first worker that finds this file (by renaming it) kills
 # its own process in its first batch; Ray must then redo that batch.
@@ -44,7 +53,9 @@ def _record_source_class():
         come with ``error`` set. ``id`` is JSON text, so that ids of any
         JSON type share one column."""
 
-        def __init__(self, paths: List[str], input_format: Optional[str], text_field: str, id_field: Optional[str]):
+        def __init__(
+            self, paths: List[str], input_format: Optional[str], text_field: str, id_field: Optional[str]
+        ):
             super().__init__(paths)
             self.input_format, self.text_field, self.id_field = input_format, text_field, id_field
 
@@ -116,6 +127,7 @@ class Predictor:
         self,
         model: str,
         output_format: str = "jsonl",
+        source: str = "ents",
         with_text: bool = False,
         skip_invalid: bool = False,
         gpu: bool = False,
@@ -134,7 +146,8 @@ class Predictor:
         torch.set_num_threads(max(1, threads))
         self.nlp = spacy.load(model)
         self.spans_key = component_spans_key(self.nlp)
-        self.output_format, self.with_text, self.skip_invalid = output_format, with_text, skip_invalid
+        self.output_format, self.source = output_format, source
+        self.with_text, self.skip_invalid = with_text, skip_invalid
         self.batch_size = batch_size
         self.kill_flag = kill_flag
 
@@ -152,11 +165,15 @@ class Predictor:
         ]
         for record in records:
             if record.error is not None and not self.skip_invalid:
-                raise InputError(record.error + " (pass --skip-invalid to write it as an error record and go on)")
+                raise InputError(
+                    record.error + " (pass --skip-invalid to write it as an error record and go on)"
+                )
         valid = [r for r in records if r.error is None]
         docs = iter(self.nlp.pipe((r.text for r in valid), batch_size=self.batch_size))
         rows = [
-            output_record(r, next(docs) if r.error is None else None, self.spans_key, self.output_format, self.with_text)
+            output_record(
+                r, next(docs) if r.error is None else None, self.spans_key, self.output_format, self.with_text
+            )
             for r in records
         ]
         return pandas.DataFrame(rows)
@@ -179,6 +196,7 @@ def predict_with_ray(
     text_field: str = "text",
     id_field: Optional[str] = None,
     output_format: str = "jsonl",
+    source: str = "ents",
     with_text: bool = False,
     skip_invalid: bool = False,
     batch_size: int = 256,
@@ -209,7 +227,9 @@ def predict_with_ray(
 
     output = Path(output)
     if output.exists() and any(output.iterdir()) and not overwrite:
-        raise InputError(f"{output}: the output folder is not empty; pass --overwrite to replace what is there")
+        raise InputError(
+            f"{output}: the output folder is not empty; pass --overwrite to replace what is there"
+        )
     shards = [str(Path(p).resolve()) for p, _ in expand_inputs(inputs)]
     if not ray.is_initialized():
         ray.init(address=ray_address, include_dashboard=False, log_to_driver=True)
@@ -236,6 +256,7 @@ def predict_with_ray(
         fn_constructor_kwargs={
             "model": str(model),
             "output_format": output_format,
+            "source": source,
             "with_text": with_text,
             "skip_invalid": skip_invalid,
             "gpu": gpus_per_worker > 0,

@@ -6,6 +6,7 @@ feature per token. The character bigrams around a token (and trigrams) carry
 most of what a word segmenter would add - 北京 / 京大 in 北京大学 - and are what
 the Chinese NER literature pairs with character embeddings.
 """
+
 from typing import List, Sequence, Tuple, Union
 
 import numpy
@@ -46,7 +47,9 @@ def NgramHashEmbed(
     ``attrs["context"]`` says so (see model.py, windowed encoding).
     """
     if len(rows) != len(attrs):
-        raise ValueError(f"NgramHashEmbed: {len(attrs)} attrs but {len(rows)} rows; give one row count per attr.")
+        raise ValueError(
+            f"NgramHashEmbed: {len(attrs)} attrs but {len(rows)} rows; give one row count per attr."
+        )
     if len(ngram_rows) != len(ngram_sizes):
         raise ValueError(
             f"NgramHashEmbed: {len(ngram_sizes)} ngram_sizes but {len(ngram_rows)} ngram_rows; "

@@ -7,6 +7,7 @@ doc length this holds every span of the doc (the classic ``L x L`` upper
 triangle, stored without the always-masked lower half); with ``W`` set to a
 maximum span length the memory is ``O(L * W)`` instead of ``O(L**2)``.
 """
+
 import functools
 from typing import Any, Dict, Optional, Tuple
 
@@ -46,7 +47,9 @@ def _rotary_angles(offset: int, L: int, d: int, device: torch.device) -> Tensor:
 
 
 @functools.lru_cache(maxsize=64)
-def _rotary_tables(offset: int, L: int, d: int, device: torch.device, dtype: torch.dtype) -> Tuple[Tensor, Tensor]:
+def _rotary_tables(
+    offset: int, L: int, d: int, device: torch.device, dtype: torch.dtype
+) -> Tuple[Tensor, Tensor]:
     angle = _rotary_angles(offset, L, d, device)
     cos, sin = angle.cos().repeat_interleave(2, dim=-1), angle.sin().repeat_interleave(2, dim=-1)
     return cos.to(dtype), sin.to(dtype)
@@ -54,7 +57,9 @@ def _rotary_tables(offset: int, L: int, d: int, device: torch.device, dtype: tor
 
 @functools.lru_cache(maxsize=64)
 def _rotary_phases(offset: int, L: int, d: int, device: torch.device, dtype: torch.dtype) -> Tensor:
-    return torch.polar(torch.ones((), device=device, dtype=torch.float64), _rotary_angles(offset, L, d, device)).to(dtype)
+    return torch.polar(
+        torch.ones((), device=device, dtype=torch.float64), _rotary_angles(offset, L, d, device)
+    ).to(dtype)
 
 
 def rotary(x: Tensor, dim: int = -2, scale: float = 1.0, offset: int = 0) -> Tensor:
@@ -122,7 +127,9 @@ def band_of(v: Tensor, width: int) -> Tensor:
 def valid_cells(lengths: Tensor, L: int, width: int, offset: int = 0) -> Tensor:
     """(B, L, W) bool: the span of ``w + 1`` tokens starting at token
     ``offset + i`` lies inside its doc."""
-    ends = torch.arange(offset, offset + L, device=lengths.device)[:, None] + torch.arange(width, device=lengths.device)
+    ends = torch.arange(offset, offset + L, device=lengths.device)[:, None] + torch.arange(
+        width, device=lengths.device
+    )
     return ends[None] < lengths[:, None, None]
 
 
@@ -154,7 +161,9 @@ class SpanHead(nn.Module):
             "rope": self.rope,
         }
 
-    def project(self, X: Tensor, offset: int = 0) -> Tuple[Tensor, Tensor, Optional[Tensor], Optional[Tensor]]:
+    def project(
+        self, X: Tensor, offset: int = 0
+    ) -> Tuple[Tensor, Tensor, Optional[Tensor], Optional[Tensor]]:
         """(B, L, H) vectors of tokens ``offset..offset + L - 1`` -> q, k
         (B, C or 1, L, d) with ``q . k`` the span score (see :meth:`rotate`);
         start and end biases (B, C, L) or None."""
@@ -169,7 +178,12 @@ class SpanHead(nn.Module):
         return rotary(x, dim, scale, offset) if self.rope else x.contiguous() * scale
 
     def forward(
-        self, X: Tensor, lengths: Tensor, width: Optional[int] = None, offset: int = 0, n_starts: Optional[int] = None
+        self,
+        X: Tensor,
+        lengths: Tensor,
+        width: Optional[int] = None,
+        offset: int = 0,
+        n_starts: Optional[int] = None,
     ) -> Tensor:
         """Scores in band layout, (B, C, n_starts, width).
 

@@ -3,6 +3,7 @@ as records that know their file and line. The package's one JSON-lines reader.
 
 Light on purpose (no spaCy, no torch): Ray's read tasks import it.
 """
+
 import glob
 import json
 import os
@@ -13,6 +14,8 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 INPUT_FORMATS = ("jsonl", "text")
 # Files a folder contributes, by suffix.
 SHARD_SUFFIXES = (".jsonl", ".json", ".txt")
+
+
 class InputError(ValueError):
     """Bad input; the message names the file, the line and the field."""
 
@@ -71,7 +74,10 @@ def parse_record(
 
 
 def read_records(
-    path: Union[str, Path], input_format: str = "jsonl", text_field: str = "text", id_field: Optional[str] = None
+    path: Union[str, Path],
+    input_format: str = "jsonl",
+    text_field: str = "text",
+    id_field: Optional[str] = None,
 ) -> Iterator[InputRecord]:
     """The records of one shard, in order, invalid ones included (with ``error``)."""
     source = str(path)
@@ -106,7 +112,9 @@ def expand_inputs(inputs: Sequence[Union[str, Path]]) -> List[Tuple[Path, Path]]
             base = Path(os.path.commonpath([str(p.parent) for p in matches]))
             shards.extend((p, p.relative_to(base)) for p in matches)
     if not shards:
-        raise InputError(f"no input files in {', '.join(map(str, inputs))} (looked for {', '.join(SHARD_SUFFIXES)})")
+        raise InputError(
+            f"no input files in {', '.join(map(str, inputs))} (looked for {', '.join(SHARD_SUFFIXES)})"
+        )
     names = [rel for _, rel in shards]
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)

@@ -1,4 +1,5 @@
 """Multilabel categorical cross-entropy (Su, "softmax + cross-entropy for multi-label")."""
+
 from typing import Tuple
 
 import torch
@@ -32,8 +33,9 @@ def _log1p_sum_exp(x: Tensor, mask: Tensor) -> Tuple[Tensor, Tensor]:
     x = torch.where(mask, x, torch.finfo(x.dtype).min)
     top = x.amax(-1, keepdim=True).clamp(min=0)
     e = torch.exp(x - top)
-    lse = top + torch.log(e.sum(-1, keepdim=True) + torch.exp(-top))
-    return lse.squeeze(-1), torch.exp(x - lse)
+    total = e.sum(-1, keepdim=True) + torch.exp(-top)
+    # e^(x - lse) = e / total: one exp over the cells, not two.
+    return (top + torch.log(total)).squeeze(-1), e.div_(total)
 
 
 def loss_and_gradient(scores: Tensor, gold: Tensor, valid: Tensor) -> Tuple[float, Tensor]:

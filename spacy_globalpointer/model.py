@@ -6,6 +6,7 @@ when read, in chunks of start positions, so a long doc is never held whole -
 neither its scores nor (for a token-vector layer of finite context) its
 encoder activations.
 """
+
 import functools
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
@@ -339,7 +340,11 @@ def init_scorer(model: Model, X: Optional[Tuple[List[Floats2d], int]] = None, Y:
             "component with examples or labels."
         )
     head = build_head(
-        model.attrs["head"], model.get_dim("nI"), model.get_dim("nO"), model.attrs["head_size"], model.attrs["rope"]
+        model.attrs["head"],
+        model.get_dim("nI"),
+        model.get_dim("nO"),
+        model.attrs["head_size"],
+        model.attrs["rope"],
     )
     shim = model.shims[0]
     shim._model = head.to(get_torch_default_device())
@@ -349,7 +354,9 @@ def convert_inputs(model: Model, X: Tuple[List[Floats2d], int], is_train: bool):
     vectors, max_span_length = X
     shim = model.shims[0]
     if not isinstance(shim._model, SpanHead):
-        raise ValueError("GlobalPointer model is not initialized: call nlp.initialize() or load a trained pipeline.")
+        raise ValueError(
+            "GlobalPointer model is not initialized: call nlp.initialize() or load a trained pipeline."
+        )
     lengths = [int(x.shape[0]) for x in vectors]
     padded = pad(model.ops, vectors, model.get_dim("nI"))
     Xt = xp2torch(padded, requires_grad=is_train, device=shim.device)
@@ -359,7 +366,9 @@ def convert_inputs(model: Model, X: Tuple[List[Floats2d], int], is_train: bool):
 
     def backprop(d_args: ArgsKwargs) -> List[Floats2d]:
         dX = torch2xp(d_args.args[0])
-        return [dX[i, :n] if n else model.ops.alloc2f(*x.shape) for i, (n, x) in enumerate(zip(lengths, vectors))]
+        return [
+            dX[i, :n] if n else model.ops.alloc2f(*x.shape) for i, (n, x) in enumerate(zip(lengths, vectors))
+        ]
 
     return args, backprop
 

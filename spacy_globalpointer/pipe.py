@@ -1,4 +1,5 @@
 """The ``globalpointer_ner`` pipeline component."""
+
 import os
 import sys
 import warnings
@@ -8,6 +9,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 import numpy
 import torch
+from spacy.attrs import IDX
 from spacy.errors import Errors
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
@@ -49,7 +51,14 @@ maxout_pieces = 3
 """
 DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
 # Settings a user may change after creation; see GlobalPointerNER._after_load.
-SETTINGS = ("spans_key", "threshold", "max_span_length", "spans_per_token", "overwrite_ents", "max_batch_items")
+SETTINGS = (
+    "spans_key",
+    "threshold",
+    "max_span_length",
+    "spans_per_token",
+    "overwrite_ents",
+    "max_batch_items",
+)
 
 
 @Language.factory(
@@ -59,6 +68,7 @@ SETTINGS = ("spans_key", "threshold", "max_span_length", "spans_per_token", "ove
         "model": DEFAULT_MODEL,
         "spans_key": "sc",
         "threshold": 0.0,
+        "label_thresholds": {},
         "max_span_length": 64,
         "spans_per_token": 1.0,
         "overwrite_ents": False,
@@ -73,6 +83,7 @@ def make_globalpointer_ner(
     model: Model[List[Doc], Floats4d],
     spans_key: str,
     threshold: float,
+    label_thresholds: Dict[str, float],
     max_span_length: Optional[int],
     spans_per_token: float,
     overwrite_ents: bool,
@@ -88,6 +99,8 @@ def make_globalpointer_ner(
         overlapping allowed); also where gold spans are read from when training
         (falling back to doc.ents when the reference has no such group).
     threshold (float): a span is predicted when its score (a logit) is above this.
+    label_thresholds (Dict[str, float]): thresholds for some labels, in place
+        of ``threshold`` (`spacy globalpointer calibrate` chooses them on dev).
     max_span_length (Optional[int]): longest span scored, in tokens. Memory and
         time grow with doc length x this; null scores every span of a doc
         (quadratic in its length). Gold spans longer than this cannot be
@@ -110,6 +123,7 @@ def make_globalpointer_ner(
         name,
         spans_key=spans_key,
         threshold=threshold,
+        label_thresholds=label_thresholds,
         max_span_length=max_span_length,
         spans_per_token=spans_per_token,
         overwrite_ents=overwrite_ents,
@@ -130,6 +144,7 @@ class GlobalPointerNER(TrainablePipe):
         *,
         spans_key: str = "sc",
         threshold: float = 0.0,
+        label_thresholds: Optional[Dict[str, float]] = None,
         max_span_length: Optional[int] = 64,
         spans_per_token: float = 1.0,
         overwrite_ents: bool = False,
@@ -143,6 +158,7 @@ class GlobalPointerNER(TrainablePipe):
         self.cfg: Dict[str, Any] = {"labels": []}
         self.spans_key = spans_key
         self.threshold = threshold
+        self.label_thresholds = label_thresholds or {}
         self.max_span_length = max_span_length
         self.spans_per_token = spans_per_token
         self.overwrite_ents = overwrite_ents
@@ -180,6 +196,28 @@ class GlobalPointerNER(TrainablePipe):
         self.cfg["threshold"] = float(value)
 
     @property
+    def label_thresholds(self) -> Dict[str, float]:
+        """Thresholds for some labels, in place of ``threshold``."""
+        return dict(self.cfg["label_thresholds"])
+
+    @label_thresholds.setter
+    def label_thresholds(self, value: Dict[str, float]) -> None:
+        bad = {k: v for k, v in dict(value).items() if isinstance(v, bool) or not isinstance(v, (int, float))}
+        if bad or not all(isinstance(k, str) for k in value):
+            raise ValueError(f"[{self.name}] label_thresholds must map labels to numbers, got {value!r}.")
+        self.cfg["label_thresholds"] = {k: float(v) for k, v in value.items()}
+
+    def _thresholds(self):
+        """One threshold, or one per label (in label order)."""
+        per_label = self.cfg["label_thresholds"]
+        if not per_label:
+            return self.threshold
+        unknown = sorted(set(per_label) - set(self.labels))
+        if unknown:
+            raise ValueError(f"[{self.name}] label_thresholds names labels the component lacks: {unknown}.")
+        return [per_label.get(label, self.threshold) for label in self.labels]
+
+    @property
     def max_span_length(self) -> Optional[int]:
         """Longest span scored, in tokens (None: every span). Can be changed
         on a trained pipeline: the weights do not depend on it."""
@@ -188,7 +226,9 @@ class GlobalPointerNER(TrainablePipe):
     @max_span_length.setter
     def max_span_length(self, value: Optional[int]) -> None:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ValueError(f"[{self.name}] max_span_length must be a positive number of tokens or None, got {value!r}.")
+            raise ValueError(
+                f"[{self.name}] max_span_length must be a positive number of tokens or None, got {value!r}."
+            )
         self.cfg["max_span_length"] = value
         if "max_span_length" in self.model.attrs:
             self.model.attrs["max_span_length"] = value or 0
@@ -311,12 +351,13 @@ class GlobalPointerNER(TrainablePipe):
         lengths = [len(doc) for doc in docs]
         empty = decode_spans(numpy.zeros((1, len(self.labels), 0, 0), dtype="float32"), [0], 0.0, 1.0)[0]
         order = sorted((i for i in range(len(docs)) if lengths[i]), key=lengths.__getitem__)
+        thresholds = self._thresholds()
         for idx in length_groups(order, lengths, self.max_batch_items):
             scores = self.model.predict([docs[i] for i in idx])
             if hasattr(scores, "shape") and self.max_span_length:
                 # A model that scores every span: the longer ones are not predicted.
                 scores = scores[..., : self.max_span_length]
-            found = decode_spans(scores, [lengths[i] for i in idx], self.threshold, self.spans_per_token)
+            found = decode_spans(scores, [lengths[i] for i in idx], thresholds, self.spans_per_token)
             for i, cand in zip(idx, found):
                 out[i] = cand
         return [empty if cand is None else cand for cand in out]
@@ -383,7 +424,7 @@ class GlobalPointerNER(TrainablePipe):
                     f"[{self.name}] A gold doc has neither doc.spans['{self.key}'] nor "
                     f"doc.ents annotation: {ref.text[:50]!r}. Annotate entities in one of them."
                 )
-            for span in eg.get_aligned_spans_y2x(self._gold_spans(ref), allow_overlap=True):
+            for span in self._aligned_gold(eg):
                 w = span.end - span.start - 1
                 if w >= W:
                     too_long += 1
@@ -399,6 +440,16 @@ class GlobalPointerNER(TrainablePipe):
         lengths = torch.tensor([len(eg.predicted) for eg in examples], device=scores_t.device)
         loss, grad = loss_and_gradient(scores_t, gold_t, valid_cells(lengths, L, W)[:, None])
         return loss, torch2xp(grad)
+
+    def _aligned_gold(self, eg: Example) -> Iterable[Span]:
+        """Gold spans on the predicted doc's tokens. Where both docs have the
+        same tokens (a char tokenizer, always), the spans are taken as they
+        are: spaCy's alignment would cost more than the rest of the loss."""
+        pred, ref = eg.predicted, eg.reference
+        if len(pred) == len(ref) and pred.text == ref.text:
+            if numpy.array_equal(pred.to_array([IDX]), ref.to_array([IDX])):
+                return self._gold_spans(ref)
+        return eg.get_aligned_spans_y2x(self._gold_spans(ref), allow_overlap=True)
 
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()):
         given = dict(self.cfg)
@@ -419,7 +470,11 @@ class GlobalPointerNER(TrainablePipe):
         saved value, which may have been changed on the component before saving."""
         saved, saved_config = dict(self.cfg), self.cfg.get("config_settings", {})
         for key in SETTINGS:
-            value = given[key] if key not in saved or given[key] != saved_config.get(key, given[key]) else saved[key]
+            value = (
+                given[key]
+                if key not in saved or given[key] != saved_config.get(key, given[key])
+                else saved[key]
+            )
             setattr(self, key, value)
         self.cfg["config_settings"] = given["config_settings"]
 

@@ -1,4 +1,5 @@
 """Scores for the component: flat entities and the nested span group."""
+
 from typing import Any, Callable, Dict, Iterable
 
 from spacy.scorer import Scorer, get_ner_prf

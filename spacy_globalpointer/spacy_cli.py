@@ -1,5 +1,6 @@
 """Adds ``spacy globalpointer ...`` to spaCy's command line. Loaded only by
 spaCy's CLI, through the ``spacy_cli`` entry point."""
+
 from spacy.cli._util import app as spacy_app
 
 from .cli import app

@@ -8,6 +8,7 @@
   ``spacy_globalpointer.cached_msgpack_lookup.v1`` is the opt-in for the whole
   process (``nlp.pipe(n_process=N)`` ships every doc back through msgpack).
 """
+
 import contextlib
 import warnings
 from typing import Callable, Dict, Iterator

@@ -1,4 +1,5 @@
 """Registered helpers for configs: a fast corpus reader, checked transformer windows."""
+
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 

@@ -19,4 +19,6 @@ def cluener_dir() -> Path:
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: end-to-end runs (spacy train, spacy project); deselect with -m 'not slow'")
+    config.addinivalue_line(
+        "markers", "slow: end-to-end runs (spacy train, spacy project); deselect with -m 'not slow'"
+    )

@@ -1,6 +1,7 @@
 """Living in a real pipeline: other components' entities and span groups,
 settings that stick, mixed precision on the head's device, no process-wide
 side effects, one warning for too-long gold spans, any band-scoring model."""
+
 import gc
 import json
 import subprocess
@@ -54,7 +55,9 @@ def shipped(tmp_path_factory):
 def clone(nlp: Language, **settings) -> Language:
     """The trained pipeline with other component settings."""
     copy = spacy.blank("zh")
-    copy.add_pipe("globalpointer_ner", config=settings).from_bytes(nlp.get_pipe("globalpointer_ner").to_bytes())
+    copy.add_pipe("globalpointer_ner", config=settings).from_bytes(
+        nlp.get_pipe("globalpointer_ner").to_bytes()
+    )
     return copy
 
 
@@ -84,7 +87,9 @@ def test_entity_ruler_after_adds_around_ours(trained):
     ruler = nlp.add_pipe("entity_ruler", after="globalpointer_ner")
     ruler.add_patterns([{"label": "GPE", "pattern": "北京"}, {"label": "ACT", "pattern": "读书"}])
     doc = nlp(TEXT)
-    assert ("北京大学", "ORG") in ents(doc) and ("读书", "ACT") in ents(doc) and ("北京", "GPE") not in ents(doc)
+    assert (
+        ("北京大学", "ORG") in ents(doc) and ("读书", "ACT") in ents(doc) and ("北京", "GPE") not in ents(doc)
+    )
 
 
 def test_other_span_groups_are_left_alone(trained):
@@ -140,7 +145,12 @@ def test_settings_changed_on_the_component_stick_through_save_and_load(trained, 
 
 def test_bad_settings_fail_loudly(trained):
     gp = clone(trained).get_pipe("globalpointer_ner")
-    for name, value in (("threshold", "high"), ("max_span_length", 0), ("spans_key", ""), ("max_batch_items", 0)):
+    for name, value in (
+        ("threshold", "high"),
+        ("max_span_length", 0),
+        ("spans_key", ""),
+        ("max_batch_items", 0),
+    ):
         with pytest.raises(ValueError, match=name):
             setattr(gp, name, value)
 
@@ -185,7 +195,9 @@ STATE = textwrap.dedent(
 
 
 def run_python(code: str) -> dict:
-    proc = subprocess.run([sys.executable, "-c", STATE + textwrap.dedent(code)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", STATE + textwrap.dedent(code)], capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -217,7 +229,9 @@ fix_random_seed(0)
 stock = spacy.blank("en")
 stock.add_pipe("textcat")
 texts = ["a good day", "a bad day", "nothing at all"]
-stock.initialize(lambda: [spacy.training.Example.from_dict(stock.make_doc(t), {{"cats": {{"POS": i == 0, "NEG": i == 1}}}}) for i, t in enumerate(texts)])
+cats = [{{"POS": i == 0, "NEG": i == 1}} for i in range(3)]
+examples = [spacy.training.Example.from_dict(stock.make_doc(t), {{"cats": c}}) for t, c in zip(texts, cats)]
+stock.initialize(lambda: examples)
 cats = [stock(t).cats for t in texts]
 ops = sorted({{type(n.ops).__name__ for n in stock.get_pipe("textcat").model.walk()}})
 print(json.dumps({{"cats": cats, "ops": ops}}))
@@ -226,7 +240,9 @@ print(json.dumps({{"cats": cats, "ops": ops}}))
 
 def test_stock_pipeline_next_to_ours_is_unchanged(shipped):
     alone = run_python(STOCK.format())
-    beside = run_python(f"import spacy\nours = spacy.load({str(shipped)!r})\nours('张三在北京大学读书')\n" + STOCK.format())
+    beside = run_python(
+        f"import spacy\nours = spacy.load({str(shipped)!r})\nours('张三在北京大学读书')\n" + STOCK.format()
+    )
     assert beside == alone
     assert alone["ops"] == ["NumpyOps"]
 
@@ -240,8 +256,9 @@ def test_our_speedups_stay_in_our_model(trained):
 
 
 def test_deprecated_global_ops_callback_warns():
-    from spacy_globalpointer.speedups import make_torch_cpu_ops
     from thinc.api import set_current_ops
+
+    from spacy_globalpointer.speedups import make_torch_cpu_ops
 
     ops = get_current_ops()
     try:

@@ -1,4 +1,5 @@
 """CLUENER conversion, offsets, validation, submission and metrics."""
+
 import json
 
 import pytest
@@ -19,7 +20,13 @@ from spacy_globalpointer.cluener import (
 # Latin letters, digits, spaces and emoji inside Chinese text; the emoji and
 # the combining accent are single code points in Python's str.
 MIXED = "我在New York买了3部iPhone 15😀手机，花了8999元。Café́好"
-MIXED_ENTS = {"address": ["New York"], "game": ["iPhone 15"], "position": ["8999"], "scene": ["Café́"], "name": ["手机"]}
+MIXED_ENTS = {
+    "address": ["New York"],
+    "game": ["iPhone 15"],
+    "position": ["8999"],
+    "scene": ["Café́"],
+    "name": ["手机"],
+}
 
 
 def mixed_line() -> str:
@@ -70,11 +77,23 @@ def test_one_character_entity_and_emoji_entity():
     [
         ('{"text": "abc", "label": {', "f.json:3", "not valid JSON"),
         ('{"label": {}}', "f.json:3: field text", "missing"),
-        ('{"text": "北京欢迎你", "label": {"address": {"北京": [[0, 2]]}}}', "f.json:3: field label.address.北京", "cover '北京欢'"),
-        ('{"text": "北京", "label": {"address": {"北京": [[1, 5]]}}}', "f.json:3: field label.address.北京", "out of range"),
-        ('{"text": "北京", "label": {"address": {"北京": [0, 1]}}}', "f.json:3: field label.address.北京", "expected \\[start, end\\]"),
+        (
+            '{"text": "北京欢迎你", "label": {"address": {"北京": [[0, 2]]}}}',
+            "f.json:3: field label.address.北京",
+            "cover '北京欢'",
+        ),
+        (
+            '{"text": "北京", "label": {"address": {"北京": [[1, 5]]}}}',
+            "f.json:3: field label.address.北京",
+            "out of range",
+        ),
+        (
+            '{"text": "北京", "label": {"address": {"北京": [0, 1]}}}',
+            "f.json:3: field label.address.北京",
+            "expected \\[start, end\\]",
+        ),
         ('{"text": "北京", "label": {"address": ["北京"]}}', "f.json:3: field label.address", "expected"),
-        ('[1, 2]', "f.json:3", "expected a JSON object"),
+        ("[1, 2]", "f.json:3", "expected a JSON object"),
     ],
 )
 def test_bad_lines_name_file_line_and_field(line, where, what):
@@ -92,7 +111,14 @@ def test_span_off_token_boundaries_is_an_error():
 
 def test_convert_bad_file_then_skip_invalid(tmp_path, capsys):
     good = '{"text": "北京欢迎你", "label": {"address": {"北京": [[0, 1]]}}}'
-    lines = [good, '{"text": "x", "label"', good, '{"text": "北京", "label": {"address": {"北": [[0, 1]]}}}', good, '{"text": "北京", "label": {"address": {"北京": [[0, 9]]}}}']
+    lines = [
+        good,
+        '{"text": "x", "label"',
+        good,
+        '{"text": "北京", "label": {"address": {"北": [[0, 1]]}}}',
+        good,
+        '{"text": "北京", "label": {"address": {"北京": [[0, 9]]}}}',
+    ]
     src = tmp_path / "bad.json"
     src.write_text("\n".join(lines) + "\n", encoding="utf8")
     out = tmp_path / "out.spacy"
@@ -125,9 +151,13 @@ def test_whole_split_converts_and_round_trips(cluener_dir, tmp_path, split, n_do
         gold = json.loads(line)
         back = doc_to_record(doc, source="spans", with_text=True)
         assert back["text"] == gold["text"]
-        assert back["label"] == {lab: {e: sorted(p) for e, p in ents.items()} for lab, ents in gold["label"].items()}
+        assert back["label"] == {
+            lab: {e: sorted(p) for e, p in ents.items()} for lab, ents in gold["label"].items()
+        }
         # doc.ents: never overlapping, all of them gold spans
-        assert {(e.start, e.end, e.label_) for e in doc.ents} <= {(s.start, s.end, s.label_) for s in doc.spans["sc"]}
+        assert {(e.start, e.end, e.label_) for e in doc.ents} <= {
+            (s.start, s.end, s.label_) for s in doc.spans["sc"]
+        }
     if split == "train":
         assert report.not_in_ents == 2
 
@@ -147,7 +177,9 @@ def test_scores_on_hand_made_files(tmp_path):
     assert (exact["tp"], exact["fp"], exact["fn"]) == (2, 3, 2)
     assert exact["p"] == pytest.approx(2 / 5) and exact["r"] == pytest.approx(2 / 4)
     assert exact["f"] == pytest.approx(2 * 0.4 * 0.5 / 0.9)
-    assert exact["per_type"]["address"] == pytest.approx({"p": 0.5, "r": 0.5, "f": 0.5, "tp": 1, "fp": 1, "fn": 1})
+    assert exact["per_type"]["address"] == pytest.approx(
+        {"p": 0.5, "r": 0.5, "f": 0.5, "tp": 1, "fp": 1, "fn": 1}
+    )
     official = cluener.official_scores(gold, pred)
     # address: strings {北京,上海} vs {北京}, {} vs {无}: tp 1, fn 1, fp 1 -> f 0.5
     # name: {张三} vs {张三, 三张} and {} vs {和上}: tp 1, fp 2, fn 0 -> p 1/3, r 1, f 0.5
@@ -171,7 +203,22 @@ def test_predict_test_set_submission(cluener_dir, tmp_path):
     nlp.initialize()
     nlp.to_disk(tmp_path / "model")
     out = tmp_path / "cluener_predict.json"
-    assert main(["predict", str(tmp_path / "model"), str(cluener_dir / "test.json"), str(out), "--format", "cluener", "--no-progress", "--batch-size", "128"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(tmp_path / "model"),
+                str(cluener_dir / "test.json"),
+                str(out),
+                "--format",
+                "cluener",
+                "--no-progress",
+                "--batch-size",
+                "128",
+            ]
+        )
+        == 0
+    )
     texts = [json.loads(line)["text"] for line in open(cluener_dir / "test.json", encoding="utf8")]
     lines = [json.loads(line) for line in open(out, encoding="utf8")]
     assert len(lines) == 1345
@@ -186,5 +233,10 @@ def test_predict_test_set_submission(cluener_dir, tmp_path):
     assert n > 1345
     # the interactive command, non-interactively: a table and a displaCy page
     html = tmp_path / "sample.html"
-    assert main(["interactive", str(tmp_path / "model"), "--text", "浙商银行叶老桂博士", "--displacy", str(html)]) == 0
+    assert (
+        main(
+            ["interactive", str(tmp_path / "model"), "--text", "浙商银行叶老桂博士", "--displacy", str(html)]
+        )
+        == 0
+    )
     assert "doc.ents (flat)" in html.read_text(encoding="utf8") and "叶" in html.read_text(encoding="utf8")

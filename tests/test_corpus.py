@@ -1,4 +1,5 @@
 """Corpus prediction on one machine: shards, ids, formats, resume, bad input."""
+
 import json
 from pathlib import Path
 
@@ -28,20 +29,27 @@ def write_shards(folder: Path, n_shards: int = 4, per_shard: int = 7, id_field: 
     for s in range(n_shards):
         lines = []
         for _ in range(per_shard):
-            lines.append(json.dumps({id_field: f"d{k}", "text": TEXTS[k % len(TEXTS)], "meta": s}, ensure_ascii=False))
+            lines.append(
+                json.dumps({id_field: f"d{k}", "text": TEXTS[k % len(TEXTS)], "meta": s}, ensure_ascii=False)
+            )
             k += 1
         (folder / f"shard{s}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf8")
     return folder
 
 
 def read_output(folder: Path):
-    return {p.name: [json.loads(line) for line in p.read_text(encoding="utf8").splitlines()] for p in sorted(folder.glob("*.jsonl"))}
+    return {
+        p.name: [json.loads(line) for line in p.read_text(encoding="utf8").splitlines()]
+        for p in sorted(folder.glob("*.jsonl"))
+    }
 
 
 def test_shards_in_order_with_ids_and_spans_as_nlp_predicts(model_path, tmp_path):
     nlp = spacy.load(model_path)
     src = write_shards(tmp_path / "in")
-    report = corpus.predict_corpus(nlp, [src], tmp_path / "out", id_field="doc_id", progress=False, batch_size=3)
+    report = corpus.predict_corpus(
+        nlp, [src], tmp_path / "out", id_field="doc_id", progress=False, batch_size=3
+    )
     out = read_output(tmp_path / "out")
     assert sorted(out) == [f"shard{s}.jsonl" for s in range(4)] and report.records == 28
     for s in range(4):
@@ -52,8 +60,12 @@ def test_shards_in_order_with_ids_and_spans_as_nlp_predicts(model_path, tmp_path
             assert [(x["start"], x["end"], x["label"], x["text"]) for x in rec["spans"]] == [
                 (sp.start_char, sp.end_char, sp.label_, sp.text) for sp in doc.spans["sc"]
             ]
-            assert [x["score"] for x in rec["spans"]] == pytest.approx([float(v) for v in doc.spans["sc"].attrs["scores"]], abs=1e-5)
-            assert [(x["start"], x["end"], x["label"]) for x in rec["ents"]] == [(e.start_char, e.end_char, e.label_) for e in doc.ents]
+            assert [x["score"] for x in rec["spans"]] == pytest.approx(
+                [float(v) for v in doc.spans["sc"].attrs["scores"]], abs=1e-5
+            )
+            assert [(x["start"], x["end"], x["label"]) for x in rec["ents"]] == [
+                (e.start_char, e.end_char, e.label_) for e in doc.ents
+            ]
     assert json.loads((tmp_path / "out" / corpus.REPORT_NAME).read_text())["status"] == "done"
 
 
@@ -71,7 +83,10 @@ def test_text_lines_glob_and_source_line_ids(model_path, tmp_path):
 def test_cluener_format_single_file(model_path, tmp_path):
     nlp = spacy.load(model_path)
     src = tmp_path / "test.json"
-    src.write_text("".join(json.dumps({"id": i, "text": t}, ensure_ascii=False) + "\n" for i, t in enumerate(TEXTS)), encoding="utf8")
+    src.write_text(
+        "".join(json.dumps({"id": i, "text": t}, ensure_ascii=False) + "\n" for i, t in enumerate(TEXTS)),
+        encoding="utf8",
+    )
     out = tmp_path / "pred.json"
     corpus.predict_corpus(nlp, [src], out, output_format="cluener", progress=False)
     lines = [json.loads(line) for line in out.read_text(encoding="utf8").splitlines()]
@@ -106,14 +121,18 @@ def test_resume_after_a_crash_skips_finished_shards(model_path, tmp_path, monkey
     assert (tmp_path / "out" / "shard1.jsonl.part").exists()  # the half shard does not look done
     stamp = first.stat().st_mtime_ns
     monkeypatch.setattr(corpus, "_predict_records", real)
-    report = corpus.predict_corpus(nlp, [src], tmp_path / "out", id_field="doc_id", progress=False, run_id="r1")
+    report = corpus.predict_corpus(
+        nlp, [src], tmp_path / "out", id_field="doc_id", progress=False, run_id="r1"
+    )
     assert report.shards_skipped == [str(src / "shard0.jsonl")] and first.stat().st_mtime_ns == stamp
     assert read_output(tmp_path / "out") == read_output(tmp_path / "whole")
     assert not list((tmp_path / "out").glob("*.part"))
     # another run (another model, say) does not mix with this output
     with pytest.raises(InputError, match="another run"):
         corpus.predict_corpus(nlp, [src], tmp_path / "out", id_field="doc_id", progress=False, run_id="r2")
-    corpus.predict_corpus(nlp, [src], tmp_path / "out", id_field="doc_id", progress=False, run_id="r2", overwrite=True)
+    corpus.predict_corpus(
+        nlp, [src], tmp_path / "out", id_field="doc_id", progress=False, run_id="r2", overwrite=True
+    )
 
 
 BAD = [
@@ -150,7 +169,9 @@ def test_missing_id_field_is_an_error(model_path, tmp_path):
     src = tmp_path / "ids.jsonl"
     src.write_text('{"doc_id": 1, "text": "北京"}\n{"text": "上海"}\n', encoding="utf8")
     with pytest.raises(InputError, match=f"{src}:2: field doc_id: missing"):
-        corpus.predict_corpus(spacy.load(model_path), [src], tmp_path / "out", id_field="doc_id", progress=False)
+        corpus.predict_corpus(
+            spacy.load(model_path), [src], tmp_path / "out", id_field="doc_id", progress=False
+        )
 
 
 def test_inputs_that_match_nothing(tmp_path):

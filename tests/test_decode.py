@@ -1,4 +1,5 @@
 """Decoding band scores into spans, and the flat selection for doc.ents."""
+
 import numpy
 import pytest
 
@@ -13,7 +14,7 @@ def band(scores_by_span, B, C, L, W, fill=-1e4):
 
 
 def as_set(cand):
-    return {(int(s), int(e), int(l)) for s, e, l in zip(cand.starts, cand.ends, cand.labels)}
+    return {(int(s), int(e), int(c)) for s, e, c in zip(cand.starts, cand.ends, cand.labels)}
 
 
 def test_nested_spans_kept_and_threshold_respected():
@@ -39,10 +40,18 @@ def test_batch_matches_brute_force(density):
     # ones the per-doc top-K path; both must match a loop over every cell.
     rng = numpy.random.default_rng(1)
     B, C, L, W, lengths = 4, 3, 9, 5, [9, 0, 4, 7]
-    scores = numpy.where(rng.random((B, C, L, W)) < density, rng.random((B, C, L, W)) + 0.1, -rng.random((B, C, L, W))).astype("float32")
+    scores = numpy.where(
+        rng.random((B, C, L, W)) < density, rng.random((B, C, L, W)) + 0.1, -rng.random((B, C, L, W))
+    ).astype("float32")
     got = decode_spans(scores, lengths, threshold=0.0, spans_per_token=3.0)
     for b, cand in enumerate(got):
-        cells = [(scores[b, c, i, w], i, i + w + 1, c) for c in range(C) for i in range(L) for w in range(W) if i + w < lengths[b] and scores[b, c, i, w] > 0]
+        cells = [
+            (scores[b, c, i, w], i, i + w + 1, c)
+            for c in range(C)
+            for i in range(L)
+            for w in range(W)
+            if i + w < lengths[b] and scores[b, c, i, w] > 0
+        ]
         best = sorted(cells, key=lambda x: -x[0])[: max_spans(lengths[b], 3.0) if lengths[b] else 0]
         assert as_set(cand) == {(s, e, c) for _, s, e, c in best}
         assert cand.scores.tolist() == sorted((float(v) for v, *_ in best), reverse=True)

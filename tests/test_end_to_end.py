@@ -1,4 +1,5 @@
 """Real command-line runs: `spacy train` from a config file, and the spaCy project workflow."""
+
 import json
 import os
 import shutil
@@ -14,7 +15,9 @@ BIN = Path(sys.executable).parent
 
 def run(cmd, cwd=None, env=None):
     proc = subprocess.run(cmd, cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True)
-    assert proc.returncode == 0, f"{' '.join(map(str, cmd))} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert proc.returncode == 0, (
+        f"{' '.join(map(str, cmd))} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    )
     return proc.stdout
 
 
@@ -32,13 +35,35 @@ def cluener_slice(cluener_dir, tmp_path_factory):
 def test_spacy_train_from_config(cluener_slice, tmp_path):
     """`spacy train` finds the factory through the entry points (no --code)."""
     for split in ("train", "dev"):
-        run([BIN / "spacy-globalpointer", "convert", cluener_slice / f"{split}.json", tmp_path / f"{split}.spacy", "--no-progress"])
+        run(
+            [
+                BIN / "spacy",
+                "globalpointer",
+                "convert",
+                cluener_slice / f"{split}.json",
+                tmp_path / f"{split}.spacy",
+                "--no-progress",
+            ]
+        )
     out = tmp_path / "training"
     run(
-        [BIN / "spacy", "train", ROOT / "configs" / "cluener_cpu.cfg", "--output", out,
-         "--paths.train", tmp_path / "train.spacy", "--paths.dev", tmp_path / "dev.spacy",
-         "--training.max_steps", "60", "--training.eval_frequency", "30",
-         "--components.globalpointer_ner.model.head", "EfficientGlobalPointer"]
+        [
+            BIN / "spacy",
+            "train",
+            ROOT / "configs" / "cluener_cpu.cfg",
+            "--output",
+            out,
+            "--paths.train",
+            tmp_path / "train.spacy",
+            "--paths.dev",
+            tmp_path / "dev.spacy",
+            "--training.max_steps",
+            "60",
+            "--training.eval_frequency",
+            "30",
+            "--components.globalpointer_ner.model.head",
+            "EfficientGlobalPointer",
+        ]
     )
     meta = json.loads((out / "model-best" / "meta.json").read_text())
     assert "ents_f" in meta["performance"] and "spans_sc_f" in meta["performance"]
@@ -48,23 +73,64 @@ def test_spacy_train_from_config(cluener_slice, tmp_path):
 
 
 @pytest.mark.slow
-def test_project_workflow_and_package(cluener_slice, tmp_path):
+def test_project_workflows_and_packages(cluener_slice, tmp_path):
+    """`all` (CPU config) and `all-trf` (a tiny random BERT for bert-base-chinese)
+    in one checkout: each leaves its own model, metrics, submission and wheel."""
+    from spacy_globalpointer.tiny_bert import build_tiny_bert
+
     project = tmp_path / "project"
     project.mkdir()
     for name in ("project.yml", "configs", "scripts"):
         src = ROOT / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, project / name)
     env = {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    run([BIN / "spacy", "project", "run", "all", project, f"--vars.cluener_dir={cluener_slice}", "--vars.max_steps=40", "--vars.eval_frequency=20"], env=env)
-    metrics = json.loads((project / "metrics" / "cluener_cpu_cluener.json").read_text())
-    assert set(metrics) == {"exact", "official"}
-    assert json.loads((project / "metrics" / "cluener_cpu_spacy.json").read_text())["ents_f"] is not None
-    assert "doc.ents (flat)" in (project / "metrics" / "dev_sample.html").read_text(encoding="utf8")
-    lines = [json.loads(line) for line in (project / "cluener_predict.json").read_text(encoding="utf8").splitlines()]
-    assert [line["id"] for line in lines] == list(range(60))
-    wheel = next((project / "packages").glob("zh_cluener_gp-*/dist/*.whl"))
+    common = [f"--vars.cluener_dir={cluener_slice}", "--vars.eval_frequency=20"]
+    run([BIN / "spacy", "project", "run", "all", project, "--vars.max_steps=40", *common], env=env)
+    texts = [
+        json.loads(line)["text"]
+        for line in (cluener_slice / "train.json").read_text(encoding="utf8").splitlines()
+    ]
+    bert = build_tiny_bert(tmp_path / "bert", texts, hidden_size=32, layers=1, heads=2)
+    trf_vars = ["--vars.config=cluener_trf", f"--vars.transformer={bert}", "--vars.trf_epochs=1"]
+    trf_vars.append("--vars.trf_mixed_precision=false")  # a CPU: spacy-transformers' scaler needs CUDA
+    run([BIN / "spacy", "project", "run", "all-trf", project, *trf_vars, *common], env=env)
+    pipelines = {}
+    for config in ("cluener_cpu", "cluener_trf"):
+        model = project / "training" / config / "model-best"
+        pipelines[config] = json.loads((model / "meta.json").read_text())["pipeline"]
+        metrics = json.loads((project / "metrics" / f"{config}_cluener.json").read_text())
+        assert set(metrics) == {"exact", "official"}
+        assert json.loads((project / "metrics" / f"{config}_spacy.json").read_text())["ents_f"] is not None
+        thresholds = json.loads((project / "metrics" / f"{config}_thresholds.json").read_text())
+        assert f"threshold = {thresholds['threshold']}" in (model / "config.cfg").read_text()
+        html = (project / "metrics" / f"{config}_dev_sample.html").read_text(encoding="utf8")
+        assert "doc.ents (flat)" in html
+        submission = (project / "predictions" / config / "cluener_predict.json").read_text(encoding="utf8")
+        assert [json.loads(line)["id"] for line in submission.splitlines()] == list(range(60))
+        assert next((project / "packages" / config).glob("zh_cluener_gp-*/dist/*.whl"))
+    assert pipelines == {
+        "cluener_cpu": ["globalpointer_ner"],
+        "cluener_trf": ["transformer", "globalpointer_ner"],
+    }
+    wheel = next((project / "packages" / "cluener_cpu").glob("zh_cluener_gp-*/dist/*.whl"))
     site = tmp_path / "site"
-    run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--quiet", "--target", site, wheel])
-    code = "import spacy; nlp = spacy.load('zh_cluener_gp'); doc = nlp('北京欢迎你'); print(nlp.pipe_names, len(doc.spans['sc']) >= 0)"
+    run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-index",
+            "--quiet",
+            "--target",
+            site,
+            wheel,
+        ]
+    )
+    code = (
+        "import spacy; nlp = spacy.load('zh_cluener_gp'); doc = nlp('北京欢迎你');"
+        " print(nlp.pipe_names, len(doc.spans['sc']) >= 0)"
+    )
     out = run([sys.executable, "-c", code], cwd=tmp_path, env={"PYTHONPATH": str(site)})
     assert "globalpointer_ner" in out

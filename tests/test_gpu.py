@@ -1,5 +1,6 @@
 """Half precision on a GPU: skipped where there is none (CI); run on a GPU machine with
 `python -m pytest tests/test_gpu.py`."""
+
 import math
 
 import numpy
@@ -53,7 +54,9 @@ def test_mixed_precision_pipeline_trains_on_gpu(tmp_path):
 
     spacy.require_gpu(0)
     try:
-        nlp = train_small(60, model={"mixed_precision": True, "head": "EfficientGlobalPointer"})  # checks every loss is finite
+        nlp = train_small(
+            60, model={"mixed_precision": True, "head": "EfficientGlobalPointer"}
+        )  # checks every loss is finite
         examples = make_examples(nlp)
         head = nlp.get_pipe("globalpointer_ner").model.get_ref("scorer").shims[0]._model
         assert next(head.parameters()).is_cuda

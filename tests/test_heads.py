@@ -1,4 +1,5 @@
 """Head math against an explicit per-cell loop, RoPE, masks and half precision."""
+
 import math
 
 import pytest
@@ -26,7 +27,12 @@ def projections(head, X):
         return out[..., 0, :].transpose(1, 2), out[..., 1, :].transpose(1, 2), None, None
     h = X @ head.dense.weight.T + head.dense.bias
     bias = (h @ head.bias.weight.T + head.bias.bias) / 2
-    return h[..., 0::2][:, None], h[..., 1::2][:, None], bias[..., 0::2].transpose(1, 2), bias[..., 1::2].transpose(1, 2)
+    return (
+        h[..., 0::2][:, None],
+        h[..., 1::2][:, None],
+        bias[..., 0::2].transpose(1, 2),
+        bias[..., 1::2].transpose(1, 2),
+    )
 
 
 def brute_force(head, X, lengths, W):
@@ -152,7 +158,11 @@ def test_empty_batch_and_empty_docs():
 
 @pytest.mark.parametrize(
     "head,head_size,rope,msg",
-    [("Global", 64, True, "EfficientGlobalPointer"), ("GlobalPointer", 7, True, "even"), ("GlobalPointer", 0, False, "positive")],
+    [
+        ("Global", 64, True, "EfficientGlobalPointer"),
+        ("GlobalPointer", 7, True, "even"),
+        ("GlobalPointer", 0, False, "positive"),
+    ],
 )
 def test_bad_head_settings(head, head_size, rope, msg):
     with pytest.raises(ValueError, match=msg):
@@ -161,4 +171,9 @@ def test_bad_head_settings(head, head_size, rope, msg):
 
 def test_odd_head_size_without_rope_is_fine():
     check_head_args("GlobalPointer", 7, False)
-    assert build_head("GlobalPointer", 4, 2, 7, False)(torch.randn(1, 3, 4), torch.tensor([3])).shape == (1, 2, 3, 3)
+    assert build_head("GlobalPointer", 4, 2, 7, False)(torch.randn(1, 3, 4), torch.tensor([3])).shape == (
+        1,
+        2,
+        3,
+        3,
+    )

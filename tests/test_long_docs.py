@@ -1,4 +1,5 @@
 """Long documents: band-limited scoring, and transformer windows."""
+
 import numpy
 import pytest
 import spacy
@@ -10,7 +11,15 @@ from .util import TRAIN_DATA, make_examples
 def spans_and_scores(nlp, texts):
     out = []
     for doc in nlp.pipe(texts, batch_size=4):
-        out.append(({(s.start, s.end, s.label_): float(v) for s, v in zip(doc.spans["sc"], doc.spans["sc"].attrs["scores"])}, [(e.start, e.end, e.label_) for e in doc.ents]))
+        out.append(
+            (
+                {
+                    (s.start, s.end, s.label_): float(v)
+                    for s, v in zip(doc.spans["sc"], doc.spans["sc"].attrs["scores"])
+                },
+                [(e.start, e.end, e.label_) for e in doc.ents],
+            )
+        )
     return out
 
 
@@ -33,7 +42,9 @@ def test_band_limited_equals_full_scoring_when_entities_fit():
             # every span up to the limit is the same span with the same score
             kept = {k: v for k, v in fs.items() if k[1] - k[0] <= width}
             assert set(bs) == set(kept)
-            numpy.testing.assert_allclose([bs[k] for k in kept], [kept[k] for k in kept], rtol=1e-5, atol=1e-5)
+            numpy.testing.assert_allclose(
+                [bs[k] for k in kept], [kept[k] for k in kept], rtol=1e-5, atol=1e-5
+            )
             if len(kept) == len(fs):
                 assert be == fe
 
@@ -62,7 +73,11 @@ def test_long_doc_through_tiny_bert_keeps_entities_at_the_end(tmp_path):
         if step % 10 == 0:
             doc = nlp(text)
             found = [(s.start, s.end, s.label_) for s in doc.spans["sc"]]
-            if (len(text) - 5, len(text) - 3, "PER") in found and (len(text) - 2, len(text), "LOC") in found and (border, border + 4, "ORG") in found:
+            if (
+                (len(text) - 5, len(text) - 3, "PER") in found
+                and (len(text) - 2, len(text), "LOC") in found
+                and (border, border + 4, "ORG") in found
+            ):
                 break
     assert (len(text) - 2, len(text), "LOC") in found, found  # the last two tokens
     assert (len(text) - 5, len(text) - 3, "PER") in found, found
@@ -110,10 +125,19 @@ def test_chunked_prediction_equals_whole_batch_scores(head, rope, max_span_lengt
         assert crossing > 0 and sum(len(e) for e in expected) > 10
     # and through the component: chunking settings do not change the spans
     reference = spacy.blank("zh")
-    reference.add_pipe("globalpointer_ner", config={"max_span_length": max_span_length, "spans_per_token": 100.0, "model": {"head": head, "rope": rope}})
+    reference.add_pipe(
+        "globalpointer_ner",
+        config={
+            "max_span_length": max_span_length,
+            "spans_per_token": 100.0,
+            "model": {"head": head, "rope": rope},
+        },
+    )
     reference.get_pipe("globalpointer_ner").from_bytes(gp.to_bytes())
     for a, b in zip(nlp.pipe(texts), reference.pipe(texts)):
-        assert [(s.start, s.end, s.label_) for s in a.spans["sc"]] == [(s.start, s.end, s.label_) for s in b.spans["sc"]]
+        assert [(s.start, s.end, s.label_) for s in a.spans["sc"]] == [
+            (s.start, s.end, s.label_) for s in b.spans["sc"]
+        ]
     assert lengths[0] > 4 * 16
 
 
@@ -123,12 +147,42 @@ def test_encoder_context_is_the_measured_receptive_field():
     from spacy_globalpointer.model import encoder_context
 
     fix_random_seed(0)
-    for embed, extra in (({"@architectures": "spacy.MultiHashEmbed.v2", "width": 32, "attrs": ["NORM", "SHAPE"], "rows": [500, 50], "include_static_vectors": False}, 0),
-                         ({"@architectures": "spacy_globalpointer.NgramHashEmbed.v1", "width": 32, "attrs": ["NORM"], "rows": [500], "ngram_sizes": [2, 3], "ngram_rows": [500, 500]}, 2)):
+    for embed, extra in (
+        (
+            {
+                "@architectures": "spacy.MultiHashEmbed.v2",
+                "width": 32,
+                "attrs": ["NORM", "SHAPE"],
+                "rows": [500, 50],
+                "include_static_vectors": False,
+            },
+            0,
+        ),
+        (
+            {
+                "@architectures": "spacy_globalpointer.NgramHashEmbed.v1",
+                "width": 32,
+                "attrs": ["NORM"],
+                "rows": [500],
+                "ngram_sizes": [2, 3],
+                "ngram_rows": [500, 500],
+            },
+            2,
+        ),
+    ):
         for depth, window in ((2, 1), (3, 2)):
             nlp = spacy.blank("zh")
-            tok2vec = {"@architectures": "spacy.Tok2Vec.v2", "embed": embed,
-                       "encode": {"@architectures": "spacy.MaxoutWindowEncoder.v2", "width": 32, "depth": depth, "window_size": window, "maxout_pieces": 2}}
+            tok2vec = {
+                "@architectures": "spacy.Tok2Vec.v2",
+                "embed": embed,
+                "encode": {
+                    "@architectures": "spacy.MaxoutWindowEncoder.v2",
+                    "width": 32,
+                    "depth": depth,
+                    "window_size": window,
+                    "maxout_pieces": 2,
+                },
+            }
             gp = nlp.add_pipe("globalpointer_ner", config={"model": {"tok2vec": tok2vec}})
             gp.add_label("X")
             nlp.initialize()
@@ -137,7 +191,9 @@ def test_encoder_context_is_the_measured_receptive_field():
             base = t2v.predict([nlp.make_doc(text)])[0]
             middle = len(text) // 2
             changed = t2v.predict([nlp.make_doc(text[:middle] + "龘" + text[middle + 1 :])])[0]
-            reach = max(abs(i - middle) for i in range(len(text)) if not numpy.array_equal(base[i], changed[i]))
+            reach = max(
+                abs(i - middle) for i in range(len(text)) if not numpy.array_equal(base[i], changed[i])
+            )
             assert reach == encoder_context(t2v) == depth * window + extra
 
 
@@ -160,8 +216,16 @@ def test_layers_of_unknown_context_are_not_windowed():
     from spacy_globalpointer.model import encoder_context
 
     nlp = spacy.blank("zh")
-    lstm = {"@architectures": "spacy.Tok2Vec.v2",
-            "embed": {"@architectures": "spacy.MultiHashEmbed.v2", "width": 16, "attrs": ["NORM"], "rows": [100], "include_static_vectors": False},
-            "encode": {"@architectures": "spacy.TorchBiLSTMEncoder.v1", "width": 16, "depth": 1, "dropout": 0.0}}
+    lstm = {
+        "@architectures": "spacy.Tok2Vec.v2",
+        "embed": {
+            "@architectures": "spacy.MultiHashEmbed.v2",
+            "width": 16,
+            "attrs": ["NORM"],
+            "rows": [100],
+            "include_static_vectors": False,
+        },
+        "encode": {"@architectures": "spacy.TorchBiLSTMEncoder.v1", "width": 16, "depth": 1, "dropout": 0.0},
+    }
     gp = nlp.add_pipe("globalpointer_ner", config={"model": {"tok2vec": lstm}})
     assert encoder_context(gp.model.get_ref("tok2vec")) is None

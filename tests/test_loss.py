@@ -1,4 +1,5 @@
 """Multilabel categorical cross-entropy: a hand-computed value and finite differences."""
+
 import math
 
 import torch
@@ -39,11 +40,15 @@ def test_gradient_matches_finite_differences():
         plus, minus = scores.clone(), scores.clone()
         plus[idx] += eps
         minus[idx] -= eps
-        numeric[idx] = (loss_and_gradient(plus, gold, valid)[0] - loss_and_gradient(minus, gold, valid)[0]) / (2 * eps)
+        numeric[idx] = (
+            loss_and_gradient(plus, gold, valid)[0] - loss_and_gradient(minus, gold, valid)[0]
+        ) / (2 * eps)
     assert torch.allclose(grad, numeric, atol=1e-4)
     assert (grad[~valid] == 0).all()
     # loss is the mean over (doc, label) rows
-    rows = multilabel_categorical_crossentropy(scores.reshape(6, -1), gold.reshape(6, -1), valid.reshape(6, -1))
+    rows = multilabel_categorical_crossentropy(
+        scores.reshape(6, -1), gold.reshape(6, -1), valid.reshape(6, -1)
+    )
     assert math.isclose(loss, float(rows.mean()), rel_tol=1e-6)
 
 

@@ -1,4 +1,5 @@
 """The globalpointer_ner component, in the shape of spaCy's test_spancat.py."""
+
 import numpy
 import pytest
 import spacy
@@ -133,7 +134,9 @@ def test_overfit_save_load_same_predictions(head, tmp_path):
     for doc, doc2 in zip(docs, map(nlp2, texts)):
         assert spans_of(doc) == spans_of(doc2)
         assert_equal(doc.spans["sc"].attrs["scores"], doc2.spans["sc"].attrs["scores"])
-        assert [(e.start, e.end, e.label_) for e in doc.ents] == [(e.start, e.end, e.label_) for e in doc2.ents]
+        assert [(e.start, e.end, e.label_) for e in doc.ents] == [
+            (e.start, e.end, e.label_) for e in doc2.ents
+        ]
     assert nlp2.evaluate(make_examples(nlp2, ents=True))["spans_sc_f"] == 1.0
 
     nlp3 = make_nlp(model={"head": head})
@@ -145,7 +148,9 @@ def test_overfit_save_load_same_predictions(head, tmp_path):
     # a batch predicts what single docs do
     for doc, batched in zip(docs, nlp.pipe(texts, batch_size=5)):
         assert spans_of(doc) == spans_of(batched)
-        numpy.testing.assert_allclose(doc.spans["sc"].attrs["scores"], batched.spans["sc"].attrs["scores"], rtol=1e-4, atol=1e-4)
+        numpy.testing.assert_allclose(
+            doc.spans["sc"].attrs["scores"], batched.spans["sc"].attrs["scores"], rtol=1e-4, atol=1e-4
+        )
 
     # several processes
     multi = list(nlp2.pipe(texts, n_process=2, batch_size=4))
@@ -164,7 +169,9 @@ def test_empty_docs():
     nlp.initialize(get_examples=lambda: examples)
     texts = ["", "北", "今天", ""]
     for doc in nlp.pipe(texts):
-        assert len(doc.spans["sc"]) <= max(len(doc), 1) and len(doc.spans["sc"]) == len(doc.spans["sc"].attrs["scores"])
+        assert len(doc.spans["sc"]) <= max(len(doc), 1) and len(doc.spans["sc"]) == len(
+            doc.spans["sc"].attrs["scores"]
+        )
     doc = nlp("")
     assert len(doc.spans["sc"]) == 0 and len(doc.ents) == 0
     # an update on only empty docs is a no-op, with mixed docs it works

@@ -1,4 +1,5 @@
 """Corpus prediction on Ray Data: a real local Ray (2 CPUs), real actors."""
+
 import json
 import os
 from pathlib import Path
@@ -34,7 +35,11 @@ def model_path(tmp_path_factory):
 
 def parts(folder: Path):
     """Records of the part files, in file order."""
-    return [json.loads(line) for p in sorted(folder.glob("part-*.jsonl")) for line in p.read_text(encoding="utf8").splitlines()]
+    return [
+        json.loads(line)
+        for p in sorted(folder.glob("part-*.jsonl"))
+        for line in p.read_text(encoding="utf8").splitlines()
+    ]
 
 
 def by_id(records):
@@ -51,14 +56,30 @@ def same_predictions(a, b):
 
 def test_two_workers_match_one_process(model_path, tmp_path):
     src = write_shards(tmp_path / "in", n_shards=4, per_shard=300)
-    assert main(["predict", str(model_path), str(src), str(tmp_path / "ray"), "--engine", "ray", "--workers", "2",
-                 "--id-field", "doc_id", "--no-progress", "--batch-size", "64"]) == 0  # fmt: skip
+    args = [
+        "--engine",
+        "ray",
+        "--workers",
+        "2",
+        "--id-field",
+        "doc_id",
+        "--no-progress",
+        "--batch-size",
+        "64",
+    ]
+    assert main(["predict", str(model_path), str(src), str(tmp_path / "ray"), *args]) == 0
     got = parts(tmp_path / "ray")
     ids = [r["id"] for r in got]
     assert sorted(ids, key=lambda i: int(i[1:])) == [f"d{k}" for k in range(1200)]  # every record, once
     assert ids == sorted(ids, key=lambda i: int(i[1:]))  # in input order
-    corpus.predict_corpus(spacy.load(model_path), [src], tmp_path / "local", id_field="doc_id", progress=False)
-    local = by_id(r for p in sorted((tmp_path / "local").glob("*.jsonl")) for r in map(json.loads, p.read_text(encoding="utf8").splitlines()))
+    corpus.predict_corpus(
+        spacy.load(model_path), [src], tmp_path / "local", id_field="doc_id", progress=False
+    )
+    local = by_id(
+        r
+        for p in sorted((tmp_path / "local").glob("*.jsonl"))
+        for r in map(json.loads, p.read_text(encoding="utf8").splitlines())
+    )
     assert set(local) == set(ids)
     for rec in got:
         same_predictions(rec, local[rec["id"]])
@@ -71,7 +92,9 @@ def test_a_killed_worker_loses_nothing(model_path, tmp_path, monkeypatch):
     flag = tmp_path / "kill-one-worker"
     flag.write_text("")
     monkeypatch.setenv(KILL_FLAG_ENV, str(flag))
-    predict_with_ray(model_path, [src], tmp_path / "out", id_field="doc_id", workers=2, batch_size=50, progress=False)
+    predict_with_ray(
+        model_path, [src], tmp_path / "out", id_field="doc_id", workers=2, batch_size=50, progress=False
+    )
     assert not flag.exists() and len(list(tmp_path.glob("kill-one-worker.claimed-*"))) == 1  # one worker died
     ids = [r["id"] for r in parts(tmp_path / "out")]
     assert ids == [f"d{k}" for k in range(400)]  # each record exactly once, in order
@@ -82,7 +105,9 @@ def test_bad_input_and_edge_texts(model_path, tmp_path):
     src.write_text("\n".join(BAD + [json.dumps({"text": "长" * 100_000})]) + "\n", encoding="utf8")
     with pytest.raises(Exception, match=f"{src}:2: not valid JSON"):
         predict_with_ray(model_path, [src], tmp_path / "stop", workers=1, progress=False)
-    report = predict_with_ray(model_path, [src], tmp_path / "out", workers=1, skip_invalid=True, progress=False)
+    report = predict_with_ray(
+        model_path, [src], tmp_path / "out", workers=1, skip_invalid=True, progress=False
+    )
     got = parts(tmp_path / "out")
     assert [r["line"] for r in got] == [1, 2, 3, 4, 5, 6, 7]
     assert [bool(r.get("error")) for r in got] == [False, True, True, True, True, False, False]
@@ -98,4 +123,6 @@ def test_text_shards_in_a_glob(model_path, tmp_path):
         (tmp_path / f"t{s}.txt").write_text("\n".join(TEXTS) + "\n", encoding="utf8")
     predict_with_ray(model_path, [str(tmp_path / "t*.txt")], tmp_path / "out", workers=2, progress=False)
     got = parts(tmp_path / "out")
-    assert [(Path(r["source"]).name, r["line"]) for r in got] == [(f"t{s}.txt", i + 1) for s in range(2) for i in range(len(TEXTS))]
+    assert [(Path(r["source"]).name, r["line"]) for r in got] == [
+        (f"t{s}.txt", i + 1) for s in range(2) for i in range(len(TEXTS))
+    ]

@@ -1,4 +1,5 @@
 """Property tests, text edge cases, numerics, determinism, bad settings, safe loading."""
+
 import json
 import math
 import pickle
@@ -19,7 +20,6 @@ from spacy_globalpointer.loss import loss_and_gradient
 
 from .util import TRAIN_DATA, make_examples, train_small
 
-
 # --- decoding properties ------------------------------------------------------
 
 
@@ -30,7 +30,9 @@ def score_batches(draw):
     W = draw(st.integers(1, max(L, 1))) if L else 0
     C = draw(st.integers(1, 3))
     shape = (len(lengths), C, L, W)
-    values = draw(st.lists(st.floats(-3, 3, width=32), min_size=int(numpy.prod(shape)), max_size=int(numpy.prod(shape))))
+    values = draw(
+        st.lists(st.floats(-3, 3, width=32), min_size=int(numpy.prod(shape)), max_size=int(numpy.prod(shape)))
+    )
     threshold = draw(st.floats(-2, 2, width=32))
     per_token = draw(st.sampled_from([0.5, 1.0, 3.0, 100.0]))
     return numpy.asarray(values, dtype="float32").reshape(shape), lengths, threshold, per_token
@@ -50,7 +52,16 @@ def test_decoding_properties(batch):
         assert len(cand) <= max(1, math.ceil(n * per_token))
         # nothing better than a kept span was dropped
         W = scores.shape[-1]
-        above = sorted((scores[b, c, i, w] for c in range(scores.shape[1]) for i in range(n) for w in range(W) if i + w < n and scores[b, c, i, w] > threshold), reverse=True)
+        above = sorted(
+            (
+                scores[b, c, i, w]
+                for c in range(scores.shape[1])
+                for i in range(n)
+                for w in range(W)
+                if i + w < n and scores[b, c, i, w] > threshold
+            ),
+            reverse=True,
+        )
         assert sorted(cand.scores.tolist(), reverse=True) == above[: len(cand)]
         # flat selection: no overlap, a subset, greedy and maximal
         chosen = select_flat(cand.starts, cand.ends, cand.scores)
@@ -64,10 +75,17 @@ def test_decoding_properties(batch):
                 continue
             blockers = [j for j in chosen if cand.starts[j] < cand.ends[k] and cand.starts[k] < cand.ends[j]]
             assert blockers, "a span that overlaps nothing chosen must be chosen (maximality)"
-            assert max(cand.scores[j] for j in blockers) >= cand.scores[k], "greedy: a better span was skipped"
+            assert max(cand.scores[j] for j in blockers) >= cand.scores[k], (
+                "greedy: a better span was skipped"
+            )
 
 
-MIXED_ALPHABET = st.sampled_from(list("北京上海中文字符") + list("abcXYZ") + list("0123456789") + [" ", "😀", "🇨🇳", "e\u0301", "\u0301", "。", "，"])
+MIXED_ALPHABET = st.sampled_from(
+    list("北京上海中文字符")
+    + list("abcXYZ")
+    + list("0123456789")
+    + [" ", "😀", "🇨🇳", "e\u0301", "\u0301", "。", "，"]
+)
 
 
 @settings(max_examples=200, deadline=None)
@@ -122,7 +140,9 @@ def check_edge_texts(nlp):
         assert len(doc.spans["sc"].attrs["scores"]) == len(doc.spans["sc"])
     batched = list(nlp.pipe(EDGE_TEXTS, batch_size=4))
     for a, b in zip(singles, batched):
-        assert [(s.start, s.end, s.label_) for s in a.spans["sc"]] == [(s.start, s.end, s.label_) for s in b.spans["sc"]]
+        assert [(s.start, s.end, s.label_) for s in a.spans["sc"]] == [
+            (s.start, s.end, s.label_) for s in b.spans["sc"]
+        ]
         assert [(e.start, e.end, e.label_) for e in a.ents] == [(e.start, e.end, e.label_) for e in b.ents]
 
 
@@ -132,11 +152,14 @@ def test_edge_texts_cpu(trained_cpu):
 
 def test_edge_texts_tiny_bert(tmp_path):
     pytest.importorskip("spacy_transformers")
-    from .test_transformer import make_trf_nlp
     from spacy_globalpointer.tiny_bert import build_tiny_bert
 
+    from .test_transformer import make_trf_nlp
+
     fix_random_seed(0)
-    path = build_tiny_bert(tmp_path / "bert", [t for t, _ in TRAIN_DATA])  # the edge texts are mostly [UNK] to it
+    path = build_tiny_bert(
+        tmp_path / "bert", [t for t, _ in TRAIN_DATA]
+    )  # the edge texts are mostly [UNK] to it
     nlp = make_trf_nlp(path)
     examples = make_examples(nlp)
     optimizer = nlp.initialize(get_examples=lambda: examples)
@@ -180,7 +203,9 @@ def test_cpu_autocast_bfloat16_training_step():
 
 
 def test_pipeline_with_mixed_precision_settings_trains_without_nan():
-    nlp = train_small(5, model={"mixed_precision": True, "grad_scaler_config": {"init_scale": 65536.0}})  # checks every loss is finite
+    nlp = train_small(
+        5, model={"mixed_precision": True, "grad_scaler_config": {"init_scale": 65536.0}}
+    )  # checks every loss is finite
     head = nlp.get_pipe("globalpointer_ner").model.get_ref("scorer").shims[0]._model
     assert all(torch.isfinite(p).all() for p in head.parameters())
 
@@ -193,7 +218,9 @@ def test_same_seed_same_weights_and_predictions():
     assert a.get_pipe("globalpointer_ner").to_bytes() == b.get_pipe("globalpointer_ner").to_bytes()
     for text, _ in TRAIN_DATA:
         da, db = a(text), b(text)
-        assert [(s.start, s.end, s.label_) for s in da.spans["sc"]] == [(s.start, s.end, s.label_) for s in db.spans["sc"]]
+        assert [(s.start, s.end, s.label_) for s in da.spans["sc"]] == [
+            (s.start, s.end, s.label_) for s in db.spans["sc"]
+        ]
         numpy.testing.assert_array_equal(da.spans["sc"].attrs["scores"], db.spans["sc"].attrs["scores"])
 
 
@@ -239,7 +266,9 @@ def test_loading_a_pipeline_unpickles_nothing(trained_cpu, tmp_path, monkeypatch
     nlp = spacy.load(tmp_path)
     doc = nlp("张三在北京大学读书")
     ref = trained_cpu("张三在北京大学读书")
-    assert [(s.start, s.end, s.label_) for s in doc.spans["sc"]] == [(s.start, s.end, s.label_) for s in ref.spans["sc"]]
+    assert [(s.start, s.end, s.label_) for s in doc.spans["sc"]] == [
+        (s.start, s.end, s.label_) for s in ref.spans["sc"]
+    ]
 
 
 def test_predictions_do_not_depend_on_how_a_batch_is_split(trained_cpu):
@@ -252,13 +281,28 @@ def test_predictions_do_not_depend_on_how_a_batch_is_split(trained_cpu):
     def predictions(max_batch_items=4096, chunk_size=1024, encoder_window=4096):
         nlp = spacy.blank("zh")
         model = {"chunk_size": chunk_size, "encoder_window": encoder_window}
-        nlp.add_pipe("globalpointer_ner", config={"max_batch_items": max_batch_items, "model": model}).from_bytes(weights)
+        nlp.add_pipe(
+            "globalpointer_ner", config={"max_batch_items": max_batch_items, "model": model}
+        ).from_bytes(weights)
         docs = list(nlp.pipe(texts, batch_size=len(texts)))
-        return [([(s.start, s.end, s.label_) for s in d.spans["sc"]], d.spans["sc"].attrs["scores"], [(e.start, e.end, e.label_) for e in d.ents]) for d in docs]
+        return [
+            (
+                [(s.start, s.end, s.label_) for s in d.spans["sc"]],
+                d.spans["sc"].attrs["scores"],
+                [(e.start, e.end, e.label_) for e in d.ents],
+            )
+            for d in docs
+        ]
 
     whole = predictions()
     assert sum(len(spans) for spans, _, _ in whole) > 0
-    for kwargs in ({"max_batch_items": 1}, {"max_batch_items": 50}, {"max_batch_items": 400}, {"chunk_size": 7}, {"chunk_size": 100, "encoder_window": 33}):
+    for kwargs in (
+        {"max_batch_items": 1},
+        {"max_batch_items": 50},
+        {"max_batch_items": 400},
+        {"chunk_size": 7},
+        {"chunk_size": 100, "encoder_window": 33},
+    ):
         for (spans, scores, ents), (spans2, scores2, ents2) in zip(whole, predictions(**kwargs)):
             assert spans2 == spans and ents2 == ents
             numpy.testing.assert_allclose(scores2, scores, rtol=1e-5, atol=1e-5)

@@ -1,4 +1,5 @@
 """The transformer path, offline: a tiny random BERT built into a temp folder."""
+
 import pytest
 import spacy
 from numpy.testing import assert_equal

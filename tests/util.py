@@ -1,4 +1,5 @@
 """Shared test data: short Chinese docs with nested entities."""
+
 import math
 import re
 from typing import List
