@@ -306,3 +306,18 @@ def test_predictions_do_not_depend_on_how_a_batch_is_split(trained_cpu):
         for (spans, scores, ents), (spans2, scores2, ents2) in zip(whole, predictions(**kwargs)):
             assert spans2 == spans and ents2 == ents
             numpy.testing.assert_allclose(scores2, scores, rtol=1e-5, atol=1e-5)
+
+
+WHITESPACE_ALPHABET = st.sampled_from(list("北京a1。😀") + [" ", "  ", "\n", "\t", "\u3000", "\xa0", "\r\n", "\u2028"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(WHITESPACE_ALPHABET, max_size=25))
+def test_char_tokenizer_makes_spacys_char_tokens(pieces):
+    """The linear-time tokenizer of the CPU config against spaCy's own zh char tokenizer."""
+    from spacy_globalpointer.tokenizer import ChineseCharTokenizer
+
+    text = "".join(pieces)
+    nlp = spacy.blank("zh")
+    expected = [t.text_with_ws for t in nlp.tokenizer(text)]
+    assert [t.text_with_ws for t in ChineseCharTokenizer(nlp.vocab)(text)] == expected
