@@ -57,7 +57,9 @@ def collect(
     label_ids = {label: i for i, label in enumerate(gp.labels)}
     out = []
     try:
-        with nlp.select_pipes(enable=[component]):
+        # The pipes before it run (a transformer it listens to, an
+        # entity_ruler), the ones after it do not.
+        with nlp.select_pipes(disable=nlp.pipe_names[nlp.pipe_names.index(component) + 1 :]):
             for ref, doc in zip(references, nlp.pipe((r.text for r in references), batch_size=batch_size)):
                 group = doc.spans[gp.spans_key]
                 labels = [label_ids[s.label_] for s in group]

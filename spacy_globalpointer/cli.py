@@ -7,10 +7,10 @@ spacy_globalpointer ...`` run the same commands.
 
 import json
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import List, Optional
 
-import click
 import typer
 from spacy.cli._util import Arg, Opt, setup_gpu
 from wasabi import msg
@@ -75,6 +75,26 @@ def convert_cli(
             print(f"  {line}")
 
 
+class Engine(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
+class InputFormat(str, Enum):
+    jsonl = "jsonl"
+    text = "text"
+
+
+class OutputFormat(str, Enum):
+    jsonl = "jsonl"
+    cluener = "cluener"
+
+
+class Source(str, Enum):
+    ents = "ents"
+    spans = "spans"
+
+
 @app.command("predict")
 def predict_cli(
     model: str = Arg(
@@ -86,7 +106,7 @@ def predict_cli(
     engine: str = Opt(
         "local", "--engine", help="local: one process, streaming, resumable; ray: Ray Data actors"
     ),
-    input_format: Optional[str] = Opt(
+    input_format: Optional[InputFormat] = Opt(
         None, "--input-format", help="jsonl or text (one text per line); default: by suffix (.txt: text)"
     ),
     text_field: str = Opt("text", "--text-field", help="JSON field holding the text"),
@@ -95,13 +115,15 @@ def predict_cli(
         "--id-field",
         help="JSON field carried to the output as the record's id (default: source file and line)",
     ),
-    output_format: str = Opt(
-        "jsonl",
+    output_format: OutputFormat = Opt(
+        OutputFormat.jsonl,
         "--format",
         help="jsonl: spans and ents with character offsets; cluener: CLUENER's submission lines",
     ),
-    source: str = Opt(
-        "ents", "--source", help="--format cluener: ents (flat, what CLUENER's gold is) or spans (nested)"
+    source: Source = Opt(
+        Source.ents,
+        "--source",
+        help="--format cluener: ents (flat, what CLUENER's gold is) or spans (nested)",
     ),
     with_text: bool = Opt(
         False, "--with-text", help="Also write each text (records are then displaCy's manual format)"
@@ -114,7 +136,7 @@ def predict_cli(
     overwrite: bool = Opt(
         False,
         "--overwrite",
-        help="Replace output left by another run (default: resume the same run, refuse others)",
+        help="Replace output left by another run (local: rerunning the same run resumes it without this)",
     ),
     batch_size: int = Opt(
         256, "--batch-size", help="Docs per nlp.pipe batch (local) or per actor call (ray)"
@@ -151,23 +173,22 @@ def predict_cli(
     from .inputs import InputError
 
     if len(inputs) < 2:
-        _fail("Give at least one input and an output: predict MODEL INPUT... OUTPUT")
+        raise typer.BadParameter("give at least one input and an output", param_hint="INPUT... OUTPUT")
     *sources, output = inputs
-    if engine not in ("local", "ray"):
-        _fail(f"--engine must be local or ray, got {engine!r}")
+    nlp = None
     common = dict(
-        input_format=input_format,
+        input_format=input_format.value if input_format else None,
         text_field=text_field,
         id_field=id_field,
-        output_format=output_format,
-        source=source,
+        output_format=output_format.value,
+        source=source.value,
         with_text=with_text,
         skip_invalid=skip_invalid,
         batch_size=batch_size,
         progress=not no_progress,
     )
     try:
-        if engine == "ray":
+        if engine == Engine.ray:
             from .distributed import predict_with_ray
 
             report = predict_with_ray(
@@ -205,14 +226,19 @@ def predict_cli(
         + (f" ({invalid} invalid, see the report)" if invalid else "")
     )
     if displacy_path is not None:
-        import spacy
+        from itertools import islice
 
-        from .corpus import expand_inputs, guess_input_format, read_records
+        from .inputs import expand_inputs, guess_input_format, read_records
 
-        nlp = spacy.load(model)
+        if nlp is None:
+            import spacy
+
+            nlp = spacy.load(model)
         shard = expand_inputs(sources)[0][0]
-        records_ = read_records(shard, input_format or guess_input_format(shard), text_field, id_field)
-        texts = [r.text for r, _ in zip((r for r in records_ if r.error is None), range(displacy_limit))]
+        fmt = common["input_format"] or guess_input_format(shard)
+        records = read_records(shard, fmt, text_field, id_field)
+        texts = [r.text for r in islice((r for r in records if r.error is None), displacy_limit)]
+        records.close()
         write_displacy(list(nlp.pipe(texts)), displacy_path, _spans_key(nlp))
         msg.good(f"Wrote a displaCy sample of {len(texts)} docs to {displacy_path}")
 
@@ -421,13 +447,15 @@ def main(argv: Optional[List[str]] = None, prog_name: str = "spacy-globalpointer
     """Run a command as the console script does; returns the exit code."""
     command = typer.main.get_command(app)
     try:
-        # Without standalone mode, click returns an Exit's code instead of exiting.
+        # Without standalone mode, an Exit's code is returned instead of exiting.
         code = command.main(args=argv, prog_name=prog_name, standalone_mode=False)
-    except click.ClickException as err:
-        err.show()
-        return err.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         return 1
+    except Exception as err:
+        if not (hasattr(err, "show") and hasattr(err, "exit_code")):
+            raise
+        err.show()  # a usage error: what click would print, and its code
+        return err.exit_code
     return code if isinstance(code, int) else 0
 
 

@@ -21,7 +21,15 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from .cluener import spans_to_labels
-from .inputs import InputError, InputRecord, count_lines, expand_inputs, guess_input_format, read_records
+from .inputs import (
+    InputError,
+    InputRecord,
+    count_lines,
+    expand_inputs,
+    guess_input_format,
+    iter_json_lines,
+    read_records,
+)
 
 OUTPUT_FORMATS = ("jsonl", "cluener")
 REPORT_NAME = "predict_report.json"
@@ -115,14 +123,23 @@ class PredictReport:
         }
 
 
-def output_paths(shards: List[Tuple[Path, Path]], output: Path, output_format: str) -> List[Path]:
-    """Where each shard's output goes: ``output`` itself for one input file
-    when it names a file (a .json/.jsonl suffix), else one file per shard
-    under the folder ``output``, at the shard's relative path."""
+def output_layout(
+    shards: List[Tuple[Path, Path]], output: Path, output_format: str
+) -> Tuple[List[Path], Path]:
+    """Where each shard's output goes, and the report: ``output`` itself (and
+    NAME.report.json beside it) for one input file when ``output`` names a
+    file (.json/.jsonl); else one file per shard under the folder ``output``,
+    at the shard's relative path, and predict_report.json in it."""
     if len(shards) == 1 and output.suffix in (".json", ".jsonl") and not output.is_dir():
-        return [output]
+        return [output], output.with_name(output.stem + ".report.json")
     suffix = ".json" if output_format == "cluener" else ".jsonl"
-    return [output / rel.with_suffix(suffix) for _, rel in shards]
+    targets = [output / rel.with_suffix(suffix) for _, rel in shards]
+    seen: Dict[Path, Path] = {}
+    for (shard, _), target in zip(shards, targets):
+        if target in seen:
+            raise InputError(f"{seen[target]} and {shard} would both be written to {target}: rename one")
+        seen[target] = shard
+    return targets, output / REPORT_NAME
 
 
 def model_fingerprint(model: Union[str, Path]) -> str:
@@ -136,13 +153,6 @@ def model_fingerprint(model: Union[str, Path]) -> str:
     from importlib.metadata import version
 
     return f"{model}=={version(str(model))}"
-
-
-def report_path(output: Path) -> Path:
-    """predict_report.json in an output folder; NAME.report.json beside an output file."""
-    if output.suffix in (".json", ".jsonl") and not output.is_dir():
-        return output.with_name(output.stem + ".report.json")
-    return output / REPORT_NAME
 
 
 def predict_corpus(
@@ -168,10 +178,12 @@ def predict_corpus(
     the shard is complete. A rerun of the same run (the same ``run_id``, say
     model_fingerprint(model), inputs and options) skips the shards whose
     output exists, so a run stopped by a crash or Ctrl-C resumes where it
-    stopped; output left by a different run is an error unless ``overwrite``.
+    stopped (its report counts the finished shards from their files); output
+    left by a different run (another model, options, or an input shard that
+    changed) is an error unless ``overwrite``.
     An invalid record raises an InputError naming its file, line and field,
     or with ``skip_invalid`` is written as ``{..., "error": ...}`` in its
-    place and counted in the report (see report_path). Memory does not grow
+    place and counted in the report (see output_layout). Memory does not grow
     with the corpus: records are read, predicted and written ``batch_size``
     at a time.
     """
@@ -181,21 +193,26 @@ def predict_corpus(
         raise ValueError(f"output format must be one of {OUTPUT_FORMATS}, got {output_format!r}")
     output = Path(output)
     shards = expand_inputs(inputs)
-    targets = output_paths(shards, output, output_format)
+    targets, report_file = output_layout(shards, output, output_format)
     spans_key = component_spans_key(nlp)
     run = {
         "run_id": run_id,
-        "shards": [str(p) for p, _ in shards],
+        "shards": [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p, _ in shards],
         "options": [input_format, text_field, id_field, output_format, source, with_text],
     }
-    _claim_output(report_path(output), run, targets, overwrite)
+    _claim_output(report_file, run, targets, overwrite)
     report = PredictReport()
     bar = tqdm(
         total=sum(count_lines(p) for p, _ in shards), unit=" lines", disable=not progress, smoothing=0.1
     )
     for (shard, _), target in zip(shards, targets):
         if target.exists():
+            # Done by an earlier try of this run: count what it wrote.
             report.shards_skipped.append(str(shard))
+            for _, line in iter_json_lines(target):
+                report.records += 1
+                if isinstance(line, dict) and line.get("error"):
+                    report.add_invalid(line["error"])
             bar.update(count_lines(shard))
             continue
         bar.set_description(f"predict {shard.name}")
@@ -216,7 +233,7 @@ def predict_corpus(
         os.replace(partial, target)
         report.shards_done.append(str(shard))
     bar.close()
-    write_report({"run": run, "status": "done", **report.to_dict()}, report_path(output))
+    write_report({"run": run, "status": "done", **report.to_dict()}, report_file)
     return report
 
 

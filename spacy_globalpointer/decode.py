@@ -34,6 +34,11 @@ class SpanCandidates:
     def __len__(self) -> int:
         return len(self.starts)
 
+    @classmethod
+    def empty(cls) -> "SpanCandidates":
+        none = numpy.zeros(0, dtype="int64")
+        return cls(none, none, none, numpy.zeros(0, dtype="float32"))
+
 
 def max_spans(n_tokens: int, spans_per_token: float) -> int:
     """How many spans a doc of n_tokens keeps at most."""

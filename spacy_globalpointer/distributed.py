@@ -21,6 +21,7 @@ run with the record's file and line.
 """
 
 import io
+import itertools
 import json
 import os
 from pathlib import Path
@@ -33,8 +34,8 @@ from .inputs import (
     expand_inputs,
     guess_input_format,
     iter_json_lines,
-    parse_json_line,
-    parse_record,
+    numbered_lines,
+    records_from_lines,
 )
 
 # A test hook: the first worker that finds this file (by renaming it) kills
@@ -61,48 +62,29 @@ def _record_source_class():
 
         def _read_stream(self, f: "pyarrow.NativeFile", path: str) -> Iterator["pyarrow.Table"]:
             fmt = self.input_format or guess_input_format(Path(path))
-            rows: Dict[str, list] = {k: [] for k in ("source", "line", "text", "id", "error")}
-            for line_no, line in _lines(f):
-                if fmt == "text":
-                    record = InputRecord(path, line_no, line)
-                elif not line.strip():
-                    continue
-                else:
-                    obj = parse_json_line(line, path, line_no)
-                    record = parse_record(obj, path, line_no, self.text_field, self.id_field)
-                rows["source"].append(record.source)
-                rows["line"].append(record.line)
-                rows["text"].append(record.text)
-                rows["id"].append(None if record.id is None else json.dumps(record.id, ensure_ascii=False))
-                rows["error"].append(record.error)
-                if len(rows["line"]) == ROWS_PER_BLOCK:
-                    yield pyarrow.table(rows, schema=_SCHEMA())
-                    rows = {k: [] for k in rows}
-            if rows["line"]:
-                yield pyarrow.table(rows, schema=_SCHEMA())
+            lines = numbered_lines(io.TextIOWrapper(_RawStream(f), encoding="utf8", newline="\n"))
+            records = records_from_lines(lines, path, fmt, self.text_field, self.id_field)
+            while True:
+                block = list(itertools.islice(records, ROWS_PER_BLOCK))
+                if not block:
+                    return
+                yield pyarrow.table(
+                    {
+                        "source": [r.source for r in block],
+                        "line": [r.line for r in block],
+                        "text": [r.text for r in block],
+                        "id": [None if r.id is None else json.dumps(r.id, ensure_ascii=False) for r in block],
+                        "error": [r.error for r in block],
+                    },
+                    schema=pyarrow.schema(
+                        [(name, pyarrow.int64() if name == "line" else pyarrow.string()) for name in COLUMNS]
+                    ),
+                )
 
     return RecordSource
 
 
-def _SCHEMA():
-    import pyarrow
-
-    return pyarrow.schema(
-        [
-            ("source", pyarrow.string()),
-            ("line", pyarrow.int64()),
-            ("text", pyarrow.string()),
-            ("id", pyarrow.string()),
-            ("error", pyarrow.string()),
-        ]
-    )
-
-
-def _lines(f) -> Iterator[tuple]:
-    """(line number, line without its "\\n") of a binary stream, read in 1 MiB blocks."""
-    reader = io.TextIOWrapper(io.BufferedReader(_RawStream(f), 1 << 20), encoding="utf8", newline="")
-    for line_no, line in enumerate(reader, start=1):
-        yield line_no, line[:-1] if line.endswith("\n") else line
+COLUMNS = ("source", "line", "text", "id", "error")
 
 
 class _RawStream(io.RawIOBase):
@@ -158,7 +140,7 @@ class Predictor:
 
         if self.kill_flag:
             _maybe_die(self.kill_flag)
-        columns = [batch.column(name).to_pylist() for name in ("source", "line", "text", "id", "error")]
+        columns = [batch.column(name).to_pylist() for name in COLUMNS]
         records = [
             InputRecord(source, line, text, None if id_ is None else json.loads(id_), error)
             for source, line, text, id_, error in zip(*columns)
@@ -172,7 +154,12 @@ class Predictor:
         docs = iter(self.nlp.pipe((r.text for r in valid), batch_size=self.batch_size))
         rows = [
             output_record(
-                r, next(docs) if r.error is None else None, self.spans_key, self.output_format, self.with_text
+                r,
+                next(docs) if r.error is None else None,
+                self.spans_key,
+                self.output_format,
+                self.with_text,
+                self.source,
             )
             for r in records
         ]
@@ -214,7 +201,8 @@ def predict_with_ray(
     inputs: files, folders or globs, on a file system every node can read
         (local paths for a local Ray; a shared file system on a cluster).
     output: a folder; one JSON-lines file per block, in input order. It must
-        be empty or new, unless ``overwrite``.
+        be empty or new; ``overwrite`` replaces an earlier run's output (its
+        part files and report, nothing else).
     workers, cpus_per_worker, gpus_per_worker: the actor pool; each actor
         loads the pipeline once, runs torch on its CPUs and, with GPUs,
         spaCy on the GPU.
@@ -223,17 +211,28 @@ def predict_with_ray(
     """
     import ray
     from ray.data import ActorPoolStrategy, DataContext
-    from ray.data.datasource import FilenameProvider, SaveMode
+    from ray.data.datasource import FilenameProvider
+
+    from .corpus import REPORT_NAME, write_report
 
     output = Path(output)
-    if output.exists() and any(output.iterdir()) and not overwrite:
+    shards = [str(p.resolve()) for p, _ in expand_inputs(inputs)]
+    if any(Path(shard).is_relative_to(output.resolve()) for shard in shards):
+        raise InputError(f"{output}: the output folder holds input files; write to another folder")
+    ours = [*output.glob("part-*.jsonl"), output / REPORT_NAME] if output.is_dir() else []
+    others = [p for p in output.iterdir() if p not in ours] if output.is_dir() else []
+    if others or (any(p.exists() for p in ours) and not overwrite):
+        what = "files this command did not write" if others else "the output of an earlier run"
         raise InputError(
-            f"{output}: the output folder is not empty; pass --overwrite to replace what is there"
+            f"{output}: the output folder holds {what}; give an empty or new folder (or --overwrite)"
         )
-    shards = [str(Path(p).resolve()) for p, _ in expand_inputs(inputs)]
-    if not ray.is_initialized():
-        ray.init(address=ray_address, include_dashboard=False, log_to_driver=True)
+    for path in ours:
+        path.unlink(missing_ok=True)
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=ray_address, include_dashboard=False)
     ctx = DataContext.get_current()
+    saved = (ctx.execution_options.preserve_order, ctx.enable_progress_bars)
     ctx.execution_options.preserve_order = True
     ctx.enable_progress_bars = progress
 
@@ -241,43 +240,61 @@ def predict_with_ray(
         def get_filename_for_task(self, write_uuid: str, task_index: int) -> str:
             return f"part-{task_index:06d}.jsonl"
 
-    source = _record_source_class()(shards, input_format, text_field, id_field)
-    # Reading and writing are light and take no CPU reservation: workers may
-    # then hold every CPU of a machine (2 workers on 2 cores) without starving them.
-    light = {"num_cpus": 0}
-    ds = ray.data.read_datasource(source, ray_remote_args=light)
-    ds = ds.map_batches(
-        Predictor,
-        compute=ActorPoolStrategy(size=workers),
-        num_cpus=cpus_per_worker,
-        num_gpus=gpus_per_worker or None,
-        batch_size=batch_size,
-        batch_format="pyarrow",
-        fn_constructor_kwargs={
-            "model": str(model),
-            "output_format": output_format,
-            "source": source,
-            "with_text": with_text,
-            "skip_invalid": skip_invalid,
-            "gpu": gpus_per_worker > 0,
-            "threads": int(cpus_per_worker),
-            "batch_size": batch_size,
-            "kill_flag": os.environ.get(KILL_FLAG_ENV),
-        },
-    )
-    ds.write_json(
-        str(output),
-        filename_provider=PartFiles(),
-        mode=SaveMode.OVERWRITE if overwrite else SaveMode.APPEND,
-        force_ascii=False,
-        double_precision=15,
-        ray_remote_args=light,
-    )
-    from .corpus import report_path, write_report
-
+    try:
+        records = _record_source_class()(shards, input_format, text_field, id_field)
+        # Reading and writing are light and take no CPU reservation: workers may
+        # then hold every CPU of a machine (2 workers on 2 cores) without starving them.
+        light = {"num_cpus": 0}
+        ds = ray.data.read_datasource(records, ray_remote_args=light)
+        ds = ds.map_batches(
+            Predictor,
+            compute=ActorPoolStrategy(size=workers),
+            num_cpus=cpus_per_worker,
+            num_gpus=gpus_per_worker or None,
+            batch_size=batch_size,
+            batch_format="pyarrow",
+            fn_constructor_kwargs={
+                "model": str(model),
+                "output_format": output_format,
+                "source": source,
+                "with_text": with_text,
+                "skip_invalid": skip_invalid,
+                "gpu": gpus_per_worker > 0,
+                "threads": int(cpus_per_worker),
+                "batch_size": batch_size,
+                "kill_flag": os.environ.get(KILL_FLAG_ENV),
+            },
+        )
+        ds.write_json(
+            str(output),
+            filename_provider=PartFiles(),
+            force_ascii=False,
+            double_precision=15,
+            ray_remote_args=light,
+        )
+    except Exception as err:
+        cause = _input_error(err)
+        if cause is None:
+            raise
+        raise cause from None  # the record's file and line, not Ray's traceback
+    finally:
+        ctx.execution_options.preserve_order, ctx.enable_progress_bars = saved
+        if started:
+            ray.shutdown()
     report = _report(output, shards)
-    write_report(report, report_path(output))
+    write_report(report, output / REPORT_NAME)
     return report
+
+
+def _input_error(err: BaseException) -> Optional[InputError]:
+    """The InputError a record raised in an actor, from the exceptions Ray wraps it in."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, InputError):
+            return err
+        seen.add(id(err))
+        err = getattr(err, "cause", None) or err.__cause__ or err.__context__
+    return None
 
 
 def _report(output: Path, shards: List[str]) -> Dict[str, Any]:

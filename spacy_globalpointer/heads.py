@@ -46,7 +46,6 @@ def _rotary_angles(offset: int, L: int, d: int, device: torch.device) -> Tensor:
     return pos[:, None] * freq[None, :]
 
 
-@functools.lru_cache(maxsize=64)
 def _rotary_tables(
     offset: int, L: int, d: int, device: torch.device, dtype: torch.dtype
 ) -> Tuple[Tensor, Tensor]:
@@ -55,11 +54,16 @@ def _rotary_tables(
     return cos.to(dtype), sin.to(dtype)
 
 
-@functools.lru_cache(maxsize=64)
 def _rotary_phases(offset: int, L: int, d: int, device: torch.device, dtype: torch.dtype) -> Tensor:
     return torch.polar(
         torch.ones((), device=device, dtype=torch.float64), _rotary_angles(offset, L, d, device)
     ).to(dtype)
+
+
+# Batches start at position 0 and reuse a few lengths: those tables are
+# cached. A long doc's chunks each start elsewhere, once: theirs are not.
+_cached_tables = functools.lru_cache(maxsize=64)(_rotary_tables)
+_cached_phases = functools.lru_cache(maxsize=64)(_rotary_phases)
 
 
 def rotary(x: Tensor, dim: int = -2, scale: float = 1.0, offset: int = 0) -> Tensor:
@@ -79,10 +83,10 @@ def rotary(x: Tensor, dim: int = -2, scale: float = 1.0, offset: int = 0) -> Ten
     if x.dtype in (torch.float32, torch.float64):
         # The pair (a, b) as the complex a + ib: the rotation is one complex product.
         ctype = torch.complex64 if x.dtype == torch.float32 else torch.complex128
-        phase = _rotary_phases(offset, L, d, x.device, ctype)
+        phase = (_cached_phases if offset == 0 else _rotary_phases)(offset, L, d, x.device, ctype)
         xc = torch.view_as_complex(x.reshape(*x.shape[:-1], d // 2, 2).contiguous())
         return torch.view_as_real(xc * (phase * scale).view(*bshape, d // 2)).flatten(-2)
-    cos, sin = _rotary_tables(offset, L, d, x.device, x.dtype)
+    cos, sin = (_cached_tables if offset == 0 else _rotary_tables)(offset, L, d, x.device, x.dtype)
     x = x.contiguous()
     rotated = torch.stack([-x[..., 1::2], x[..., 0::2]], dim=-1).reshape(x.shape)
     return x * (cos * scale).view(*bshape, d) + rotated * (sin * scale).view(*bshape, d)

@@ -9,7 +9,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import IO, Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 INPUT_FORMATS = ("jsonl", "text")
 # Files a folder contributes, by suffix.
@@ -34,16 +34,19 @@ def parse_json_line(line: str, path: Union[str, Path], line_no: int) -> Union[Di
 
 def iter_json_lines(path: Union[str, Path]) -> Iterator[Tuple[int, Union[Dict[str, Any], InputError]]]:
     """(line number, parse_json_line) for every non-blank line of a file, as a stream."""
-    with open(path, encoding="utf8") as f:
-        for line_no, line in enumerate(f, start=1):
+    with open(path, encoding="utf8", newline="\n") as f:
+        for line_no, line in numbered_lines(f):
             if line.strip():
                 yield line_no, parse_json_line(line, path, line_no)
 
 
 def count_lines(path: Union[str, Path]) -> int:
-    """Newlines in a file, read in 1 MiB blocks (for progress bars)."""
+    """Lines in a file, read in 1 MiB blocks (for progress bars)."""
+    lines, last = 0, b"\n"
     with open(path, "rb") as f:
-        return sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b""))
+        for block in iter(lambda: f.read(1 << 20), b""):
+            lines, last = lines + block.count(b"\n"), block[-1:]
+    return lines + (last != b"\n")  # a last line without its "\n"
 
 
 @dataclass
@@ -73,24 +76,44 @@ def parse_record(
     return InputRecord(source, line, text, obj.get(id_field) if id_field is not None else None)
 
 
+def records_from_lines(
+    lines: Iterable[Tuple[int, str]],
+    source: str,
+    input_format: str = "jsonl",
+    text_field: str = "text",
+    id_field: Optional[str] = None,
+) -> Iterator[InputRecord]:
+    """Records from numbered lines (their line ending removed): every line of
+    a text shard is a text, every non-blank line of a JSON-lines shard a
+    record. Invalid records come with ``error`` set."""
+    if input_format not in INPUT_FORMATS:
+        raise ValueError(f"input format must be one of {INPUT_FORMATS}, got {input_format!r}")
+    for line_no, line in lines:
+        if input_format == "text":
+            yield InputRecord(source, line_no, line)
+        elif line.strip():
+            yield parse_record(parse_json_line(line, source, line_no), source, line_no, text_field, id_field)
+
+
+def numbered_lines(f: IO[str]) -> Iterator[Tuple[int, str]]:
+    """(line number, line) of a text stream opened with newline="\n": lines
+    end at "\n" only (a text may hold other separators), and a "\r\n" ending
+    is removed whole."""
+    for line_no, line in enumerate(f, start=1):
+        if line.endswith("\n"):
+            line = line[:-2] if line.endswith("\r\n") else line[:-1]
+        yield line_no, line
+
+
 def read_records(
     path: Union[str, Path],
     input_format: str = "jsonl",
     text_field: str = "text",
     id_field: Optional[str] = None,
 ) -> Iterator[InputRecord]:
-    """The records of one shard, in order, invalid ones included (with ``error``)."""
-    source = str(path)
-    if input_format == "text":
-        with open(path, encoding="utf8", newline="") as f:
-            # Lines end at "\n" only: a text may hold other line separators.
-            for line_no, line in enumerate(f, start=1):
-                yield InputRecord(source, line_no, line[:-1] if line.endswith("\n") else line)
-        return
-    if input_format != "jsonl":
-        raise ValueError(f"input format must be one of {INPUT_FORMATS}, got {input_format!r}")
-    for line_no, obj in iter_json_lines(path):
-        yield parse_record(obj, source, line_no, text_field, id_field)
+    """The records of one shard, in order, invalid ones included (with ``error``), as a stream."""
+    with open(path, encoding="utf8", newline="\n") as f:
+        yield from records_from_lines(numbered_lines(f), str(path), input_format, text_field, id_field)
 
 
 def expand_inputs(inputs: Sequence[Union[str, Path]]) -> List[Tuple[Path, Path]]:
@@ -115,10 +138,6 @@ def expand_inputs(inputs: Sequence[Union[str, Path]]) -> List[Tuple[Path, Path]]
         raise InputError(
             f"no input files in {', '.join(map(str, inputs))} (looked for {', '.join(SHARD_SUFFIXES)})"
         )
-    names = [rel for _, rel in shards]
-    if len(set(names)) != len(names):
-        dup = next(n for n in names if names.count(n) > 1)
-        raise InputError(f"two input shards would both be written as {dup}: give inputs with distinct names")
     return shards
 
 

@@ -13,7 +13,21 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 import numpy
 import srsly
 import torch
-from spacy.attrs import NORM
+from spacy.attrs import (
+    IS_ALPHA,
+    IS_DIGIT,
+    IS_PUNCT,
+    IS_SPACE,
+    IS_UPPER,
+    LENGTH,
+    LOWER,
+    NORM,
+    ORTH,
+    PREFIX,
+    SHAPE,
+    SUFFIX,
+    intify_attr,
+)
 from spacy.tokens import Doc
 from spacy.util import registry
 from thinc.api import (
@@ -52,6 +66,23 @@ _WINDOWED_LEAVES = {
     "relu",
     "remap_ids",
     "static_vectors",
+}
+
+
+# What a window rebuilt from the doc's words (and token norms) carries.
+_WINDOW_ATTRS = {
+    ORTH,
+    LOWER,
+    NORM,
+    SHAPE,
+    PREFIX,
+    SUFFIX,
+    LENGTH,
+    IS_ALPHA,
+    IS_DIGIT,
+    IS_PUNCT,
+    IS_SPACE,
+    IS_UPPER,
 }
 
 
@@ -108,7 +139,8 @@ def build_globalpointer_model_v2(
         are the same as from one pass.
     torch_gemm (bool): on the CPU, let this model's own thinc layers multiply
         matrices with torch (TorchGemmOps): tok2vec and head then share one
-        thread pool. Affects only this model, never thinc's current ops.
+        thread pool. Affects only the layers this model is built with (not an
+        upstream tok2vec it listens to), never thinc's current ops.
 
     Training output: (n_docs, n_labels, L, W) scores in band layout (see
     heads.py), L the batch's longest doc, W its max_span_length (or L).
@@ -195,27 +227,33 @@ class ScoreChunks:
             padded = pad(scorer.ops, tok2vec.predict(self.docs), scorer.get_dim("nI"))
             vectors = lambda lo, hi: padded[:, lo:hi]  # noqa: E731
         shim = scorer.shims[0]
-        lengths = torch.tensor(self.lengths, dtype=torch.long, device=shim.device)
         for s in range(0, L, T):
             t = min(T, L - s)
-            X = xp2torch(vectors(s, min(L, s + t + W - 1)), device=shim.device)
-            kwargs = {"width": W, "offset": s, "n_starts": t}
-            yield s, to_array(shim.predict(ArgsKwargs(args=(X, lengths), kwargs=kwargs)))
+            args = head_args(scorer, vectors(s, min(L, s + t + W - 1)), self.lengths, W, offset=s, n_starts=t)
+            yield s, to_array(shim.predict(args))
 
     def to_array(self) -> Floats4d:
         """All chunks as one (B, C, L, W) array, as training computes it."""
-        return self.model.ops.xp.concatenate([chunk for _, chunk in self], axis=2)
+        chunks = [chunk for _, chunk in self]
+        if not chunks:
+            return self.model.ops.alloc4f(len(self.docs), self.model.get_dim("nO"), 0, 0)
+        return self.model.ops.xp.concatenate(chunks, axis=2)
 
 
 def encoder_context(tok2vec: Model) -> Optional[int]:
     """Tokens on each side that can change a token's vector: an upper bound
     (the sum over every windowed layer), or None when a layer's context is
-    unknown or unbounded."""
+    unknown or unbounded, or when it reads a token attribute that a window
+    rebuilt from words and norms would not have (a tag, a lemma, ...)."""
     context = 0
     for node in tok2vec.walk():
         if node.layers:
             continue  # combinators route; their leaves compute
         if node.name not in _WINDOWED_LEAVES:
+            return None
+        read = list(node.attrs.get("columns", [])) + list(node.attrs.get("attr_ids", []))
+        read += [node.attrs["ngram_id"]] if "ngram_id" in node.attrs else []
+        if any(intify_attr(attr) not in _WINDOW_ATTRS for attr in read):
             return None
         context += int(node.attrs.get("window_size", 0)) + int(node.attrs.get("context", 0))
     return context
@@ -350,19 +388,25 @@ def init_scorer(model: Model, X: Optional[Tuple[List[Floats2d], int]] = None, Y:
     shim._model = head.to(get_torch_default_device())
 
 
-def convert_inputs(model: Model, X: Tuple[List[Floats2d], int], is_train: bool):
-    vectors, max_span_length = X
-    shim = model.shims[0]
+def head_args(
+    scorer: Model, X: Floats3d, lengths: List[int], width: int, is_train: bool = False, **kwargs
+) -> ArgsKwargs:
+    """The head's call for (B, R, nI) vectors: tensors on the head's device."""
+    shim = scorer.shims[0]
     if not isinstance(shim._model, SpanHead):
         raise ValueError(
             "GlobalPointer model is not initialized: call nlp.initialize() or load a trained pipeline."
         )
+    Xt = xp2torch(X, requires_grad=is_train, device=shim.device)
+    lengths_t = torch.tensor(lengths, dtype=torch.long, device=shim.device)
+    return ArgsKwargs(args=(Xt, lengths_t), kwargs={"width": width, **kwargs})
+
+
+def convert_inputs(model: Model, X: Tuple[List[Floats2d], int], is_train: bool):
+    vectors, max_span_length = X
     lengths = [int(x.shape[0]) for x in vectors]
     padded = pad(model.ops, vectors, model.get_dim("nI"))
-    Xt = xp2torch(padded, requires_grad=is_train, device=shim.device)
-    lengths_t = torch.tensor(lengths, dtype=torch.long, device=shim.device)
-    width = band_width(padded.shape[1], max_span_length)
-    args = ArgsKwargs(args=(Xt, lengths_t), kwargs={"width": width})
+    args = head_args(model, padded, lengths, band_width(padded.shape[1], max_span_length), is_train)
 
     def backprop(d_args: ArgsKwargs) -> List[Floats2d]:
         dX = torch2xp(d_args.args[0])

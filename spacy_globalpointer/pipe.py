@@ -109,7 +109,8 @@ def make_globalpointer_ner(
         doc, the best-scoring ones; bounds decoding while the model is untrained.
     overwrite_ents (bool): false (as spaCy's ner): entities already in
         doc.ents (an entity_ruler before this component, say) are kept, and
-        ours fill the tokens around them; true: doc.ents are replaced by ours.
+        ours fill the tokens around them; true (as entity_ruler's setting):
+        ours replace the entities they overlap, the others stay.
         doc.spans[spans_key] holds every predicted span either way.
     max_batch_items (int): padded tokens (docs x longest doc) per model call
         at prediction; docs are grouped by length. A doc longer than this
@@ -288,8 +289,7 @@ class GlobalPointerNER(TrainablePipe):
             raise ValueError(Errors.E187)
         if label in self.labels:
             return 0
-        if self.model.has_dim("nO") and self.model.get_dim("nO") == len(self.labels):
-            raise ValueError(Errors.E922.format(name=self.name, nO=self.model.get_dim("nO")))
+        self._allow_extra_label()
         self.cfg["labels"].append(label)
         self.vocab.strings.add(label)
         return 1
@@ -337,7 +337,8 @@ class GlobalPointerNER(TrainablePipe):
                 f"the examples hold no spans in doc.spans['{self.key}'] or doc.ents. "
                 f"Check the spans key, or pass labels via [initialize.components.{self.name}.labels]."
             )
-        self.model.set_dim("nO", len(self.labels))
+        if self.model.has_dim("nO") is not False:  # declared (set or not) by the model
+            self.model.set_dim("nO", len(self.labels))
         self.model.initialize(X=[eg.predicted for eg in sample] or None)
 
     def predict(self, docs: Iterable[Doc]) -> List[SpanCandidates]:
@@ -347,9 +348,8 @@ class GlobalPointerNER(TrainablePipe):
             _one_torch_thread_in_forked_worker()
             self._pid = os.getpid()
         docs = list(docs)
-        out: List[SpanCandidates] = [None] * len(docs)  # type: ignore[list-item]
+        out = [SpanCandidates.empty() for _ in docs]  # empty docs stay so
         lengths = [len(doc) for doc in docs]
-        empty = decode_spans(numpy.zeros((1, len(self.labels), 0, 0), dtype="float32"), [0], 0.0, 1.0)[0]
         order = sorted((i for i in range(len(docs)) if lengths[i]), key=lengths.__getitem__)
         thresholds = self._thresholds()
         for idx in length_groups(order, lengths, self.max_batch_items):
@@ -360,7 +360,7 @@ class GlobalPointerNER(TrainablePipe):
             found = decode_spans(scores, [lengths[i] for i in idx], thresholds, self.spans_per_token)
             for i, cand in zip(idx, found):
                 out[i] = cand
-        return [empty if cand is None else cand for cand in out]
+        return out
 
     def set_annotations(self, docs: Iterable[Doc], candidates: List[SpanCandidates]) -> None:
         """Write doc.spans[spans_key] (all spans, sorted, attrs["scores"]) and
@@ -375,11 +375,16 @@ class GlobalPointerNER(TrainablePipe):
             group = SpanGroup(doc, name=self.spans_key, spans=[spans[k] for k in order.tolist()])
             group.attrs["scores"] = cand.scores[order]
             doc.spans[self.spans_key] = group
-            preset = [] if self.overwrite_ents else list(doc.ents)
+            preset = list(doc.ents)
             taken = bytearray(len(doc))
-            for ent in preset:
+            for ent in [] if self.overwrite_ents else preset:
                 taken[ent.start : ent.end] = b"\x01" * len(ent)
             ours = [spans[k] for k in select_flat(cand.starts, cand.ends, cand.scores, taken).tolist()]
+            if self.overwrite_ents:
+                # As entity_ruler overwrites: ours win where they overlap, the rest stay.
+                for ent in ours:
+                    taken[ent.start : ent.end] = b"\x01" * len(ent)
+                preset = [ent for ent in preset if taken.find(1, ent.start, ent.end) == -1]
             doc.set_ents(sorted(preset + ours, key=lambda span: span.start), default="outside")
 
     def update(
@@ -411,7 +416,6 @@ class GlobalPointerNER(TrainablePipe):
         """Multilabel categorical cross-entropy of the band scores against the
         gold spans, aligned to the predicted tokens."""
         examples = list(examples)
-        ops = self.model.ops
         B, C, L, W = scores.shape
         label_map = {label: i for i, label in enumerate(self.labels)}
         cells: List[Tuple[int, int, int, int]] = []
@@ -432,13 +436,12 @@ class GlobalPointerNER(TrainablePipe):
                     cells.append((b, label_map[span.label_], span.start, w))
         if too_long:
             self._too_long.add(too_long, self.max_span_length, self)
-        gold = ops.xp.zeros(scores.shape, dtype=bool)
+        scores_t = xp2torch(scores)
+        gold = torch.zeros(scores.shape, dtype=torch.bool, device=scores_t.device)
         if cells:
-            idx = ops.xp.asarray(cells, dtype="int64")
-            gold[idx[:, 0], idx[:, 1], idx[:, 2], idx[:, 3]] = True
-        scores_t, gold_t = xp2torch(scores), xp2torch(gold)
+            gold[tuple(torch.tensor(cells, device=scores_t.device).T)] = True
         lengths = torch.tensor([len(eg.predicted) for eg in examples], device=scores_t.device)
-        loss, grad = loss_and_gradient(scores_t, gold_t, valid_cells(lengths, L, W)[:, None])
+        loss, grad = loss_and_gradient(scores_t, gold, valid_cells(lengths, L, W)[:, None])
         return loss, torch2xp(grad)
 
     def _aligned_gold(self, eg: Example) -> Iterable[Span]:

@@ -15,7 +15,7 @@ from typing import Callable, Dict, Iterator
 
 import torch
 from spacy.util import registry
-from thinc.api import NumpyOps, get_current_ops, set_current_ops
+from thinc.api import NumpyOps
 
 
 class TorchGemmOps(NumpyOps):
@@ -43,21 +43,20 @@ class TorchGemmOps(NumpyOps):
 
 @registry.callbacks("spacy_globalpointer.torch_cpu_ops.v1")
 def make_torch_cpu_ops() -> Callable:
-    """Deprecated: sets TorchGemmOps as thinc's current ops for the whole
-    process, so every pipeline created after it uses them. The
-    spacy_globalpointer.GlobalPointer.v2 architecture gives them to its own
-    layers instead (``torch_gemm = true``). Kept so that pipelines saved with
-    it still load."""
+    """Deprecated, and now does nothing. It used to set TorchGemmOps as
+    thinc's current ops for the whole process, so that loading a pipeline
+    saved with it changed every pipeline created after. The
+    spacy_globalpointer.GlobalPointer.v2 architecture gives the same ops to
+    its own layers (``torch_gemm = true``). Kept so that pipelines saved with
+    it still load (their results do not change; their speed may)."""
 
     def before_creation(lang_cls):
         warnings.warn(
-            "spacy_globalpointer.torch_cpu_ops.v1 changes thinc's ops for the whole process. "
-            "Remove it from [nlp.before_creation] and use spacy_globalpointer.GlobalPointer.v2 "
-            "(torch_gemm = true), which scopes the same speed-up to its own layers.",
-            DeprecationWarning,
+            "spacy_globalpointer.torch_cpu_ops.v1 is deprecated and does nothing: it no longer changes "
+            "thinc's ops for the whole process. Remove it from [nlp.before_creation]; "
+            "spacy_globalpointer.GlobalPointer.v2 (torch_gemm = true) gives its own layers the speed-up.",
+            FutureWarning,
         )
-        if type(get_current_ops()) is NumpyOps:
-            set_current_ops(TorchGemmOps(use_blis=False))
         return lang_cls
 
     return before_creation

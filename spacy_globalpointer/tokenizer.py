@@ -8,6 +8,7 @@ text for every character: quadratic in the text's length (32 s of a
 single " " after a character, which is that character's trailing space) in
 one pass.
 """
+
 import re
 from typing import Callable
 

@@ -262,7 +262,7 @@ def test_deprecated_global_ops_callback_warns():
 
     ops = get_current_ops()
     try:
-        with pytest.warns(DeprecationWarning, match="whole process"):
+        with pytest.warns(FutureWarning, match="whole process"):
             make_torch_cpu_ops()(None)
     finally:
         set_current_ops(ops)

@@ -96,7 +96,7 @@ def test_project_workflows_and_packages(cluener_slice, tmp_path):
     run([BIN / "spacy", "project", "run", "all-trf", project, *trf_vars, *common], env=env)
     pipelines = {}
     for config in ("cluener_cpu", "cluener_trf"):
-        model = project / "training" / config / "model-best"
+        model = project / "training" / config / "model-calibrated"
         pipelines[config] = json.loads((model / "meta.json").read_text())["pipeline"]
         metrics = json.loads((project / "metrics" / f"{config}_cluener.json").read_text())
         assert set(metrics) == {"exact", "official"}
