@@ -39,6 +39,12 @@ def parse_args():
         "--setups", default="cpu,trf", help="comma-separated: cpu (CPU tok2vec config), trf (transformer)"
     )
     p.add_argument(
+        "--no-speed-settings",
+        dest="speed_settings",
+        action="store_false",
+        help="skip the speed settings on/off",
+    )
+    p.add_argument(
         "--rounds",
         type=int,
         default=5,
