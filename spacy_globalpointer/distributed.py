@@ -24,6 +24,7 @@ import io
 import itertools
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
@@ -287,14 +288,19 @@ def predict_with_ray(
 
 
 def _input_error(err: BaseException) -> Optional[InputError]:
-    """The InputError a record raised in an actor, from the exceptions Ray wraps it in."""
+    """The InputError a record raised in an actor, from the exceptions Ray wraps
+    it in. Ray pickles the actor's exception, and a pickled exception loses its
+    __cause__: where the InputError object did not survive, its message (one
+    line, in the traceback text Ray keeps) is read back."""
     seen = set()
-    while err is not None and id(err) not in seen:
-        if isinstance(err, InputError):
-            return err
-        seen.add(id(err))
-        err = getattr(err, "cause", None) or err.__cause__ or err.__context__
-    return None
+    node: Optional[BaseException] = err
+    while node is not None and id(node) not in seen:
+        if isinstance(node, InputError):
+            return node
+        seen.add(id(node))
+        node = getattr(node, "cause", None) or node.__cause__ or node.__context__
+    found = re.search(r"\bInputError: (.+)", str(err))
+    return InputError(found.group(1).strip()) if found else None
 
 
 def _report(output: Path, shards: List[str]) -> Dict[str, Any]:

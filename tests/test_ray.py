@@ -9,6 +9,7 @@ import spacy
 
 from spacy_globalpointer import corpus
 from spacy_globalpointer.cli import main
+from spacy_globalpointer.inputs import InputError
 
 from .test_corpus import BAD, TEXTS, write_shards
 from .util import train_small
@@ -103,7 +104,7 @@ def test_a_killed_worker_loses_nothing(model_path, tmp_path, monkeypatch):
 def test_bad_input_and_edge_texts(model_path, tmp_path):
     src = tmp_path / "bad.jsonl"
     src.write_text("\n".join(BAD + [json.dumps({"text": "长" * 100_000})]) + "\n", encoding="utf8")
-    with pytest.raises(Exception, match=f"{src}:2: not valid JSON"):
+    with pytest.raises(InputError, match=f"{src}:2: not valid JSON"):  # Ray's wrappers removed
         predict_with_ray(model_path, [src], tmp_path / "stop", workers=1, progress=False)
     report = predict_with_ray(
         model_path, [src], tmp_path / "out", workers=1, skip_invalid=True, progress=False
@@ -113,16 +114,29 @@ def test_bad_input_and_edge_texts(model_path, tmp_path):
     assert [bool(r.get("error")) for r in got] == [False, True, True, True, True, False, False]
     assert got[5]["spans"] == [] and all(s["end"] <= 100_000 for s in got[6]["spans"])
     assert report["invalid"] == 4 and all(e.startswith(f"{src}:") for e in report["errors"])
-    # the output folder is not written over without --overwrite
-    with pytest.raises(Exception, match="not empty"):
+    # an earlier run's output is not written over without --overwrite, and
+    # --overwrite replaces only what this command writes
+    with pytest.raises(InputError, match="output of an earlier run"):
         predict_with_ray(model_path, [src], tmp_path / "out", workers=1, skip_invalid=True, progress=False)
+    (tmp_path / "out" / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="files this command did not write"):
+        predict_with_ray(model_path, [src], tmp_path / "out", workers=1, overwrite=True, progress=False)
+    assert (tmp_path / "out" / "notes.txt").read_text() == "mine"
 
 
-def test_text_shards_in_a_glob(model_path, tmp_path):
+def test_text_shards_in_a_glob_as_cluener_spans(model_path, tmp_path):
     for s in range(2):
         (tmp_path / f"t{s}.txt").write_text("\n".join(TEXTS) + "\n", encoding="utf8")
-    predict_with_ray(model_path, [str(tmp_path / "t*.txt")], tmp_path / "out", workers=2, progress=False)
-    got = parts(tmp_path / "out")
-    assert [(Path(r["source"]).name, r["line"]) for r in got] == [
-        (f"t{s}.txt", i + 1) for s in range(2) for i in range(len(TEXTS))
+    options = dict(output_format="cluener", source="spans", progress=False)
+    predict_with_ray(model_path, [str(tmp_path / "t*.txt")], tmp_path / "out", workers=2, **options)
+    corpus.predict_corpus(spacy.load(model_path), [str(tmp_path / "t*.txt")], tmp_path / "local", **options)
+    local = [
+        json.loads(line)
+        for s in range(2)
+        for line in (tmp_path / "local" / f"t{s}.json").read_text().splitlines()
     ]
+    assert parts(tmp_path / "out") == local  # nested spans in CLUENER lines, ids = line - 1
+    ranges = [
+        [tuple(p) for ents in line["label"].values() for ps in ents.values() for p in ps] for line in local
+    ]
+    assert any(a != b and a[0] <= b[1] and b[0] <= a[1] for r in ranges for a in r for b in r)  # nested
