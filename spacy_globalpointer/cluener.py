@@ -78,7 +78,7 @@ class Report:
     skipped: List[str] = field(default_factory=list)
 
 
-def parse_record(obj: Union[Dict[str, Any], InputError], path: str, line_no: int) -> Record:
+def parse_cluener_object(obj: Union[Dict[str, Any], InputError], path: str, line_no: int) -> Record:
     """One CLUENER line (as iter_json_lines gives it) -> Record, or a
     CluenerError saying where and what."""
 
@@ -128,7 +128,7 @@ def parse_record(obj: Union[Dict[str, Any], InputError], path: str, line_no: int
 
 def parse_line(line: str, path: str, line_no: int) -> Record:
     """One CLUENER JSON line -> Record, or a CluenerError saying where and what."""
-    return parse_record(parse_json_line(line, path, line_no), path, line_no)
+    return parse_cluener_object(parse_json_line(line, path, line_no), path, line_no)
 
 
 def read_cluener(
@@ -138,7 +138,7 @@ def read_cluener(
     CluenerError, or with ``skip_invalid`` is left out and listed in ``report.skipped``."""
     for line_no, obj in iter_json_lines(path):
         try:
-            yield parse_record(obj, str(path), line_no)
+            yield parse_cluener_object(obj, str(path), line_no)
         except CluenerError as err:
             if not skip_invalid:
                 raise

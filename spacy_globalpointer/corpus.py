@@ -20,7 +20,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from .cluener import spans_to_labels
+from .cluener import doc_to_record
 from .inputs import (
     InputError,
     InputRecord,
@@ -75,7 +75,7 @@ def output_record(
             return {**key, "error": record.error}
         return {
             **key,
-            "label": spans_to_labels(doc, doc.ents if source == "ents" else doc.spans.get(spans_key, [])),
+            "label": doc_to_record(doc, source=source, spans_key=spans_key)["label"],
         }
     key = {"id": record.id} if record.id is not None else {"source": record.source, "line": record.line}
     if doc is None:
