@@ -39,6 +39,9 @@ def parse_args():
         "--setups", default="cpu,trf", help="comma-separated: cpu (CPU tok2vec config), trf (transformer)"
     )
     p.add_argument(
+        "--config", default=str(ROOT / "configs" / "cluener_cpu.cfg"), help="the CPU setup's config"
+    )
+    p.add_argument(
         "--no-speed-settings",
         dest="speed_settings",
         action="store_false",
@@ -104,7 +107,7 @@ def sync():
 
 def load_nlp(setup: str, trf_path: str, overrides=None):
     if setup == "cpu":
-        config = Config().from_disk(ROOT / "configs" / "cluener_cpu.cfg", overrides=overrides or {})
+        config = Config().from_disk(ARGS.config, overrides=overrides or {})
     else:
         overrides = {"components.transformer.model.name": trf_path}
         if DEVICE.type == "cpu":
