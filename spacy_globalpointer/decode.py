@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from typing import Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy
-from thinc.api import get_array_module
+from thinc.api import get_array_module, torch2xp, xp2torch
 from thinc.types import Floats4d
 from thinc.util import to_numpy
+
+from .heads import valid_cells
 
 # (offset of the first start, scores for starts offset, offset + 1, ...).
 ScoreChunk = Tuple[int, Floats4d]
@@ -162,8 +164,7 @@ def _top_cells(xp, scores, lengths, caps, offset: int):
     least its cap-th best (ties kept: the exact cut is made on the host).
     Linear in the cells: a partition, then a sort of the K best only."""
     B, C, t, W = scores.shape
-    ends = xp.arange(offset, offset + t)[:, None] + xp.arange(W)[None, :]
-    inside = (ends[None] < xp.asarray(lengths)[:, None, None])[:, None]
+    inside = torch2xp(valid_cells(xp2torch(xp.asarray(lengths)), t, W, offset))[:, None]
     neg = xp.where(inside, -scores, xp.inf).reshape(B, -1)
     K = min(int(caps.max()), neg.shape[1])
     best = xp.sort(xp.partition(neg, K - 1, axis=1)[:, :K], axis=1)
