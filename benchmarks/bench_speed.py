@@ -4,6 +4,7 @@ plain PyTorch loop written the way the common GlobalPointer scripts are.
     python benchmarks/bench_speed.py                       # CPU config + a tiny random BERT
     python benchmarks/bench_speed.py --transformer PATH    # any local Hugging Face folder
     python benchmarks/bench_speed.py --threads 1 --gpu-id 0
+    python benchmarks/bench_speed.py --setups cpu --model training/cluener_cpu/model-calibrated
 
 Both sides use the same encoder (the pipeline's own tok2vec, or the same
 transformer weights) and the same head class, loss and thread count; ratios
@@ -11,7 +12,8 @@ are measured in the same run: training and inference are timed in --rounds
 rounds that alternate the two sides (so both meet the same fast and slow
 phases of a noisy machine), and medians are reported with the spread of the
 per-round ratios. The baseline predicts with the weights ours ended training
-with, so both find the same (few) spans. The encoder's time per doc is
+with (or, with --model, the trained pipeline's), so both find the same
+spans. The encoder's time per doc is
 reported apart, since the padding it pays for bounds the baseline. Prints
 tables and writes JSON (--out).
 """
@@ -52,6 +54,12 @@ def parse_args():
         type=int,
         default=5,
         help="timed rounds; each alternates ours and the baseline, and medians are reported",
+    )
+    p.add_argument(
+        "--model",
+        default=None,
+        help="a pipeline trained with --config: both sides predict with its weights (and ours with its"
+        " calibrated thresholds) instead of those of the few timed training steps",
     )
     p.add_argument("--n-docs", type=int, default=512, help="docs per inference round (ours)")
     p.add_argument(
@@ -153,15 +161,22 @@ class Ours:
         B = ARGS.batch_size
         self.batches = iter([examples[i : i + B] for i in range(0, len(examples), B)])
         self.train(2)  # warm-up
-        gp = nlp.get_pipe("globalpointer_ner")
         self.head_s, self.encoder_s = [0.0], [0.0]
         gp_pipe.decode_spans = timed(DECODE_SPANS, self.head_s)
-        if setup == "cpu":
-            tok2vec = gp.model.get_ref("tok2vec")
+        self.time_encoder()
+
+    def time_encoder(self):
+        if self.setup == "cpu":
+            tok2vec = self.nlp.get_pipe("globalpointer_ner").model.get_ref("tok2vec")
             tok2vec._func = timed(tok2vec._func, self.encoder_s)
         else:
-            trf = nlp.get_pipe("transformer")
+            trf = self.nlp.get_pipe("transformer")
             trf.predict = timed(trf.predict, self.encoder_s)
+
+    def load_trained(self, path):
+        """Predict with a trained pipeline from here on (training is done)."""
+        self.nlp = spacy.load(path)
+        self.time_encoder()
 
     def train(self, n_steps):
         """n_steps updates; returns (docs, tokens) seen."""
@@ -420,6 +435,7 @@ def main():
         else ("tiny random BERT (hidden 128, 2 layers)" if "trf" in ARGS.setups else None),
         "device": str(DEVICE),
         "rounds": ARGS.rounds,
+        "model": ARGS.model,
     }
     results = {"env": env, "setups": {}}
     for setup in ARGS.setups.split(","):
@@ -442,6 +458,8 @@ def main():
         # The baseline predicts with the weights ours ended with, so both sides
         # find the same (few) spans: the scripts' Python loop over positive
         # cells then costs what it costs on a trained model.
+        if ARGS.model and setup == "cpu":
+            ours.load_trained(ARGS.model)
         base.load_weights_from(ours.nlp)
         texts = [r.text for r in records[: ARGS.n_docs]]
         base_texts = texts[: ARGS.baseline_docs]

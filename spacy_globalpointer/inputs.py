@@ -26,7 +26,7 @@ def parse_json_line(line: str, path: Union[str, Path], line_no: int) -> Union[Di
     try:
         obj = json.loads(line)
     except json.JSONDecodeError as err:
-        return InputError(f"{path}:{line_no}: not valid JSON ({err.msg} at column {err.colno})")
+        return InputError(f"{path}:{line_no}: not valid JSON: {err.msg} (column {err.colno})")
     if not isinstance(obj, dict):
         return InputError(f"{path}:{line_no}: expected a JSON object, got {type(obj).__name__}")
     return obj
