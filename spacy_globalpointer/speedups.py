@@ -11,7 +11,7 @@
 
 import contextlib
 import warnings
-from typing import Callable, Dict, Iterator
+from typing import Callable, Dict, Iterator, Optional, Tuple
 
 import torch
 from spacy.util import registry
@@ -94,13 +94,18 @@ def _msgpack_registries():
 
 
 @contextlib.contextmanager
-def cached_msgpack_lookup() -> Iterator[None]:
+def cached_msgpack_lookup(cache: Optional[Dict[Tuple[str, ...], "_CachedLookup"]] = None) -> Iterator[None]:
     """Within the block, srsly's msgpack extension lookups are cached (see
-    _CachedLookup); after it, srsly is as it was. Not thread-safe: meant for
+    _CachedLookup); after it, srsly is as it was. ``cache``, a dict, carries
+    the cached lookups from one block to the next. Not thread-safe: meant for
     a reader's own loop."""
+    cache = {} if cache is None else cache
     registries = [reg for reg in _msgpack_registries() if "get_all" not in vars(reg)]
     for reg in registries:
-        reg.get_all = _CachedLookup(reg)
+        namespace = tuple(reg.namespace)
+        if namespace not in cache:
+            cache[namespace] = _CachedLookup(reg)
+        reg.get_all = cache[namespace]
     try:
         yield
     finally:
@@ -110,9 +115,12 @@ def cached_msgpack_lookup() -> Iterator[None]:
 
 def cached(iterator: Iterator) -> Iterator:
     """Items of ``iterator``, each produced inside cached_msgpack_lookup():
-    a generator's steps run with the cache, the caller's code between them without."""
+    a generator's steps run with the cache, the caller's code between them without.
+    The cache is kept from one step to the next: each doc's span groups would
+    otherwise pay the first, uncached lookup again."""
+    cache: Dict[Tuple[str, ...], _CachedLookup] = {}
     while True:
-        with cached_msgpack_lookup():
+        with cached_msgpack_lookup(cache):
             try:
                 item = next(iterator)
             except StopIteration:
