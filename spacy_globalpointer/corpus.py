@@ -57,6 +57,11 @@ def doc_to_output(doc: Doc, spans_key: str, *, with_text: bool = False) -> Dict[
     return out
 
 
+def json_line(record: Dict[str, Any]) -> str:
+    """One output record as it is written, by both engines: a JSON line."""
+    return json.dumps(record, ensure_ascii=False) + "\n"
+
+
 def output_record(
     record: InputRecord,
     doc: Optional[Doc],
@@ -223,7 +228,7 @@ def predict_corpus(
         with open(partial, "w", encoding="utf8") as f:
             for record, doc in _predict_records(nlp, records, skip_invalid, batch_size, report):
                 line = output_record(record, doc, spans_key, output_format, with_text, source)
-                f.write(json.dumps(line, ensure_ascii=False) + "\n")
+                f.write(json_line(line))
                 written += 1
                 bar.update(1)
             f.flush()

@@ -8,9 +8,13 @@ component never imports this module.
 - Predict: ``map_batches`` with :class:`Predictor`, a callable class: each
   actor of the pool loads the pipeline once, then predicts batch after batch.
   Only plain columns cross process boundaries, never Doc objects.
-- Write: Ray's own ``write_json``, one JSON-lines file per block, named by
-  the block's position (``part-000000.jsonl``, ...), so a retried block
-  rewrites its own file.
+- Write: Ray's file datasink (``write_datasink``), one JSON-lines file per
+  block, named by the block's position (``part-000000.jsonl``, ...), so a
+  retried block rewrites its own file. The actors serialize each record as
+  the local engine does (``corpus.json_line``): the lines are the same, and
+  no record gets keys it does not have (pandas' JSON writer would add
+  ``"error": null`` beside valid records, and it crashed on blocks that mix
+  error records with predictions).
 
 On failure: an actor that dies (a crash, an out-of-memory kill, a lost node)
 is restarted by Ray and the batch it held is run again on it, so every input
@@ -88,6 +92,19 @@ def _record_source_class():
 COLUMNS = ("source", "line", "text", "id", "error")
 
 
+def _json_lines_sink_class():
+    from ray.data.datasource.file_datasink import BlockBasedFileDatasink
+
+    class JSONLinesSink(BlockBasedFileDatasink):
+        """Writes a block's ``json`` column, lines the actors serialized."""
+
+        def write_block_to_file(self, block, file) -> None:
+            lines = block.to_arrow().column("json").to_pylist()
+            file.write("".join(lines).encode("utf8"))
+
+    return JSONLinesSink
+
+
 class _RawStream(io.RawIOBase):
     """A pyarrow NativeFile as a Python raw stream (for TextIOWrapper)."""
 
@@ -135,9 +152,9 @@ class Predictor:
         self.kill_flag = kill_flag
 
     def __call__(self, batch):
-        import pandas
+        import pyarrow
 
-        from .corpus import output_record
+        from .corpus import json_line, output_record
 
         if self.kill_flag:
             _maybe_die(self.kill_flag)
@@ -153,18 +170,20 @@ class Predictor:
                 )
         valid = [r for r in records if r.error is None]
         docs = iter(self.nlp.pipe((r.text for r in valid), batch_size=self.batch_size))
-        rows = [
-            output_record(
-                r,
-                next(docs) if r.error is None else None,
-                self.spans_key,
-                self.output_format,
-                self.with_text,
-                self.source,
+        lines = [
+            json_line(
+                output_record(
+                    r,
+                    next(docs) if r.error is None else None,
+                    self.spans_key,
+                    self.output_format,
+                    self.with_text,
+                    self.source,
+                )
             )
             for r in records
         ]
-        return pandas.DataFrame(rows)
+        return pyarrow.table({"json": pyarrow.array(lines, pyarrow.large_string())})
 
 
 def _maybe_die(flag: str) -> None:
@@ -245,8 +264,7 @@ def predict_with_ray(
         records = _record_source_class()(shards, input_format, text_field, id_field)
         # Reading and writing are light and take no CPU reservation: workers may
         # then hold every CPU of a machine (2 workers on 2 cores) without starving them.
-        light = {"num_cpus": 0}
-        ds = ray.data.read_datasource(records, ray_remote_args=light)
+        ds = ray.data.read_datasource(records, num_cpus=0)
         ds = ds.map_batches(
             Predictor,
             compute=ActorPoolStrategy(size=workers),
@@ -266,12 +284,9 @@ def predict_with_ray(
                 "kill_flag": os.environ.get(KILL_FLAG_ENV),
             },
         )
-        ds.write_json(
-            str(output),
-            filename_provider=PartFiles(),
-            force_ascii=False,
-            double_precision=15,
-            ray_remote_args=light,
+        ds.write_datasink(
+            _json_lines_sink_class()(str(output), file_format="jsonl", filename_provider=PartFiles()),
+            ray_remote_args={"num_cpus": 0},
         )
     except Exception as err:
         cause = _input_error(err)
