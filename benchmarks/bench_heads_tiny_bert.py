@@ -1,7 +1,7 @@
 """GlobalPointer vs EfficientGlobalPointer on the reference repo's protocol.
 
     python benchmarks/bench_heads_tiny_bert.py                     # both heads
-    python benchmarks/bench_heads_tiny_bert.py --heads EfficientGlobalPointer --set egp_bias_input=hidden
+    python benchmarks/bench_heads_tiny_bert.py --heads EfficientGlobalPointer
 
 A 4-layer, hidden-256 BERT with random weights (no download: built from the
 training texts' characters), trained with the head on CLUENER train for 3

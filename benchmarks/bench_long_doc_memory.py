@@ -51,7 +51,7 @@ def main() -> None:
         if name != "globalpointer_ner":
             doc = component(doc)
     candidates = gp.predict([doc])
-    steps.append(("predict (encoder, head, decoding)", memory_mb()))
+    steps.append(("predict", memory_mb()))  # encoder, head, decoding
     gp.set_annotations([doc], candidates)
     del candidates
     gc.collect()
