@@ -395,3 +395,16 @@ def test_any_band_scoring_model_works(tmp_path):
     before = [spans_of(nlp(t)) for t in texts]
     nlp.to_disk(tmp_path)
     assert [spans_of(d) for d in spacy.load(tmp_path).pipe(texts)] == before
+
+
+# --- the CLI under spaCy's own ---------------------------------------------------------
+
+
+def test_spacy_cli_lists_our_commands():
+    """`spacy globalpointer --help` (spaCy's spacy_cli entry point) lists every command."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "spacy", "globalpointer", "--help"], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for command in ("convert", "predict", "score", "calibrate", "interactive"):
+        assert f" {command} " in proc.stdout, proc.stdout
