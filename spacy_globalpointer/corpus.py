@@ -117,6 +117,14 @@ class PredictReport:
         if len(self.errors) < self.max_errors_listed:
             self.errors.append(error)
 
+    def count_written(self, path: Path) -> None:
+        """Count the records of an output file already written, the error
+        records among them as invalid."""
+        for _, line in iter_json_lines(path):
+            self.records += 1
+            if isinstance(line, dict) and line.get("error"):
+                self.add_invalid(line["error"])
+
     def to_dict(self) -> Dict[str, Any]:
         return {
             "shards_done": self.shards_done,
@@ -214,10 +222,7 @@ def predict_corpus(
         if target.exists():
             # Done by an earlier try of this run: count what it wrote.
             report.shards_skipped.append(str(shard))
-            for _, line in iter_json_lines(target):
-                report.records += 1
-                if isinstance(line, dict) and line.get("error"):
-                    report.add_invalid(line["error"])
+            report.count_written(target)
             bar.update(count_lines(shard))
             continue
         bar.set_description(f"predict {shard.name}")

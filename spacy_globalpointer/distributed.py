@@ -38,7 +38,6 @@ from .inputs import (
     InputRecord,
     expand_inputs,
     guess_input_format,
-    iter_json_lines,
     numbered_lines,
     records_from_lines,
 )
@@ -321,17 +320,14 @@ def _input_error(err: BaseException) -> Optional[InputError]:
 def _report(output: Path, shards: List[str]) -> Dict[str, Any]:
     """Counts read back from the written files: records, and the invalid
     ones (written in place as error records)."""
-    records, errors = 0, []
+    from .corpus import PredictReport
+
+    report = PredictReport()
     for part in sorted(output.glob("part-*.jsonl")):
-        for _, obj in iter_json_lines(part):
-            records += 1
-            if isinstance(obj, dict) and obj.get("error"):
-                errors.append(obj["error"])
+        report.count_written(part)
+    counts = report.to_dict()
     return {
         "engine": "ray",
         "shards": shards,
-        "records": records,
-        "invalid": len(errors),
-        "errors": errors[:1000],
-        "errors_not_listed": max(0, len(errors) - 1000),
+        **{key: counts[key] for key in ("records", "invalid", "errors", "errors_not_listed")},
     }
