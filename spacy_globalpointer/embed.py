@@ -1,16 +1,21 @@
-"""Hashed embeddings of token attributes and of n-grams of neighbouring tokens.
+"""Hashed embeddings of token attributes, of n-grams of neighbouring tokens,
+and of the word a token is part of.
 
 Chinese NER runs on one-character tokens, where spaCy's NORM, PREFIX and
 SUFFIX are all the same character: ``spacy.MultiHashEmbed`` then sees one
 feature per token. The character bigrams around a token (and trigrams) carry
-most of what a word segmenter would add - 北京 / 京大 in 北京大学 - and are what
-the Chinese NER literature pairs with character embeddings.
+part of what a word segmenter would add - 北京 / 京大 in 北京大学 - and are what
+the Chinese NER literature pairs with character embeddings. A segmenter adds
+the rest: which word of its dictionary a character belongs to, and where in
+it (北京大学: 北 begins a four-character word).
 """
 
-from typing import List, Sequence, Tuple, Union
+import threading
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import numpy
-from spacy.attrs import intify_attr
+from spacy.attrs import IDX, LENGTH, intify_attr
+from spacy.strings import hash_string
 from spacy.tokens import Doc
 from spacy.util import registry
 from thinc.api import HashEmbed, Maxout, Model, chain, concatenate, list2ragged, ragged2list, with_array
@@ -31,7 +36,23 @@ def NgramHashEmbed(
     ngram_sizes: List[int] = [2],
     ngram_rows: List[int] = [50000],
 ) -> Model[List[Doc], List[Floats2d]]:
-    """Like spacy.MultiHashEmbed.v2, plus hashed n-grams of neighbouring tokens.
+    """NgramHashEmbed.v2 without word features (same settings, same layers)."""
+    return NgramHashEmbed_v2(width, attrs, rows, ngram_attr, ngram_sizes, ngram_rows)
+
+
+@registry.architectures("spacy_globalpointer.NgramHashEmbed.v2")
+def NgramHashEmbed_v2(
+    width: int,
+    attrs: List[Union[str, int]],
+    rows: List[int],
+    ngram_attr: Union[str, int] = "NORM",
+    ngram_sizes: List[int] = [2],
+    ngram_rows: List[int] = [50000],
+    words: Optional[str] = None,
+    word_rows: int = 20000,
+) -> Model[List[Doc], List[Floats2d]]:
+    """Like spacy.MultiHashEmbed.v2, plus hashed n-grams of neighbouring tokens
+    and, optionally, the word of a segmenter's dictionary each token is part of.
 
     width (int): output width, and the width of every embedding table.
     attrs (List[str]): token attributes embedded on their own, e.g. ["NORM", "SHAPE"].
@@ -42,9 +63,15 @@ def NgramHashEmbed(
         token gets every n-gram that covers it (n of them: for bigrams, the
         one ending and the one starting at it), each from its own table.
     ngram_rows (List[int]): rows of each n's tables.
+    words (Optional[str]): "jieba": segment doc.text with jieba's dictionary
+        (no HMM: only dictionary words) and give each token two more
+        features, the word it is part of and its place in it (begins / inside
+        / ends / is the word, and the word's length). None: no word features.
+    word_rows (int): rows of the word table (the place table has 64).
 
-    The layer reads max(ngram_sizes) - 1 tokens on each side of a token; its
-    ``attrs["context"]`` says so (see model.py, windowed encoding).
+    The layer reads max(ngram_sizes) - 1 tokens on each side of a token, plus
+    WORD_CONTEXT for word features; its ``attrs["context"]`` says so (see
+    model.py, windowed encoding).
     """
     if len(rows) != len(attrs):
         raise ValueError(
@@ -58,10 +85,15 @@ def NgramHashEmbed(
     if any(not isinstance(n, int) or n < 2 for n in ngram_sizes):
         raise ValueError(f"NgramHashEmbed: ngram_sizes must be integers of at least 2, got {ngram_sizes}.")
     table_rows = list(rows) + [r for n, r in zip(ngram_sizes, ngram_rows) for _ in range(n)]
+    features = ngram_features(attrs, ngram_attr, ngram_sizes)
+    context = features.attrs["context"]
+    if words is not None:
+        features = concatenate(features, word_features(words))
+        table_rows += [word_rows, 64]
+        context += WORD_CONTEXT
     # Seeds as MultiHashEmbed numbers them (8, 9, ...): the attribute tables
     # are hashed the same way as there.
     embeddings = [HashEmbed(width, r, column=i, seed=8 + i, dropout=0.0) for i, r in enumerate(table_rows)]
-    features = ngram_features(attrs, ngram_attr, ngram_sizes)
     model = chain(
         features,
         list2ragged(),
@@ -69,7 +101,7 @@ def NgramHashEmbed(
         with_array(Maxout(width, width * len(embeddings), nP=3, dropout=0.0, normalize=True)),
         ragged2list(),
     )
-    model.attrs["context"] = features.attrs["context"]
+    model.attrs["context"] = context
     return model
 
 
@@ -109,4 +141,70 @@ def _features_forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Li
                     h = (h * _MIX) ^ keys[first + k : first + k + len(doc)]
                 cols.append(h[:, None])
         out.append(model.ops.asarray(numpy.hstack(cols), dtype="uint64"))
+    return out, lambda d_out: []
+
+
+# Characters of text on each side of a window that word features see (model.py
+# encodes a long doc in windows). jieba segments each run of Han characters
+# and ASCII letters/digits on its own, by a best path over the run: the words
+# of a token more than this far from a window's edge come out as in one pass
+# over the doc unless the best path there depends on text further away, which
+# a dictionary segmenter's path, re-converging within a few words, does not
+# do in running text (tests/test_long_docs.py compares the two).
+WORD_CONTEXT = 64
+
+_SEGMENTERS = {"jieba"}
+_jieba = None
+_jieba_lock = threading.Lock()
+
+
+def word_features(segmenter: str) -> Model[List[Doc], List[Ints2d]]:
+    """Per doc, a (tokens, 2) uint64 array: the hash of the word the token's
+    first character is part of, and a code of its place in that word."""
+    if segmenter not in _SEGMENTERS:
+        raise ValueError(
+            f"NgramHashEmbed: words must be one of {sorted(_SEGMENTERS)} or null, got {segmenter!r}."
+        )
+    return Model("word_features", _words_forward, attrs={"segmenter": segmenter, "context": WORD_CONTEXT})
+
+
+def jieba_words(text: str) -> List[str]:
+    """jieba's dictionary words of ``text``, in order; they join to ``text``.
+    Our own jieba.Tokenizer, so jieba's global one keeps any user words."""
+    global _jieba
+    if _jieba is None:
+        with _jieba_lock:
+            if _jieba is None:
+                try:
+                    import jieba
+                except ImportError as err:  # pragma: no cover - a dependency
+                    raise ImportError("NgramHashEmbed words='jieba' needs jieba: pip install jieba") from err
+                tokenizer = jieba.Tokenizer()
+                tokenizer.initialize()
+                _jieba = tokenizer
+    return list(_jieba.cut(text, HMM=False))
+
+
+def word_places(words: Sequence[str], starts: numpy.ndarray, lengths: numpy.ndarray) -> numpy.ndarray:
+    """(tokens, 2) uint64: per token (its first character at ``starts``, its
+    ``lengths`` characters), the hash of the word holding that character, and
+    16 * (1 if the token begins the word, + 2 if it ends it) + min(word length, 15)."""
+    word_lens = numpy.fromiter((len(w) for w in words), dtype="int64", count=len(words))
+    word_ends = numpy.cumsum(word_lens)
+    word_starts = word_ends - word_lens
+    hashes = numpy.fromiter((hash_string(w) for w in words), dtype="uint64", count=len(words))
+    k = numpy.searchsorted(word_starts, starts, side="right") - 1
+    begins = starts == word_starts[k]
+    ends = starts + lengths >= word_ends[k]
+    place = 16 * (begins.astype("uint64") + 2 * ends.astype("uint64"))
+    place += numpy.minimum(word_lens[k], 15).astype("uint64")
+    return numpy.stack([hashes[k], place], axis=1) if len(starts) else numpy.zeros((0, 2), dtype="uint64")
+
+
+def _words_forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[Ints2d], Callable]:
+    out = []
+    for doc in docs:
+        where = doc.to_array([IDX, LENGTH]).reshape(len(doc), 2).astype("int64")
+        places = word_places(jieba_words(doc.text), where[:, 0], where[:, 1])
+        out.append(model.ops.asarray(places, dtype="uint64"))
     return out, lambda d_out: []

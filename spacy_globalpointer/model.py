@@ -47,8 +47,8 @@ from .heads import SpanHead, band_width, build_head, check_head_args
 from .speedups import TorchGemmOps
 
 # Leaf layers that compute each token's vector from a fixed window of tokens
-# around it (expand_window and ngram_features say how wide): a doc can then be
-# encoded in overlapping windows. Anything else (an LSTM, a listener, a
+# around it (expand_window, ngram_features and word_features say how wide): a
+# doc can then be encoded in overlapping windows. Anything else (an LSTM, a listener, a
 # transformer) is encoded whole.
 _WINDOWED_LEAVES = {
     "dropout",
@@ -66,6 +66,7 @@ _WINDOWED_LEAVES = {
     "relu",
     "remap_ids",
     "static_vectors",
+    "word_features",
 }
 
 
