@@ -336,9 +336,10 @@ def calibrate_cli(
     gpu_id: int = Opt(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU"),
 ):
     """Choose the decision threshold of a trained pipeline on gold data: the
-    one threshold with the best exact-match F of doc.ents, and per-label
-    thresholds when they also win on held-out halves of the data. Stores them
-    in the pipeline (config.cfg and the component), so spacy.load uses them.
+    one threshold with the best exact-match F of doc.ents, or per-label ones,
+    whichever wins on held-out halves of the data; the pipeline's own
+    threshold stays when neither beats it there. Stores them in the pipeline
+    (config.cfg and the component), so spacy.load uses them.
 
     \b
     Example:
@@ -358,8 +359,14 @@ def calibrate_cli(
         (name.replace("_", " "), *(f"{100 * v[k]:.2f}" for k in "prf")) for name, v in result.scores.items()
     ]
     _table(rows, ("doc.ents on " + dev_path.name, "P", "R", "F"))
-    chosen = "per label" if result.per_label_used else "one for all labels"
-    msg.good(f"Threshold {result.threshold:+.2f} ({chosen}), saved to {output_model or model}")
+    if result.choice == "unchanged":
+        msg.good(
+            f"Threshold left at {result.threshold:+.2f}: a new one (best on all of {dev_path.name}: "
+            f"{result.best_global:+.2f}) did not win on held-out halves; saved to {output_model or model}"
+        )
+    else:
+        chosen = "per label" if result.per_label_used else "one for all labels"
+        msg.good(f"Threshold {result.threshold:+.2f} ({chosen}), saved to {output_model or model}")
     if result.label_thresholds:
         _table(sorted(result.label_thresholds.items()), ("label", "threshold"))
     if output:
@@ -367,7 +374,9 @@ def calibrate_cli(
         data = {
             "threshold": result.threshold,
             "label_thresholds": result.label_thresholds,
+            "choice": result.choice,
             "per_label_used": result.per_label_used,
+            "best_global": result.best_global,
             "scores": result.scores,
         }
         output.write_text(json.dumps(data, indent=2) + "\n", encoding="utf8")

@@ -31,10 +31,30 @@ def test_chosen_threshold_is_the_best_f_that_spacy_measures(half_trained, monkey
         gp.threshold, gp.label_thresholds = float(t), {}
         measured[float(t)] = nlp.evaluate(examples)["ents_f"]
     best = max(measured.values())
-    assert measured[result.threshold] == pytest.approx(best)
+    assert measured[result.best_global] == pytest.approx(best)
     assert result.scores["dev_global"]["f"] == pytest.approx(best)
     assert result.scores["dev_old_threshold"]["f"] == pytest.approx(measured[0.0])
     assert best > measured[0.0]  # the test is only worth something if 0 was not already the best
+
+
+def test_a_threshold_that_does_not_win_held_out_is_not_kept(half_trained, monkeypatch):
+    """The model predicts nothing at 0, so calibrating gives it a new
+    threshold; calibrated again on a grid where every threshold predicts
+    nothing (F 0 on both halves), it keeps the one it has."""
+    nlp = half_trained
+    gp = nlp.get_pipe("globalpointer_ner")
+    refs = [eg.reference for eg in make_examples(nlp, ents=True)]
+    gp.threshold, gp.label_thresholds = 0.0, {}
+    monkeypatch.setattr(cal, "GRID", numpy.round(numpy.arange(-3.0, 1.01, 0.5), 2))
+    first = cal.calibrate(nlp, refs)
+    assert first.choice != "unchanged" and gp.threshold == first.best_global != 0.0
+    kept = (gp.threshold, dict(gp.label_thresholds))
+    monkeypatch.setattr(cal, "GRID", numpy.asarray([60.0, 70.0]))
+    result = cal.calibrate(nlp, refs)
+    assert result.scores["dev_old_threshold"]["f"] > 0 == result.scores["held_out_global"]["f"]
+    assert result.choice == "unchanged" and not result.per_label_used
+    assert (gp.threshold, gp.label_thresholds) == kept == (result.threshold, result.label_thresholds)
+    gp.threshold, gp.label_thresholds = 0.0, {}
 
 
 def test_per_label_thresholds_decode_per_label(half_trained):
