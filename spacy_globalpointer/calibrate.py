@@ -12,7 +12,9 @@ other, and the winner there among the pipeline's current threshold (nothing
 chosen, so its held-out score is its dev score), one global threshold and
 per-label ones is used. Ties go to the simpler choice. A model whose F already
 peaks near its current cut keeps it: a threshold fitted to dev's noise would
-score higher on dev and lower on new data.
+score higher on dev and lower on new data. (Calibrating a pipeline again on
+the data its threshold was chosen on favours keeping that threshold: its
+score there is in-sample. Calibrate model-best, as the project does.)
 """
 
 from dataclasses import dataclass, field

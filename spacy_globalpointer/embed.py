@@ -10,8 +10,7 @@ the rest: which word of its dictionary a character belongs to, and where in
 it (北京大学: 北 begins a four-character word).
 """
 
-import threading
-from typing import Callable, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy
 from spacy.attrs import IDX, LENGTH, intify_attr
@@ -69,9 +68,9 @@ def NgramHashEmbed_v2(
         / ends / is the word, and the word's length). None: no word features.
     word_rows (int): rows of the word table (the place table has 64).
 
-    The layer reads max(ngram_sizes) - 1 tokens on each side of a token, plus
-    WORD_CONTEXT for word features; its ``attrs["context"]`` says so (see
-    model.py, windowed encoding).
+    The layer reads max(ngram_sizes) - 1 tokens on each side of a token; its
+    ``attrs["context"]`` says so (see model.py, windowed encoding, which hands
+    word features the whole doc's segmentation).
     """
     if len(rows) != len(attrs):
         raise ValueError(
@@ -90,7 +89,6 @@ def NgramHashEmbed_v2(
     if words is not None:
         features = concatenate(features, word_features(words))
         table_rows += [word_rows, 64]
-        context += WORD_CONTEXT
     # Seeds as MultiHashEmbed numbers them (8, 9, ...): the attribute tables
     # are hashed the same way as there.
     embeddings = [HashEmbed(width, r, column=i, seed=8 + i, dropout=0.0) for i, r in enumerate(table_rows)]
@@ -144,45 +142,49 @@ def _features_forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Li
     return out, lambda d_out: []
 
 
-# Characters of text on each side of a window that word features see (model.py
-# encodes a long doc in windows). jieba segments each run of Han characters
-# and ASCII letters/digits on its own, by a best path over the run: the words
-# of a token more than this far from a window's edge come out as in one pass
-# over the doc unless the best path there depends on text further away, which
-# a dictionary segmenter's path, re-converging within a few words, does not
-# do in running text (tests/test_long_docs.py compares the two).
-WORD_CONTEXT = 64
-
-_SEGMENTERS = {"jieba"}
-_jieba = None
-_jieba_lock = threading.Lock()
+# Where a doc's precomputed word places may wait for word_features (model.py
+# puts them on the pieces of a long doc it encodes in windows): jieba picks a
+# best path through a whole run of Han characters, so a window's own text
+# could segment differently from the doc's; with the doc's places handed
+# down, word features read no context at all.
+WORD_PLACES_KEY = "spacy_globalpointer.word_places"
 
 
 def word_features(segmenter: str) -> Model[List[Doc], List[Ints2d]]:
     """Per doc, a (tokens, 2) uint64 array: the hash of the word the token's
-    first character is part of, and a code of its place in that word."""
+    first character is part of, and a code of its place in that word (from
+    ``doc.user_data[(WORD_PLACES_KEY, segmenter)]`` when set)."""
     if segmenter not in _SEGMENTERS:
         raise ValueError(
             f"NgramHashEmbed: words must be one of {sorted(_SEGMENTERS)} or null, got {segmenter!r}."
         )
-    return Model("word_features", _words_forward, attrs={"segmenter": segmenter, "context": WORD_CONTEXT})
+    return Model("word_features", _words_forward, attrs={"segmenter": segmenter, "context": 0})
+
+
+_jieba = None
 
 
 def jieba_words(text: str) -> List[str]:
     """jieba's dictionary words of ``text``, in order; they join to ``text``.
-    Our own jieba.Tokenizer, so jieba's global one keeps any user words."""
+
+    Our own jieba.Tokenizer, built from the dictionary in jieba's package:
+    jieba's global one (and any words a user added to it) is not touched,
+    nor its shared cache file in the temp folder (jieba trusts that file
+    whatever wrote it), and nothing is logged."""
     global _jieba
     if _jieba is None:
-        with _jieba_lock:
-            if _jieba is None:
-                try:
-                    import jieba
-                except ImportError as err:  # pragma: no cover - a dependency
-                    raise ImportError("NgramHashEmbed words='jieba' needs jieba: pip install jieba") from err
-                tokenizer = jieba.Tokenizer()
-                tokenizer.initialize()
-                _jieba = tokenizer
+        import jieba
+
+        # No lock: two threads building it at once both get the same table;
+        # a lock held across a fork would hang the child.
+        tokenizer = jieba.Tokenizer()
+        tokenizer.FREQ, tokenizer.total = tokenizer.gen_pfdict(tokenizer.get_dict_file())
+        tokenizer.initialized = True
+        _jieba = tokenizer
     return list(_jieba.cut(text, HMM=False))
+
+
+_SEGMENTERS: Dict[str, Callable[[str], List[str]]] = {"jieba": jieba_words}
 
 
 def word_places(words: Sequence[str], starts: numpy.ndarray, lengths: numpy.ndarray) -> numpy.ndarray:
@@ -198,13 +200,21 @@ def word_places(words: Sequence[str], starts: numpy.ndarray, lengths: numpy.ndar
     ends = starts + lengths >= word_ends[k]
     place = 16 * (begins.astype("uint64") + 2 * ends.astype("uint64"))
     place += numpy.minimum(word_lens[k], 15).astype("uint64")
-    return numpy.stack([hashes[k], place], axis=1) if len(starts) else numpy.zeros((0, 2), dtype="uint64")
+    return numpy.stack([hashes[k], place], axis=1)
+
+
+def doc_word_places(doc: Doc, segmenter: str) -> numpy.ndarray:
+    """word_places of every token of ``doc``, segmenting ``doc.text``."""
+    where = doc.to_array([IDX, LENGTH]).reshape(len(doc), 2).astype("int64")
+    return word_places(_SEGMENTERS[segmenter](doc.text), where[:, 0], where[:, 1])
 
 
 def _words_forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[Ints2d], Callable]:
+    segmenter = model.attrs["segmenter"]
     out = []
     for doc in docs:
-        where = doc.to_array([IDX, LENGTH]).reshape(len(doc), 2).astype("int64")
-        places = word_places(jieba_words(doc.text), where[:, 0], where[:, 1])
+        places = doc.user_data.get((WORD_PLACES_KEY, segmenter))
+        if places is None:
+            places = doc_word_places(doc, segmenter)
         out.append(model.ops.asarray(places, dtype="uint64"))
     return out, lambda d_out: []

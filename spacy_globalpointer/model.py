@@ -43,12 +43,14 @@ from thinc.layers.pytorchwrapper import forward as pytorch_forward
 from thinc.types import ArgsKwargs, Floats2d, Floats3d, Floats4d
 
 from .decode import ScoreChunk
+from .embed import WORD_PLACES_KEY, doc_word_places
 from .heads import SpanHead, band_width, build_head, check_head_args
 from .speedups import TorchGemmOps
 
 # Leaf layers that compute each token's vector from a fixed window of tokens
-# around it (expand_window, ngram_features and word_features say how wide): a
-# doc can then be encoded in overlapping windows. Anything else (an LSTM, a listener, a
+# around it (expand_window and ngram_features say how wide; word_features get
+# the whole doc's segmentation from WindowedVectors): a doc can then be encoded
+# in overlapping windows. Anything else (an LSTM, a listener, a
 # transformer) is encoded whole.
 _WINDOWED_LEAVES = {
     "dropout",
@@ -270,6 +272,10 @@ class WindowedVectors:
         # Token-level norms (a component may have set them); the rest of what
         # an encoder reads is lexical, and comes with the words.
         self.norms = doc.to_array([NORM])
+        # Word features: the whole doc segmented once (a segmenter's path can
+        # depend on text far away), each window given its slice.
+        segmenters = {node.attrs["segmenter"] for node in tok2vec.walk() if node.name == "word_features"}
+        self.word_places = {seg: doc_word_places(doc, seg) for seg in sorted(segmenters)}
         self.start = 0  # first token held
         self.held: List[Floats2d] = []
 
@@ -290,6 +296,8 @@ class WindowedVectors:
         span = self.doc[lo:hi]
         sub = Doc(self.doc.vocab, words=[t.text for t in span], spaces=[bool(t.whitespace_) for t in span])
         sub.from_array([NORM], self.norms[lo:hi])
+        for segmenter, places in self.word_places.items():
+            sub.user_data[(WORD_PLACES_KEY, segmenter)] = places[lo:hi]
         return self.tok2vec.predict([sub])[0][a - lo : b - lo]
 
 

@@ -44,7 +44,8 @@ def test_a_threshold_that_does_not_win_held_out_is_not_kept(half_trained, monkey
     nlp = half_trained
     gp = nlp.get_pipe("globalpointer_ner")
     refs = [eg.reference for eg in make_examples(nlp, ents=True)]
-    gp.threshold, gp.label_thresholds = 0.0, {}
+    monkeypatch.setattr(gp, "threshold", 0.0)  # restored after the test, pass or fail
+    monkeypatch.setattr(gp, "label_thresholds", {})
     monkeypatch.setattr(cal, "GRID", numpy.round(numpy.arange(-3.0, 1.01, 0.5), 2))
     first = cal.calibrate(nlp, refs)
     assert first.choice != "unchanged" and gp.threshold == first.best_global != 0.0
@@ -54,7 +55,6 @@ def test_a_threshold_that_does_not_win_held_out_is_not_kept(half_trained, monkey
     assert result.scores["dev_old_threshold"]["f"] > 0 == result.scores["held_out_global"]["f"]
     assert result.choice == "unchanged" and not result.per_label_used
     assert (gp.threshold, gp.label_thresholds) == kept == (result.threshold, result.label_thresholds)
-    gp.threshold, gp.label_thresholds = 0.0, {}
 
 
 def test_per_label_thresholds_decode_per_label(half_trained):
