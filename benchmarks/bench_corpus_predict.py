@@ -27,7 +27,7 @@ import threading
 import time
 from pathlib import Path
 
-from common import peak_rss_mb, write_results
+from common import peak_rss_mb, status_mb, write_results
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "cluener"
@@ -52,10 +52,8 @@ def worker_peak(stop: threading.Event, found: dict) -> None:
             try:
                 if b"MapWorker" not in Path(f"/proc/{pid}/cmdline").read_bytes():
                     continue
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        found["mb"] = max(found.get("mb", 0.0), int(line.split()[1]) / 1024)
-            except OSError:
+                found["mb"] = max(found.get("mb", 0.0), status_mb(pid)["VmRSS"])
+            except (OSError, KeyError):
                 continue
         stop.wait(0.2)
 

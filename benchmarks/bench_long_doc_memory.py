@@ -12,20 +12,15 @@ import gc
 import json
 from pathlib import Path
 
-from common import write_results
+from common import status_mb, write_results
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "cluener"
 
 
 def memory_mb() -> dict:
-    found = {}
-    with open("/proc/self/status") as f:
-        for line in f:
-            key, value = line.split(":", 1)
-            if key in ("VmRSS", "VmHWM"):
-                found[key] = int(value.split()[0]) // 1024
-    return found
+    status = status_mb()
+    return {key: int(status[key]) for key in ("VmRSS", "VmHWM")}
 
 
 def main() -> None:

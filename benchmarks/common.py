@@ -5,16 +5,24 @@ import resource
 from pathlib import Path
 
 
+def status_mb(pid: str = "self") -> dict:
+    """The kB fields of /proc/PID/status (VmRSS, VmHWM, ...) in MB; raises
+    OSError where there is no such process (or no /proc)."""
+    found = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if value.strip().endswith(" kB"):
+            found[key] = int(value.split()[0]) / 1024
+    return found
+
+
 def peak_rss_mb() -> float:
     """This process's peak RSS. /proc's VmHWM where there is one: getrusage's
     ru_maxrss survives exec on Linux, so a child would report its parent's peak."""
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        return status_mb()["VmHWM"]
+    except (OSError, KeyError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def write_results(path: str, results) -> None:
