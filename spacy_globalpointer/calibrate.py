@@ -169,8 +169,10 @@ def calibrate(nlp: Language, references: Sequence[Doc], component: str = "global
         g = best_global(fit_docs, n)
         held["global"] += counts(test_docs, numpy.full(n, g), n)
         held["per_label"] += counts(test_docs, best_per_label(fit_docs, n, g), n)
+    old_counts = counts(docs, old, n)
+    # Nothing is chosen for "unchanged": its held-out score is its score.
     held_f = {
-        "unchanged": f_score(counts(docs, old, n))[0],
+        "unchanged": f_score(old_counts)[0],
         "global": f_score(held["global"])[0],
         "per_label": f_score(held["per_label"])[0],
     }
@@ -181,7 +183,7 @@ def calibrate(nlp: Language, references: Sequence[Doc], component: str = "global
         return {"p": p, "r": r, "f": f}
 
     scores = {
-        "dev_old_threshold": row(counts(docs, old, n)),
+        "dev_old_threshold": row(old_counts),
         "dev_global": row(counts(docs, numpy.full(n, glob), n)),
         "dev_per_label": row(counts(docs, per_label, n)),
         "held_out_global": row(held["global"]),
