@@ -21,6 +21,7 @@ from pathlib import Path
 from common import write_results
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the tests' helpers (tiny BERT, reference loss)
 DATA = ROOT.parent / "shared" / "data" / "cluener"
 
 
@@ -40,7 +41,7 @@ def main() -> None:
     from thinc.api import Config
     from wasabi import msg
 
-    from spacy_globalpointer.tiny_bert import build_tiny_bert
+    from tests.tiny_bert import build_tiny_bert
 
     corpus = Path(args.corpus)
     docs = list(DocBin().from_disk(corpus / "train.spacy").get_docs(spacy.blank("zh").vocab))

@@ -37,7 +37,7 @@ def child(model: str, size: int, dev: str) -> None:
     doc = nlp(text)
     wall = time.perf_counter() - t0
     gp = nlp.get_pipe("globalpointer_ner")
-    spans = doc.spans[gp.key]
+    spans = doc.spans[gp.spans_key]
     print(
         json.dumps(
             {

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the tests' helpers (tiny BERT, reference loss)
 
 
 def parse_args():
@@ -99,7 +100,7 @@ import spacy_globalpointer  # noqa: E402
 from spacy_globalpointer import cluener  # noqa: E402
 from spacy_globalpointer import pipe as gp_pipe  # noqa: E402
 from spacy_globalpointer.heads import build_head  # noqa: E402
-from spacy_globalpointer.loss import multilabel_categorical_crossentropy  # noqa: E402
+from tests.reference_loss import multilabel_categorical_crossentropy  # noqa: E402
 
 DECODE_SPANS = gp_pipe.decode_spans  # the original, so each setup's timer wraps it once
 
@@ -353,7 +354,7 @@ def speed_settings(records):
     alternating rounds: torch_gemm (the model's own thinc layers multiply
     with torch; scoped to the model) and the opt-in cached msgpack lookup
     (process-wide; pays off when nlp.pipe(n_process=N) ships docs back)."""
-    from spacy_globalpointer.speedups import _msgpack_registries, make_cached_msgpack_lookup
+    from spacy_globalpointer.msgpack_cache import _msgpack_registries, make_cached_msgpack_lookup
 
     msg.info("[cpu] speed settings: torch_gemm on/off, cached msgpack lookup on/off ...")
     off = "components.globalpointer_ner.model.torch_gemm"
@@ -410,7 +411,7 @@ def main():
     tmp = None
     trf_path = ARGS.transformer
     if "trf" in ARGS.setups and trf_path is None:
-        from spacy_globalpointer.tiny_bert import build_tiny_bert
+        from tests.tiny_bert import build_tiny_bert
 
         tmp = tempfile.TemporaryDirectory()
         trf_path = str(

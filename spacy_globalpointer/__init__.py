@@ -1,6 +1,7 @@
 """GlobalPointer and Efficient GlobalPointer span-scoring NER for spaCy.
 
-The names below are imported on first use: a process that only needs a light
+Plain names are the current versions of the registered functions (``_v1``
+the earlier ones). The names below are imported on first use: a process that only needs a light
 submodule (a Ray read task, the command line's --help) does not pay for
 torch and spaCy. spaCy finds the component through entry points either way.
 """
@@ -12,11 +13,12 @@ _EXPORTS = {
     "GlobalPointerNER": "pipe",
     "make_globalpointer_ner": "pipe",
     "build_globalpointer_model": "model",
-    "build_globalpointer_model_v2": "model",
+    "build_globalpointer_model_v1": "model",
     "NgramHashEmbed": "embed",
+    "NgramHashEmbed_v1": "embed",
     "make_globalpointer_scorer": "scorer",
     "score_globalpointer": "scorer",
-    "TorchGemmOps": "speedups",
+    "TorchGemmOps": "ops",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -1,9 +1,8 @@
 """Choosing the decision threshold on held-out data after training.
 
 The head is trained with a loss whose natural cut is a logit of 0, but 0 is
-rarely where a trained model's F-score peaks: on CLUENER dev the CPU model is
-precise and misses entities (P 80 / R 63), and the best cut lies lower. The
-component keeps one threshold and, optionally, one per label; this module
+not always where a trained model's F-score peaks: a model that is precise and
+misses entities peaks lower. The component keeps one threshold and, optionally, one per label; this module
 picks them to maximise the exact-match F-score of doc.ents on a dev set.
 
 A new threshold is only kept when it pays on data it was not chosen on: the
@@ -25,20 +24,19 @@ import numpy
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from .decode import select_flat
+from .decode import SpanCandidates, select_flat
+from .scorer import prf
 
 GRID = numpy.round(numpy.arange(-4.0, 2.01, 0.1), 2)
 
 
 @dataclass
-class Candidates:
-    """One doc's spans above the lowest threshold tried (token offsets for the
-    flat selection, character offsets to compare with the gold ents)."""
+class DevDoc:
+    """One gold doc's predicted spans above the lowest threshold tried (token
+    offsets for the flat selection), their character offsets and labels, and
+    the gold ents as (start_char, end_char, label index)."""
 
-    starts: numpy.ndarray
-    ends: numpy.ndarray
-    labels: numpy.ndarray
-    scores: numpy.ndarray
+    spans: SpanCandidates
     chars: List[Tuple[int, int, int]]
     gold: set
 
@@ -64,9 +62,7 @@ class Calibration:
         return self.choice == "per_label"
 
 
-def collect(
-    nlp: Language, component: str, references: Sequence[Doc], batch_size: int = 256
-) -> List[Candidates]:
+def collect(nlp: Language, component: str, references: Sequence[Doc], batch_size: int = 256) -> List[DevDoc]:
     """Predict the references' texts with the threshold at the bottom of the
     grid (or the component's own, if lower: it is scored too), keeping every
     candidate span with its score."""
@@ -84,12 +80,15 @@ def collect(
             for ref, doc in zip(references, nlp.pipe((r.text for r in references), batch_size=batch_size)):
                 group = doc.spans[gp.spans_key]
                 labels = [label_ids[s.label_] for s in group]
+                spans = SpanCandidates(
+                    numpy.asarray([s.start for s in group], dtype="int64"),
+                    numpy.asarray([s.end for s in group], dtype="int64"),
+                    numpy.asarray(labels, dtype="int64"),
+                    numpy.asarray(group.attrs["scores"], dtype="float32"),
+                )
                 out.append(
-                    Candidates(
-                        numpy.asarray([s.start for s in group], dtype="int64"),
-                        numpy.asarray([s.end for s in group], dtype="int64"),
-                        numpy.asarray(labels, dtype="int64"),
-                        numpy.asarray(group.attrs["scores"], dtype="float32"),
+                    DevDoc(
+                        spans,
                         [(s.start_char, s.end_char, c) for s, c in zip(group, labels)],
                         {(e.start_char, e.end_char, label_ids.get(e.label_, -1)) for e in ref.ents},
                     )
@@ -99,34 +98,38 @@ def collect(
     return out
 
 
-def counts(docs: Sequence[Candidates], thresholds: numpy.ndarray, n_labels: int) -> numpy.ndarray:
+def counts(docs: Sequence[DevDoc], thresholds: numpy.ndarray, n_labels: int) -> numpy.ndarray:
     """(labels + 1, 3) true positives, false positives, false negatives (the
     last row: gold labels the component does not know) of the flat selection,
     made as the component makes it, with these per-label thresholds."""
     out = numpy.zeros((n_labels + 1, 3), dtype="int64")
-    for cand in docs:
+    for doc in docs:
+        cand = doc.spans
         keep = numpy.flatnonzero(cand.scores > thresholds[cand.labels])
         chosen = keep[select_flat(cand.starts[keep], cand.ends[keep], cand.scores[keep])] if len(keep) else []
-        pred = {cand.chars[k] for k in chosen}
-        for _, _, label in pred & cand.gold:
+        pred = {doc.chars[k] for k in chosen}
+        for _, _, label in pred & doc.gold:
             out[label, 0] += 1
-        for _, _, label in pred - cand.gold:
+        for _, _, label in pred - doc.gold:
             out[label, 1] += 1
-        for _, _, label in cand.gold - pred:
+        for _, _, label in doc.gold - pred:
             out[label, 2] += 1
     return out
 
 
-def f_score(c: numpy.ndarray) -> Tuple[float, float, float]:
-    tp, fp, fn = c.sum(0)
-    p = tp / (tp + fp) if tp + fp else 0.0
-    r = tp / (tp + fn) if tp + fn else 0.0
-    return (2 * p * r / (p + r) if p + r else 0.0), p, r
+def scores_of(c: numpy.ndarray) -> Dict[str, float]:
+    """P/R/F of counts over all labels (rows of ``counts``)."""
+    tp, fp, fn = (int(x) for x in c.sum(0))
+    return prf(tp, fp, fn)
+
+
+def f_score(c: numpy.ndarray) -> float:
+    return scores_of(c)["f"]
 
 
 def best_global(docs, n_labels) -> float:
     """The grid value with the best F (the one closest to 0 among ties)."""
-    fs = [f_score(counts(docs, numpy.full(n_labels, t), n_labels))[0] for t in GRID]
+    fs = [f_score(counts(docs, numpy.full(n_labels, t), n_labels)) for t in GRID]
     best = max(fs)
     return float(min((t for t, f in zip(GRID, fs) if f == best), key=abs))
 
@@ -134,13 +137,13 @@ def best_global(docs, n_labels) -> float:
 def best_per_label(docs, n_labels, start: float, rounds: int = 1) -> numpy.ndarray:
     """Coordinate ascent over labels from one global threshold, on a coarser grid."""
     th = numpy.full(n_labels, start)
-    best = f_score(counts(docs, th, n_labels))[0]
+    best = f_score(counts(docs, th, n_labels))
     for _ in range(rounds):
         for c in range(n_labels):
             for t in GRID[::3]:
                 trial = th.copy()
                 trial[c] = t
-                f = f_score(counts(docs, trial, n_labels))[0]
+                f = f_score(counts(docs, trial, n_labels))
                 if f > best:
                     best, th = f, trial
     return th
@@ -172,15 +175,14 @@ def calibrate(nlp: Language, references: Sequence[Doc], component: str = "global
     old_counts = counts(docs, old, n)
     # Nothing is chosen for "unchanged": its held-out score is its score.
     held_f = {
-        "unchanged": f_score(old_counts)[0],
-        "global": f_score(held["global"])[0],
-        "per_label": f_score(held["per_label"])[0],
+        "unchanged": f_score(old_counts),
+        "global": f_score(held["global"]),
+        "per_label": f_score(held["per_label"]),
     }
     choice = max(CHOICES, key=lambda c: (held_f[c], -CHOICES.index(c)))
 
     def row(c):
-        f, p, r = f_score(c)
-        return {"p": p, "r": r, "f": f}
+        return {key: scores_of(c)[key] for key in "prf"}
 
     scores = {
         "dev_old_threshold": row(old_counts),

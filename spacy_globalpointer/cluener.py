@@ -1,4 +1,5 @@
-"""CLUENER 2020 I/O: JSON lines <-> spaCy Docs, and its two metrics.
+"""CLUENER 2020, the format: JSON lines <-> spaCy Docs (its metrics are in
+cluener_metrics.py).
 
 CLUENER offsets are character offsets with an *inclusive* end; spaCy's
 ``Span.end_char`` is exclusive. The two conversion functions below are the
@@ -11,11 +12,10 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 from spacy.language import Language
-from spacy.scorer import PRFScore
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc
 from spacy.util import filter_spans
 
-from .inputs import InputError, count_lines, iter_json_lines, parse_json_line
+from .inputs import InputError, count_lines, iter_json_lines
 
 CLUENER_LABELS = (
     "address",
@@ -30,6 +30,8 @@ CLUENER_LABELS = (
     "scene",
 )
 ID_KEY = "cluener_id"
+# Where a doc's CLUENER labels come from: doc.ents (flat, like CLUENER's gold) or the span group (nested).
+SOURCES = ("ents", "spans")
 
 
 def cluener_to_char_offsets(start: int, end_inclusive: int) -> Tuple[int, int]:
@@ -55,21 +57,21 @@ class Entity:
 
 
 @dataclass
-class Record:
-    """One CLUENER line. ``entities`` carry exclusive ends."""
+class GoldRecord:
+    """One CLUENER line: a text with its gold entities (exclusive ends)."""
 
-    path: str
-    line_no: int
+    source: str
+    line: int
     text: str
     id: Any = None
     entities: List[Entity] = field(default_factory=list)
 
     def where(self, field_name: str = "") -> str:
-        return f"{self.path}:{self.line_no}" + (f": field {field_name}" if field_name else "")
+        return f"{self.source}:{self.line}" + (f": field {field_name}" if field_name else "")
 
 
 @dataclass
-class Report:
+class ConvertReport:
     """What a conversion read, kept and skipped: printed, and returned to callers."""
 
     docs: int = 0
@@ -78,13 +80,13 @@ class Report:
     skipped: List[str] = field(default_factory=list)
 
 
-def parse_cluener_object(obj: Union[Dict[str, Any], InputError], path: str, line_no: int) -> Record:
-    """One CLUENER line (as iter_json_lines gives it) -> Record, or a
+def parse_gold_record(obj: Union[Dict[str, Any], InputError], source: str, line: int) -> GoldRecord:
+    """A CLUENER object (or parse_json_line's error) -> GoldRecord, or a
     CluenerError saying where and what."""
 
     def fail(field_name: str, msg: str) -> CluenerError:
         return CluenerError(
-            f"{path}:{line_no}: field {field_name}: {msg}" if field_name else f"{path}:{line_no}: {msg}"
+            f"{source}:{line}: field {field_name}: {msg}" if field_name else f"{source}:{line}: {msg}"
         )
 
     if isinstance(obj, InputError):
@@ -92,7 +94,7 @@ def parse_cluener_object(obj: Union[Dict[str, Any], InputError], path: str, line
     text = obj.get("text")
     if not isinstance(text, str):
         raise fail("text", "missing or not a string")
-    record = Record(path=path, line_no=line_no, text=text, id=obj.get("id"))
+    record = GoldRecord(source=source, line=line, text=text, id=obj.get("id"))
     labels = obj.get("label", {})
     if labels is None:
         labels = {}
@@ -126,27 +128,24 @@ def parse_cluener_object(obj: Union[Dict[str, Any], InputError], path: str, line
     return record
 
 
-def parse_line(line: str, path: str, line_no: int) -> Record:
-    """One CLUENER JSON line -> Record, or a CluenerError saying where and what."""
-    return parse_cluener_object(parse_json_line(line, path, line_no), path, line_no)
-
-
 def read_cluener(
-    path: Union[str, Path], *, skip_invalid: bool = False, report: Optional[Report] = None
-) -> Iterator[Record]:
-    """Records of a CLUENER JSON-lines file, in order. A bad line raises a
-    CluenerError, or with ``skip_invalid`` is left out and listed in ``report.skipped``."""
+    path: Union[str, Path], *, skip_invalid: bool = False, report: Optional[ConvertReport] = None
+) -> Iterator[GoldRecord]:
+    """The records of a CLUENER JSON-lines file, in order. A bad line raises a
+    CluenerError, or with ``skip_invalid`` is left out and listed in
+    ``report.skipped`` (a report is then required: nothing is dropped unseen)."""
+    if skip_invalid and report is None:
+        raise ValueError("read_cluener: skip_invalid needs a report to list the skipped lines in")
     for line_no, obj in iter_json_lines(path):
         try:
-            yield parse_cluener_object(obj, str(path), line_no)
+            yield parse_gold_record(obj, str(path), line_no)
         except CluenerError as err:
             if not skip_invalid:
                 raise
-            if report is not None:
-                report.skipped.append(str(err))
+            report.skipped.append(str(err))
 
 
-def record_to_doc(nlp: Language, record: Record, spans_key: str = "sc") -> Doc:
+def record_to_doc(nlp: Language, record: GoldRecord, spans_key: str = "sc") -> Doc:
     """A Doc with every entity in doc.spans[spans_key], a non-overlapping
     subset (longest first) in doc.ents, and the line's id in doc.user_data."""
     doc = nlp.make_doc(record.text)
@@ -168,15 +167,17 @@ def record_to_doc(nlp: Language, record: Record, spans_key: str = "sc") -> Doc:
 
 def records_to_docs(
     nlp: Language,
-    records: Iterable[Record],
+    records: Iterable[GoldRecord],
     spans_key: str = "sc",
     *,
     skip_invalid: bool = False,
-    report: Optional[Report] = None,
+    report: Optional[ConvertReport] = None,
 ) -> Iterator[Doc]:
     """Docs for records; counts go to ``report``. Token-boundary errors are
     raised, or skipped and listed with ``skip_invalid``."""
-    report = report if report is not None else Report()
+    if skip_invalid and report is None:
+        raise ValueError("records_to_docs: skip_invalid needs a report to list the skipped records in")
+    report = report if report is not None else ConvertReport()
     for record in records:
         try:
             doc = record_to_doc(nlp, record, spans_key)
@@ -191,115 +192,20 @@ def records_to_docs(
         yield doc
 
 
-def spans_to_labels(doc: Doc, spans: Iterable[Span]) -> Dict[str, Dict[str, List[List[int]]]]:
-    """CLUENER's ``label`` field for spans of doc (inclusive ends, sorted)."""
+def cluener_labels(
+    doc: Doc, *, source: str = "ents", spans_key: str = "sc"
+) -> Dict[str, Dict[str, List[List[int]]]]:
+    """CLUENER's ``label`` field for a doc (inclusive ends, sorted), from
+    doc.ents (``source="ents"``) or doc.spans[spans_key] (``"spans"``)."""
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
+    spans = doc.ents if source == "ents" else doc.spans.get(spans_key, [])
     out: Dict[str, Dict[str, List[List[int]]]] = defaultdict(lambda: defaultdict(list))
     for span in sorted(spans, key=lambda s: (s.start_char, s.end_char, s.label_)):
         out[span.label_][doc.text[span.start_char : span.end_char]].append(
             list(char_offsets_to_cluener(span.start_char, span.end_char))
         )
     return {label: dict(ents) for label, ents in out.items()}
-
-
-def doc_to_record(
-    doc: Doc, *, source: str = "ents", spans_key: str = "sc", with_text: bool = False
-) -> Dict[str, Any]:
-    """One CLUENER line for a doc: ``{"id", "label"}`` (``"text"`` too if asked),
-    from doc.ents (``source="ents"``) or doc.spans[spans_key] (``"spans"``)."""
-    if source not in ("ents", "spans"):
-        raise ValueError(f"source must be 'ents' or 'spans', got {source!r}")
-    spans = doc.ents if source == "ents" else doc.spans.get(spans_key, [])
-    out: Dict[str, Any] = {}
-    if ID_KEY in doc.user_data:
-        out["id"] = doc.user_data[ID_KEY]
-    if with_text:
-        out["text"] = doc.text
-    out["label"] = spans_to_labels(doc, spans)
-    return out
-
-
-# --- metrics -----------------------------------------------------------------
-
-
-def _prf(tp: int, fp: int, fn: int) -> Dict[str, float]:
-    """spaCy's PRFScore, with the counts it was computed from."""
-    return {**PRFScore(tp=tp, fp=fp, fn=fn).to_dict(), "tp": tp, "fp": fp, "fn": fn}
-
-
-def _pair_lines(
-    gold: List[Dict[str, Any]], pred: List[Dict[str, Any]]
-) -> List[Tuple[Dict[str, Any], Dict[str, Any]]]:
-    """Pair lines by id when every line has one, else by position."""
-    if all("id" in g for g in gold) and all("id" in p for p in pred):
-        by_id = {p["id"]: p for p in pred}
-        return [(g, by_id.get(g["id"], {"label": {}})) for g in gold]
-    if len(gold) != len(pred):
-        raise ValueError(
-            f"gold has {len(gold)} lines and predictions {len(pred)}, and lines carry no ids to pair them by"
-        )
-    return list(zip(gold, pred))
-
-
-def exact_scores(gold: List[Dict[str, Any]], pred: List[Dict[str, Any]]) -> Dict[str, Any]:
-    """Micro P/R/F over exact (start, end, label) triples, and per label."""
-    counts: Dict[str, List[int]] = defaultdict(lambda: [0, 0, 0])
-    for g, p in _pair_lines(gold, pred):
-        g_set = {
-            (label, s, e)
-            for label, ents in (g.get("label") or {}).items()
-            for pos in ents.values()
-            for s, e in pos
-        }
-        p_set = {
-            (label, s, e)
-            for label, ents in (p.get("label") or {}).items()
-            for pos in ents.values()
-            for s, e in pos
-        }
-        for label, *_ in g_set & p_set:
-            counts[label][0] += 1
-        for label, *_ in p_set - g_set:
-            counts[label][1] += 1
-        for label, *_ in g_set - p_set:
-            counts[label][2] += 1
-    total = [sum(c[i] for c in counts.values()) for i in range(3)]
-    return {**_prf(*total), "per_type": {label: _prf(*c) for label, c in sorted(counts.items())}}
-
-
-def official_scores(
-    gold: List[Dict[str, Any]], pred: List[Dict[str, Any]], labels: Optional[Iterable[str]] = None
-) -> Dict[str, Any]:
-    """The CLUENER leaderboard metric: per label, the entity *strings* of each
-    line are compared (positions ignored), TP/FP/FN summed over lines, F1 per
-    label; the score is the macro average of F1 over the labels (by default
-    CLUENER's ten, or the gold file's own labels if it has others)."""
-    if labels is None:
-        seen = {label for g in gold for label in (g.get("label") or {})}
-        labels = CLUENER_LABELS if seen <= set(CLUENER_LABELS) else sorted(seen)
-    labels = list(labels)
-    per_type = {}
-    for label in labels:
-        tp = fp = fn = 0
-        for g, p in _pair_lines(gold, pred):
-            g_keys = set((g.get("label") or {}).get(label, {}))
-            p_keys = set((p.get("label") or {}).get(label, {}))
-            tp += len(p_keys & g_keys)
-            fp += len(p_keys - g_keys)
-            fn += len(g_keys - p_keys)
-        per_type[label] = _prf(tp, fp, fn)
-    macro = sum(v["f"] for v in per_type.values()) / len(labels) if labels else 0.0
-    return {"macro_f": macro, "per_type": per_type}
-
-
-def load_json_lines(path: Union[str, Path]) -> List[Dict[str, Any]]:
-    """A whole JSON-lines file as dicts (for scoring); a bad line is a
-    CluenerError naming file and line."""
-    out = []
-    for _, obj in iter_json_lines(path):
-        if isinstance(obj, InputError):
-            raise CluenerError(str(obj))
-        out.append(obj)
-    return out
 
 
 # --- files -------------------------------------------------------------------
@@ -313,16 +219,16 @@ def convert(
     spans_key: str = "sc",
     skip_invalid: bool = False,
     progress: bool = True,
-) -> Report:
+) -> ConvertReport:
     """CLUENER JSON lines -> a DocBin (.spacy). Returns what was converted and skipped."""
     import spacy
     from spacy.tokens import DocBin
     from tqdm import tqdm
 
-    from .speedups import cached_msgpack_lookup
+    from .msgpack_cache import cached_msgpack_lookup
 
     nlp = nlp or spacy.blank("zh")
-    report = Report()
+    report = ConvertReport()
     records = read_cluener(in_path, skip_invalid=skip_invalid, report=report)
     if progress:
         records = tqdm(

@@ -3,89 +3,33 @@
 Input is JSON lines (one object per line, the text under ``text_field``),
 plain-text lines (one text per line) or CLUENER files (JSON lines with
 ``text`` and ``id``); a corpus is one or more files, folders or globs, each
-file a *shard*. Every input record becomes one output record, in input order
-per shard, carrying the record's id (``id_field``) or its source file and
-line. Shards are written to a temporary name and renamed when complete, so a
-rerun skips finished shards and never takes a half-written shard for done.
-
+file a *shard*. Every input record becomes one output line (outputs.py), in
+input order per shard, carrying the record's id (``id_field``) or its source
+file and line. Shards are written to a temporary name and renamed when
+complete, so a rerun skips finished shards and never takes a half-written
+shard for done.
 """
 
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from .cluener import doc_to_record
-from .inputs import (
-    InputError,
-    InputRecord,
-    count_lines,
-    expand_inputs,
-    guess_input_format,
-    iter_json_lines,
-    read_records,
+from .inputs import InputError, InputRecord, count_lines, expand_inputs, guess_input_format, read_records
+from .outputs import (
+    OUTPUT_FORMATS,
+    REPORT_NAME,
+    PredictReport,
+    check_record,
+    json_line,
+    output_line,
+    write_json,
+    write_report,
 )
-
-OUTPUT_FORMATS = ("jsonl", "cluener")
-REPORT_NAME = "predict_report.json"
-
-
-# --- output records -----------------------------------------------------------------
-
-
-def doc_to_output(doc: Doc, spans_key: str, *, with_text: bool = False) -> Dict[str, Any]:
-    """Every predicted span (exclusive character ends, score, text) and the
-    flat ents, as plain JSON. With the text, the record is also displaCy's
-    manual format (``displacy.render(record, style="ent", manual=True)``)."""
-    group = doc.spans.get(spans_key, [])
-    scores = group.attrs.get("scores", []) if len(group) else []
-    out: Dict[str, Any] = {}
-    if with_text:
-        out["text"] = doc.text
-    out["spans"] = [
-        {"start": s.start_char, "end": s.end_char, "label": s.label_, "score": float(v), "text": s.text}
-        for s, v in zip(group, scores)
-    ]
-    out["ents"] = [
-        {"start": e.start_char, "end": e.end_char, "label": e.label_, "text": e.text} for e in doc.ents
-    ]
-    return out
-
-
-def json_line(record: Dict[str, Any]) -> str:
-    """One output record as it is written, by both engines: a JSON line."""
-    return json.dumps(record, ensure_ascii=False) + "\n"
-
-
-def output_record(
-    record: InputRecord,
-    doc: Optional[Doc],
-    spans_key: str,
-    output_format: str,
-    with_text: bool = False,
-    source: str = "ents",
-) -> Dict[str, Any]:
-    """The output line for one input record: its id (or source and line),
-    then the predictions (or the error, for an invalid record). The cluener
-    format is CLUENER's submission line, from doc.ents or (``source="spans"``)
-    every predicted span, with inclusive ends."""
-    if output_format == "cluener":
-        key = {"id": record.id if record.id is not None else record.line - 1}
-        if doc is None:
-            return {**key, "error": record.error}
-        return {
-            **key,
-            "label": doc_to_record(doc, source=source, spans_key=spans_key)["label"],
-        }
-    key = {"id": record.id} if record.id is not None else {"source": record.source, "line": record.line}
-    if doc is None:
-        return {**key, "error": record.error}
-    return {**key, **doc_to_output(doc, spans_key, with_text=with_text)}
 
 
 def component_spans_key(nlp: Language) -> str:
@@ -96,44 +40,6 @@ def component_spans_key(nlp: Language) -> str:
         if isinstance(proc, GlobalPointerNER):
             return proc.spans_key
     return "sc"
-
-
-# --- one machine ------------------------------------------------------------------------
-
-
-@dataclass
-class PredictReport:
-    """What a run did: written as JSON next to the output."""
-
-    shards_done: List[str] = field(default_factory=list)
-    shards_skipped: List[str] = field(default_factory=list)
-    records: int = 0
-    invalid: int = 0
-    errors: List[str] = field(default_factory=list)
-    max_errors_listed: int = 1000
-
-    def add_invalid(self, error: str) -> None:
-        self.invalid += 1
-        if len(self.errors) < self.max_errors_listed:
-            self.errors.append(error)
-
-    def count_written(self, path: Path) -> None:
-        """Count the records of an output file already written, the error
-        records among them as invalid."""
-        for _, line in iter_json_lines(path):
-            self.records += 1
-            if isinstance(line, dict) and line.get("error"):
-                self.add_invalid(line["error"])
-
-    def to_dict(self) -> Dict[str, Any]:
-        return {
-            "shards_done": self.shards_done,
-            "shards_skipped": self.shards_skipped,
-            "records": self.records,
-            "invalid": self.invalid,
-            "errors": self.errors,
-            "errors_not_listed": self.invalid - len(self.errors),
-        }
 
 
 def output_layout(
@@ -214,7 +120,7 @@ def predict_corpus(
         "options": [input_format, text_field, id_field, output_format, source, with_text],
     }
     _claim_output(report_file, run, targets, overwrite)
-    report = PredictReport()
+    report = PredictReport(engine="local")
     bar = tqdm(
         total=sum(count_lines(p) for p, _ in shards), unit=" lines", disable=not progress, smoothing=0.1
     )
@@ -232,8 +138,7 @@ def predict_corpus(
         written = 0
         with open(partial, "w", encoding="utf8") as f:
             for record, doc in _predict_records(nlp, records, skip_invalid, batch_size, report):
-                line = output_record(record, doc, spans_key, output_format, with_text, source)
-                f.write(json_line(line))
+                f.write(json_line(output_line(record, doc, spans_key, output_format, with_text, source)))
                 written += 1
                 bar.update(1)
             f.flush()
@@ -243,7 +148,7 @@ def predict_corpus(
         os.replace(partial, target)
         report.shards_done.append(str(shard))
     bar.close()
-    write_report({"run": run, "status": "done", **report.to_dict()}, report_file)
+    write_report(report_file, report, run=run, status="done")
     return report
 
 
@@ -260,7 +165,7 @@ def _claim_output(report_file: Path, run: Dict[str, Any], targets: List[Path], o
             )
         for target in done:
             target.unlink()
-    write_report({"run": run, "status": "running"}, report_file)
+    write_json(report_file, {"run": run, "status": "running"})
 
 
 def _predict_records(
@@ -270,21 +175,10 @@ def _predict_records(
 
     def checked(records: Iterable[InputRecord]) -> Iterator[Tuple[str, InputRecord]]:
         for record in records:
-            if record.error is not None:
-                if not skip_invalid:
-                    raise InputError(
-                        record.error + " (pass --skip-invalid to write it as an error record and go on)"
-                    )
-                report.add_invalid(record.error)
+            check_record(record, skip_invalid, report)
             yield (record.text or "", record)
 
     # Invalid records ride along as empty texts (an empty doc costs nothing),
     # so order is kept without a second queue.
     for doc, record in nlp.pipe(checked(records), as_tuples=True, batch_size=batch_size):
         yield record, (doc if record.error is None else None)
-
-
-def write_report(report: Dict[str, Any], path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf8")
-    return path

@@ -52,9 +52,11 @@ def decode_spans(
     lengths: Sequence[int],
     threshold: Union[float, Sequence[float]],
     spans_per_token: float,
+    max_width: Optional[int] = None,
 ) -> List[SpanCandidates]:
     """All spans scoring above ``threshold`` (one value, or one per label),
-    per doc, at most ``max_spans(len, spans_per_token)`` of them (the best).
+    per doc, at most ``max_spans(len, spans_per_token)`` of them (the best),
+    of at most ``max_width`` tokens (None: any).
 
     ``scores``: a (B, C, L, W) array, or chunks of it along L as
     ``(offset, array)`` pairs in any order. Works in the scores' own array
@@ -63,7 +65,8 @@ def decode_spans(
     decoder = SpanDecoder(lengths, threshold, spans_per_token)
     chunks = [(0, scores)] if hasattr(scores, "shape") else scores
     for offset, chunk in chunks:
-        decoder.add(offset, chunk)
+        # A model may score wider spans than asked for (every span, say).
+        decoder.add(offset, chunk[..., :max_width] if max_width else chunk)
     return decoder.result()
 
 
@@ -95,7 +98,7 @@ class SpanDecoder:
             # Many cells above the threshold (an untrained model puts half of
             # them there): first the best cap cells of each doc, in linear time.
             above &= _top_cells(xp, scores, self.lengths, self.caps, offset)
-        # Flat indices, then unravel: nonzero on the 4-d mask is ~10x slower.
+        # Flat indices, then unravel: nonzero on the 4-d mask is much slower.
         b, c, i, w = xp.unravel_index(xp.flatnonzero(above), above.shape)
         inside = offset + i + w < xp.asarray(self.lengths)[b]
         b, c, i, w = b[inside], c[inside], i[inside], w[inside]

@@ -10,11 +10,9 @@ component never imports this module.
   Only plain columns cross process boundaries, never Doc objects.
 - Write: Ray's file datasink (``write_datasink``), one JSON-lines file per
   block, named by the block's position (``part-000000.jsonl``, ...), so a
-  retried block rewrites its own file. The actors serialize each record as
-  the local engine does (``corpus.json_line``): the lines are the same, and
-  no record gets keys it does not have (pandas' JSON writer would add
-  ``"error": null`` beside valid records, and it crashed on blocks that mix
-  error records with predictions).
+  retried block rewrites its own file. The actors serialize each output line
+  as the local engine does (``outputs.json_line``), so the lines are the same
+  and no line gets keys it does not have (as a table writer would add).
 
 On failure: an actor that dies (a crash, an out-of-memory kill, a lost node)
 is restarted by Ray and the batch it held is run again on it, so every input
@@ -27,12 +25,11 @@ run with the record's file and line.
 import io
 import itertools
 import json
-import os
 import re
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
+from typing import Iterator, List, Optional, Sequence, Union
 
-# Only the light input layer at import: read and write tasks load this module.
+# Only the light input and output layers at import: read and write tasks load this module.
 from .inputs import (
     InputError,
     InputRecord,
@@ -41,10 +38,8 @@ from .inputs import (
     numbered_lines,
     records_from_lines,
 )
+from .outputs import REPORT_NAME, PredictReport, check_record, json_line, output_line, write_report
 
-# A test hook: the first worker that finds this file (by renaming it) kills
-# its own process in its first batch; Ray must then redo that batch.
-KILL_FLAG_ENV = "SPACY_GLOBALPOINTER_KILL_ONE_WORKER"
 ROWS_PER_BLOCK = 2048
 
 
@@ -132,7 +127,6 @@ class Predictor:
         gpu: bool = False,
         threads: int = 1,
         batch_size: int = 256,
-        kill_flag: Optional[str] = None,
     ):
         import spacy
         import torch
@@ -148,30 +142,22 @@ class Predictor:
         self.output_format, self.source = output_format, source
         self.with_text, self.skip_invalid = with_text, skip_invalid
         self.batch_size = batch_size
-        self.kill_flag = kill_flag
 
     def __call__(self, batch):
         import pyarrow
 
-        from .corpus import json_line, output_record
-
-        if self.kill_flag:
-            _maybe_die(self.kill_flag)
         columns = [batch.column(name).to_pylist() for name in COLUMNS]
         records = [
             InputRecord(source, line, text, None if id_ is None else json.loads(id_), error)
             for source, line, text, id_, error in zip(*columns)
         ]
         for record in records:
-            if record.error is not None and not self.skip_invalid:
-                raise InputError(
-                    record.error + " (pass --skip-invalid to write it as an error record and go on)"
-                )
+            check_record(record, self.skip_invalid)  # counted from the written lines (see _report)
         valid = [r for r in records if r.error is None]
         docs = iter(self.nlp.pipe((r.text for r in valid), batch_size=self.batch_size))
         lines = [
             json_line(
-                output_record(
+                output_line(
                     r,
                     next(docs) if r.error is None else None,
                     self.spans_key,
@@ -183,14 +169,6 @@ class Predictor:
             for r in records
         ]
         return pyarrow.table({"json": pyarrow.array(lines, pyarrow.large_string())})
-
-
-def _maybe_die(flag: str) -> None:
-    try:
-        os.rename(flag, f"{flag}.claimed-{os.getpid()}")
-    except OSError:
-        return  # another worker took it, or it was never set
-    os._exit(1)
 
 
 def predict_with_ray(
@@ -212,9 +190,8 @@ def predict_with_ray(
     ray_address: Optional[str] = None,
     overwrite: bool = False,
     progress: bool = True,
-) -> Dict[str, Any]:
-    """Predict a corpus on Ray Data; returns the report (also written as
-    ``predict_report.json`` in ``output``).
+) -> PredictReport:
+    """Predict a corpus on Ray Data; returns the report (also in ``output``).
 
     model: a pipeline path (or installed package) every Ray node can load.
     inputs: files, folders or globs, on a file system every node can read
@@ -231,8 +208,6 @@ def predict_with_ray(
     import ray
     from ray.data import ActorPoolStrategy, DataContext
     from ray.data.datasource import FilenameProvider
-
-    from .corpus import REPORT_NAME, write_report
 
     output = Path(output)
     shards = [str(p.resolve()) for p, _ in expand_inputs(inputs)]
@@ -280,7 +255,6 @@ def predict_with_ray(
                 "gpu": gpus_per_worker > 0,
                 "threads": int(cpus_per_worker),
                 "batch_size": batch_size,
-                "kill_flag": os.environ.get(KILL_FLAG_ENV),
             },
         )
         ds.write_datasink(
@@ -297,7 +271,7 @@ def predict_with_ray(
         if started:
             ray.shutdown()
     report = _report(output, shards)
-    write_report(report, output / REPORT_NAME)
+    write_report(output / REPORT_NAME, report)
     return report
 
 
@@ -317,17 +291,10 @@ def _input_error(err: BaseException) -> Optional[InputError]:
     return InputError(found.group(1).strip()) if found else None
 
 
-def _report(output: Path, shards: List[str]) -> Dict[str, Any]:
+def _report(output: Path, shards: List[str]) -> PredictReport:
     """Counts read back from the written files: records, and the invalid
-    ones (written in place as error records)."""
-    from .corpus import PredictReport
-
-    report = PredictReport()
+    ones (written in place as error lines)."""
+    report = PredictReport(engine="ray", shards_done=shards)
     for part in sorted(output.glob("part-*.jsonl")):
         report.count_written(part)
-    counts = report.to_dict()
-    return {
-        "engine": "ray",
-        "shards": shards,
-        **{key: counts[key] for key in ("records", "invalid", "errors", "errors_not_listed")},
-    }
+    return report

@@ -26,21 +26,8 @@ _EDGE = numpy.uint64(0x9E3779B97F4A7C15)
 _MIX = numpy.uint64(0x100000001B3)
 
 
-@registry.architectures("spacy_globalpointer.NgramHashEmbed.v1")
-def NgramHashEmbed(
-    width: int,
-    attrs: List[Union[str, int]],
-    rows: List[int],
-    ngram_attr: Union[str, int] = "NORM",
-    ngram_sizes: List[int] = [2],
-    ngram_rows: List[int] = [50000],
-) -> Model[List[Doc], List[Floats2d]]:
-    """NgramHashEmbed.v2 without word features (same settings, same layers)."""
-    return NgramHashEmbed_v2(width, attrs, rows, ngram_attr, ngram_sizes, ngram_rows)
-
-
 @registry.architectures("spacy_globalpointer.NgramHashEmbed.v2")
-def NgramHashEmbed_v2(
+def NgramHashEmbed(
     width: int,
     attrs: List[Union[str, int]],
     rows: List[int],
@@ -101,6 +88,19 @@ def NgramHashEmbed_v2(
     )
     model.attrs["context"] = context
     return model
+
+
+@registry.architectures("spacy_globalpointer.NgramHashEmbed.v1")
+def NgramHashEmbed_v1(
+    width: int,
+    attrs: List[Union[str, int]],
+    rows: List[int],
+    ngram_attr: Union[str, int] = "NORM",
+    ngram_sizes: List[int] = [2],
+    ngram_rows: List[int] = [50000],
+) -> Model[List[Doc], List[Floats2d]]:
+    """NgramHashEmbed.v2 without word features (same settings, same layers)."""
+    return NgramHashEmbed(width, attrs, rows, ngram_attr, ngram_sizes, ngram_rows)
 
 
 def ngram_features(

@@ -146,10 +146,9 @@ class SpanHead(nn.Module):
 
     name = ""
 
-    def __init__(self, width: int, n_labels: int, head_size: int = 64, rope: bool = True):
+    def __init__(self, input_width: int, n_labels: int, head_size: int = 64, rope: bool = True):
         super().__init__()
-        check_head_args(self.name, head_size, rope)
-        self.width = width
+        self.input_width = input_width
         self.n_labels = n_labels
         self.head_size = head_size
         self.rope = rope
@@ -159,7 +158,7 @@ class SpanHead(nn.Module):
         """Constructor arguments: enough to rebuild the module before loading weights."""
         return {
             "head": self.name,
-            "width": self.width,
+            "input_width": self.input_width,
             "n_labels": self.n_labels,
             "head_size": self.head_size,
             "rope": self.rope,
@@ -218,9 +217,9 @@ class GlobalPointer(SpanHead):
 
     name = "GlobalPointer"
 
-    def __init__(self, width: int, n_labels: int, head_size: int = 64, rope: bool = True):
-        super().__init__(width, n_labels, head_size, rope)
-        self.dense = nn.Linear(width, n_labels * head_size * 2)
+    def __init__(self, input_width: int, n_labels: int, head_size: int = 64, rope: bool = True):
+        super().__init__(input_width, n_labels, head_size, rope)
+        self.dense = nn.Linear(input_width, n_labels * head_size * 2)
 
     def project(self, X: Tensor, offset: int = 0):
         B, L, _ = X.shape
@@ -237,9 +236,9 @@ class EfficientGlobalPointer(SpanHead):
 
     name = "EfficientGlobalPointer"
 
-    def __init__(self, width: int, n_labels: int, head_size: int = 64, rope: bool = True):
-        super().__init__(width, n_labels, head_size, rope)
-        self.dense = nn.Linear(width, head_size * 2)
+    def __init__(self, input_width: int, n_labels: int, head_size: int = 64, rope: bool = True):
+        super().__init__(input_width, n_labels, head_size, rope)
+        self.dense = nn.Linear(input_width, head_size * 2)
         self.bias = nn.Linear(head_size * 2, n_labels * 2)
 
     def project(self, X: Tensor, offset: int = 0):
@@ -252,8 +251,12 @@ class EfficientGlobalPointer(SpanHead):
         return q, k, bias[:, 0::2], bias[:, 1::2]
 
 
-def build_head(head: str, width: int, n_labels: int, head_size: int = 64, rope: bool = True) -> SpanHead:
+HEAD_CLASSES = {cls.name: cls for cls in (GlobalPointer, EfficientGlobalPointer)}
+
+
+def build_head(
+    head: str, input_width: int, n_labels: int, head_size: int = 64, rope: bool = True
+) -> SpanHead:
     """Build a head by name; ``config`` of the result rebuilds it."""
     check_head_args(head, head_size, rope)
-    cls = GlobalPointer if head == "GlobalPointer" else EfficientGlobalPointer
-    return cls(width, n_labels, head_size, rope)
+    return HEAD_CLASSES[head](input_width, n_labels, head_size, rope)

@@ -1,6 +1,11 @@
 """Reading a corpus: files, folders and globs of JSON lines or text lines,
 as records that know their file and line. The package's one JSON-lines reader.
 
+A *record* is one parsed input line: here an InputRecord (a text to predict),
+in cluener.py a GoldRecord (a text with its gold entities). Parsing goes
+line -> object (parse_json_line) -> record (parse_input_record,
+cluener.parse_gold_record).
+
 Light on purpose (no spaCy, no torch): Ray's read tasks import it.
 """
 
@@ -60,11 +65,11 @@ class InputRecord:
     error: Optional[str] = None
 
 
-def parse_record(
+def parse_input_record(
     obj: Union[Dict[str, Any], InputError], source: str, line: int, text_field: str, id_field: Optional[str]
 ) -> InputRecord:
-    """A JSON object as an InputRecord; a missing or non-string text, or a
-    missing id, gives a record with ``error`` set."""
+    """A JSON object (or parse_json_line's error) as an InputRecord; bad JSON,
+    a missing or non-string text, or a missing id gives a record with ``error`` set."""
     if isinstance(obj, InputError):
         return InputRecord(source, line, None, error=str(obj))
     text = obj.get(text_field)
@@ -92,7 +97,8 @@ def records_from_lines(
         if input_format == "text":
             yield InputRecord(source, line_no, line)
         elif line.strip():
-            yield parse_record(parse_json_line(line, source, line_no), source, line_no, text_field, id_field)
+            obj = parse_json_line(line, source, line_no)
+            yield parse_input_record(obj, source, line_no, text_field, id_field)
 
 
 def numbered_lines(f: IO[str]) -> Iterator[Tuple[int, str]]:

@@ -1,29 +1,11 @@
 """Multilabel categorical cross-entropy (Su, "softmax + cross-entropy for multi-label")."""
 
-from typing import Tuple
+from typing import List, Sequence, Tuple
 
 import torch
 from torch import Tensor
 
-
-def multilabel_categorical_crossentropy(scores: Tensor, gold: Tensor, valid: Tensor) -> Tensor:
-    """Loss per row: ``log(1 + sum_neg e^s) + log(1 + sum_pos e^-s)``.
-
-    scores: (N, M) logits; gold, valid: (N, M) bool. Cells that are not
-    ``valid`` take no part. Unlike a per-cell sigmoid, the loss pushes every
-    positive above 0 and every negative below 0 *relative to each other*, so
-    the heavy imbalance (a handful of entities among L**2 cells) needs no
-    re-weighting. Computed in at least float32 whatever the input dtype.
-    """
-    s = scores.to(torch.promote_types(scores.dtype, torch.float32))
-    # Negatives enter as e^s, positives as e^-s; the extra 0 logit is the "1 +".
-    signed = torch.where(gold, -s, s)
-    # Boolean masks with a finite fill: no 1e12 constants that overflow.
-    fill = torch.finfo(signed.dtype).min
-    zero = signed.new_zeros(signed.shape[:-1] + (1,))
-    neg = torch.where(valid & ~gold, signed, fill)
-    pos = torch.where(valid & gold, signed, fill)
-    return torch.logsumexp(torch.cat([zero, neg], -1), -1) + torch.logsumexp(torch.cat([zero, pos], -1), -1)
+from .heads import valid_cells
 
 
 def _log1p_sum_exp(x: Tensor, mask: Tensor) -> Tuple[Tensor, Tensor]:
@@ -57,3 +39,17 @@ def loss_and_gradient(scores: Tensor, gold: Tensor, valid: Tensor) -> Tuple[floa
     loss = float((neg_loss + pos_loss).mean())
     grad = (neg_grad - pos_grad) / s.shape[0]
     return loss, grad.reshape(scores.shape).to(scores.dtype)
+
+
+def band_loss(
+    scores: Tensor, cells: Sequence[Tuple[int, int, int, int]], lengths: List[int]
+) -> Tuple[float, Tensor]:
+    """loss_and_gradient of (B, C, L, W) band scores whose gold spans are
+    ``cells`` (doc, label, start, width - 1); cells outside a doc of
+    ``lengths`` take no part."""
+    B, C, L, W = scores.shape
+    gold = torch.zeros(scores.shape, dtype=torch.bool, device=scores.device)
+    if cells:
+        gold[tuple(torch.tensor(cells, device=scores.device).T)] = True
+    valid = valid_cells(torch.tensor(lengths, device=scores.device), L, W)[:, None]
+    return loss_and_gradient(scores, gold, valid)

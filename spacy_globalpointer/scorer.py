@@ -1,8 +1,9 @@
-"""Scores for the component: flat entities and the nested span group."""
+"""Scores for the component (flat entities and the nested span group), and
+the package's one P/R/F of counts."""
 
 from typing import Any, Callable, Dict, Iterable
 
-from spacy.scorer import Scorer, get_ner_prf
+from spacy.scorer import PRFScore, Scorer, get_ner_prf
 from spacy.training import Example
 from spacy.util import registry
 
@@ -27,3 +28,8 @@ def score_globalpointer(examples: Iterable[Example], *, spans_key: str = "sc", *
 @registry.scorers("spacy_globalpointer.scorer.v1")
 def make_globalpointer_scorer() -> Callable:
     return score_globalpointer
+
+
+def prf(tp: int, fp: int, fn: int) -> Dict[str, float]:
+    """P/R/F of these counts (spaCy's PRFScore), with the counts."""
+    return {**PRFScore(tp=tp, fp=fp, fn=fn).to_dict(), "tp": tp, "fp": fp, "fn": fn}

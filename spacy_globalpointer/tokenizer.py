@@ -2,8 +2,8 @@
 
 spaCy's ``spacy.zh.ChineseTokenizer`` with ``segmenter = "char"`` rebuilds the
 spacing with ``spacy.util.get_words_and_spaces``, which copies the rest of the
-text for every character: quadratic in the text's length (32 s of a
-1,000,000-character doc's 81 s here). This tokenizer makes the same tokens
+text for every character: quadratic in the text's length (see
+docs/performance.md). This tokenizer makes the same tokens
 (every non-space character; a run of whitespace is one token, except a
 single " " after a character, which is that character's trailing space) in
 one pass.

@@ -4,11 +4,12 @@ import numpy
 import pytest
 import spacy
 from spacy.training import Example
+from typer.testing import CliRunner
 
 from spacy_globalpointer import calibrate as cal
-from spacy_globalpointer.cli import main
+from spacy_globalpointer.cli import app
 
-from .util import TRAIN_DATA, make_examples, train_small
+from .toy import TRAIN_DATA, make_examples, train_small
 
 
 @pytest.fixture(scope="module")
@@ -76,9 +77,9 @@ def test_calibrate_command_stores_the_threshold(half_trained, tmp_path):
     refs = [eg.reference for eg in make_examples(half_trained, ents=True)]
     DocBin(docs=refs).to_disk(tmp_path / "dev.spacy")
     out = tmp_path / "thresholds.json"
-    assert (
-        main(["calibrate", str(tmp_path / "model"), str(tmp_path / "dev.spacy"), "--output", str(out)]) == 0
-    )
+    args = [str(tmp_path / "model"), str(tmp_path / "dev.spacy"), "--output", str(out)]
+    result = CliRunner().invoke(app, ["calibrate", *args])
+    assert result.exit_code == 0, result.output
     import json
 
     chosen = json.loads(out.read_text())

@@ -5,17 +5,23 @@ import json
 import pytest
 import spacy
 from spacy.tokens import DocBin
+from typer.testing import CliRunner
 
 from spacy_globalpointer import cluener
-from spacy_globalpointer.cli import main
+from spacy_globalpointer.cli import app
 from spacy_globalpointer.cluener import (
     CluenerError,
+    GoldRecord,
     char_offsets_to_cluener,
+    cluener_labels,
     cluener_to_char_offsets,
-    doc_to_record,
-    parse_line,
+    parse_gold_record,
     record_to_doc,
 )
+from spacy_globalpointer.cluener_metrics import exact_scores, official_scores
+from spacy_globalpointer.inputs import parse_json_line
+
+runner = CliRunner()
 
 # Latin letters, digits, spaces and emoji inside Chinese text; the emoji and
 # the combining accent are single code points in Python's str.
@@ -27,6 +33,11 @@ MIXED_ENTS = {
     "scene": ["Café́"],
     "name": ["手机"],
 }
+
+
+def gold_record(line: str, path: str = "f.json", line_no: int = 1) -> GoldRecord:
+    """One CLUENER line parsed as convert parses it: JSON, then the record."""
+    return parse_gold_record(parse_json_line(line, path, line_no), path, line_no)
 
 
 def mixed_line() -> str:
@@ -48,7 +59,7 @@ def test_offset_functions_are_inverse():
 
 def test_mixed_script_offsets_round_trip():
     nlp = spacy.blank("zh")
-    record = parse_line(mixed_line(), "mixed.json", 1)
+    record = gold_record(mixed_line(), "mixed.json")
     doc = record_to_doc(nlp, record)
     assert doc.text == MIXED
     got = {(s.label_, s.text) for s in doc.spans["sc"]}
@@ -59,17 +70,15 @@ def test_mixed_script_offsets_round_trip():
         assert MIXED[start : end + 1] == span.text
         assert MIXED[span.start_char : span.end_char] == span.text
     assert doc.user_data[cluener.ID_KEY] == 7
-    back = doc_to_record(doc, source="spans")
-    assert back["label"] == json.loads(mixed_line())["label"]
-    assert back["id"] == 7
+    assert cluener_labels(doc, source="spans") == json.loads(mixed_line())["label"]
 
 
 def test_one_character_entity_and_emoji_entity():
     text = "😀是表情A"
     line = json.dumps({"text": text, "label": {"name": {"😀": [[0, 0]], "A": [[4, 4]]}}}, ensure_ascii=False)
-    doc = record_to_doc(spacy.blank("zh"), parse_line(line, "f.json", 1))
+    doc = record_to_doc(spacy.blank("zh"), gold_record(line))
     assert [(s.start_char, s.end_char, s.text) for s in doc.spans["sc"]] == [(0, 1, "😀"), (4, 5, "A")]
-    assert doc_to_record(doc, source="ents")["label"] == {"name": {"😀": [[0, 0]], "A": [[4, 4]]}}
+    assert cluener_labels(doc, source="ents") == {"name": {"😀": [[0, 0]], "A": [[4, 4]]}}
 
 
 @pytest.mark.parametrize(
@@ -98,7 +107,7 @@ def test_one_character_entity_and_emoji_entity():
 )
 def test_bad_lines_name_file_line_and_field(line, where, what):
     with pytest.raises(CluenerError, match=where) as err:
-        parse_line(line, "f.json", 3)
+        gold_record(line, "f.json", 3)
     assert err.match(what)
 
 
@@ -106,10 +115,10 @@ def test_span_off_token_boundaries_is_an_error():
     nlp = spacy.blank("zh")
     line = json.dumps({"text": "北京 欢迎", "label": {"address": {"北京 ": [[0, 2]]}}}, ensure_ascii=False)
     with pytest.raises(CluenerError, match="f.json:1: field label.address.北京 .*token boundaries"):
-        record_to_doc(nlp, parse_line(line, "f.json", 1))
+        record_to_doc(nlp, gold_record(line))
 
 
-def test_convert_bad_file_then_skip_invalid(tmp_path, capsys):
+def test_convert_bad_file_then_skip_invalid(tmp_path):
     good = '{"text": "北京欢迎你", "label": {"address": {"北京": [[0, 1]]}}}'
     lines = [
         good,
@@ -122,8 +131,8 @@ def test_convert_bad_file_then_skip_invalid(tmp_path, capsys):
     src = tmp_path / "bad.json"
     src.write_text("\n".join(lines) + "\n", encoding="utf8")
     out = tmp_path / "out.spacy"
-    assert main(["convert", str(src), str(out), "--no-progress"]) == 1
-    assert f"{src}:2" in capsys.readouterr().out
+    result = runner.invoke(app, ["convert", str(src), str(out), "--no-progress"])
+    assert result.exit_code == 1 and f"{src}:2" in result.output
     with pytest.raises(CluenerError, match=f"{src}:2"):
         cluener.convert(src, out, progress=False)
     report = cluener.convert(src, out, skip_invalid=True, progress=False)
@@ -132,9 +141,9 @@ def test_convert_bad_file_then_skip_invalid(tmp_path, capsys):
     assert [r.split(": ")[0] for r in report.skipped] == [f"{src}:2", f"{src}:4", f"{src}:6"]
     docs = list(DocBin().from_disk(out).get_docs(spacy.blank("zh").vocab))
     assert len(docs) == 3 and all(d.spans["sc"][0].text == "北京" for d in docs)
-    assert main(["convert", str(src), str(out), "--skip-invalid", "--no-progress"]) == 0
-    printed = capsys.readouterr().out
-    assert "Skipped 3 invalid line(s)" in printed and f"{src}:6" in printed
+    result = runner.invoke(app, ["convert", str(src), str(out), "--skip-invalid", "--no-progress"])
+    assert result.exit_code == 0
+    assert "Skipped 3 invalid line(s)" in result.output and f"{src}:6" in result.output
 
 
 @pytest.mark.parametrize("split,n_docs,n_ents", [("train", 10748, 23971), ("dev", 1343, 3072)])
@@ -149,9 +158,8 @@ def test_whole_split_converts_and_round_trips(cluener_dir, tmp_path, split, n_do
     assert sum(len(d.spans["sc"]) for d in docs) == n_ents
     for doc, line in zip(docs, open(src, encoding="utf8")):
         gold = json.loads(line)
-        back = doc_to_record(doc, source="spans", with_text=True)
-        assert back["text"] == gold["text"]
-        assert back["label"] == {
+        assert doc.text == gold["text"]
+        assert cluener_labels(doc, source="spans") == {
             lab: {e: sorted(p) for e, p in ents.items()} for lab, ents in gold["label"].items()
         }
         # doc.ents: never overlapping, all of them gold spans
@@ -173,14 +181,14 @@ def test_scores_on_hand_made_files(tmp_path):
         {"label": {"name": {"张三": [[0, 1]], "三张": [[1, 2]]}}},  # 1 tp, 1 fn, 1 fp
         {"label": {"address": {"无": [[0, 0]]}}},  # 1 fp
     ]
-    exact = cluener.exact_scores(gold, pred)
+    exact = exact_scores(gold, pred)
     assert (exact["tp"], exact["fp"], exact["fn"]) == (2, 3, 2)
     assert exact["p"] == pytest.approx(2 / 5) and exact["r"] == pytest.approx(2 / 4)
     assert exact["f"] == pytest.approx(2 * 0.4 * 0.5 / 0.9)
     assert exact["per_type"]["address"] == pytest.approx(
         {"p": 0.5, "r": 0.5, "f": 0.5, "tp": 1, "fp": 1, "fn": 1}
     )
-    official = cluener.official_scores(gold, pred)
+    official = official_scores(gold, pred)
     # address: strings {北京,上海} vs {北京}, {} vs {无}: tp 1, fn 1, fp 1 -> f 0.5
     # name: {张三} vs {张三, 三张} and {} vs {和上}: tp 1, fp 2, fn 0 -> p 1/3, r 1, f 0.5
     assert official["per_type"]["address"]["f"] == pytest.approx(0.5)
@@ -189,8 +197,9 @@ def test_scores_on_hand_made_files(tmp_path):
     g, p = tmp_path / "g.json", tmp_path / "p.json"
     g.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in gold), encoding="utf8")
     p.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in pred), encoding="utf8")
-    assert main(["score", str(g), str(p), "--output", str(tmp_path / "s.json")]) == 0
-    assert json.loads((tmp_path / "s.json").read_text())["exact"]["tp"] == 2
+    result = runner.invoke(app, ["score", str(g), str(p), "--output", str(tmp_path / "s.json")])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "s.json").read_text()) == {"exact": exact, "official": official}
 
 
 def test_predict_test_set_submission(cluener_dir, tmp_path):
@@ -203,22 +212,9 @@ def test_predict_test_set_submission(cluener_dir, tmp_path):
     nlp.initialize()
     nlp.to_disk(tmp_path / "model")
     out = tmp_path / "cluener_predict.json"
-    assert (
-        main(
-            [
-                "predict",
-                str(tmp_path / "model"),
-                str(cluener_dir / "test.json"),
-                str(out),
-                "--format",
-                "cluener",
-                "--no-progress",
-                "--batch-size",
-                "128",
-            ]
-        )
-        == 0
-    )
+    args = [str(tmp_path / "model"), str(cluener_dir / "test.json"), str(out), "--format", "cluener"]
+    result = runner.invoke(app, ["predict", *args, "--no-progress", "--batch-size", "128"])
+    assert result.exit_code == 0, result.output
     texts = [json.loads(line)["text"] for line in open(cluener_dir / "test.json", encoding="utf8")]
     lines = [json.loads(line) for line in open(out, encoding="utf8")]
     assert len(lines) == 1345
@@ -233,10 +229,19 @@ def test_predict_test_set_submission(cluener_dir, tmp_path):
     assert n > 1345
     # the interactive command, non-interactively: a table and a displaCy page
     html = tmp_path / "sample.html"
-    assert (
-        main(
-            ["interactive", str(tmp_path / "model"), "--text", "浙商银行叶老桂博士", "--displacy", str(html)]
-        )
-        == 0
-    )
+    args = [str(tmp_path / "model"), "--text", "浙商银行叶老桂博士", "--displacy", str(html)]
+    result = runner.invoke(app, ["interactive", *args])
+    assert result.exit_code == 0, result.output
     assert "doc.ents (flat)" in html.read_text(encoding="utf8") and "叶" in html.read_text(encoding="utf8")
+
+
+def test_skipping_needs_a_report_so_nothing_is_dropped_unseen(tmp_path):
+    from spacy_globalpointer.cluener import ConvertReport, read_cluener
+
+    src = tmp_path / "bad.json"
+    src.write_text('{"text": "ab", "label": {}}\nnot json\n', encoding="utf8")
+    with pytest.raises(ValueError, match="needs a report"):
+        list(read_cluener(src, skip_invalid=True))
+    report = ConvertReport()
+    assert [r.text for r in read_cluener(src, skip_invalid=True, report=report)] == ["ab"]
+    assert len(report.skipped) == 1 and f"{src}:2" in report.skipped[0]

@@ -5,14 +5,17 @@ from pathlib import Path
 
 import pytest
 import spacy
+from typer.testing import CliRunner
 
 from spacy_globalpointer import corpus
-from spacy_globalpointer.cli import main
-from spacy_globalpointer.inputs import InputError
+from spacy_globalpointer.cli import app
+from spacy_globalpointer.inputs import InputError, expand_inputs
+from spacy_globalpointer.outputs import REPORT_NAME
 
-from .util import TRAIN_DATA, train_small
+from .toy import TRAIN_DATA, train_small
 
 TEXTS = [t for t, _ in TRAIN_DATA]
+runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +69,24 @@ def test_shards_in_order_with_ids_and_spans_as_nlp_predicts(model_path, tmp_path
             assert [(x["start"], x["end"], x["label"]) for x in rec["ents"]] == [
                 (e.start_char, e.end_char, e.label_) for e in doc.ents
             ]
-    assert json.loads((tmp_path / "out" / corpus.REPORT_NAME).read_text())["status"] == "done"
+    saved = json.loads((tmp_path / "out" / REPORT_NAME).read_text())
+    assert saved["status"] == "done" and saved["engine"] == "local" and saved["records"] == 28
+
+
+def test_output_lines_keep_chinese_readable_and_scores_exact(model_path, tmp_path):
+    """Chinese is written as it is (not as \\u escapes), and a score reads back as the very float
+    the pipeline gave."""
+    nlp = spacy.load(model_path)
+    src = tmp_path / "in.txt"
+    src.write_text("\n".join(TEXTS) + "\n", encoding="utf8")
+    out = tmp_path / "out.jsonl"
+    corpus.predict_corpus(nlp, [src], out, with_text=True, progress=False)
+    raw = out.read_text(encoding="utf8")
+    assert "\\u" not in raw and all(f'"text": "{text}"' in raw for text in TEXTS)
+    lines = [json.loads(line) for line in raw.splitlines()]
+    scores = [s["score"] for line in lines for s in line["spans"]]
+    expected = [float(v) for doc in nlp.pipe(TEXTS) for v in doc.spans["sc"].attrs["scores"]]
+    assert scores == expected and len(scores) > 0
 
 
 def test_text_lines_glob_and_source_line_ids(model_path, tmp_path):
@@ -145,14 +165,17 @@ BAD = [
 ]
 
 
-def test_bad_records_stop_with_file_and_line_or_are_counted(model_path, tmp_path, capsys):
+def test_bad_records_stop_with_file_and_line_or_are_counted(model_path, tmp_path):
     src = tmp_path / "bad.jsonl"
     src.write_text("\n".join(BAD) + "\n", encoding="utf8")
     nlp = spacy.load(model_path)
     with pytest.raises(InputError, match=f"{src}:2: not valid JSON"):
         corpus.predict_corpus(nlp, [src], tmp_path / "out", progress=False)
-    assert main(["predict", str(model_path), str(src), str(tmp_path / "out2"), "--no-progress"]) == 1
-    assert f"{src}:2: not valid JSON" in " ".join(capsys.readouterr().out.split())
+    result = runner.invoke(
+        app, ["predict", str(model_path), str(src), str(tmp_path / "out2"), "--no-progress"]
+    )
+    assert result.exit_code == 1
+    assert f"{src}:2: not valid JSON" in " ".join(result.output.split())
     report = corpus.predict_corpus(nlp, [src], tmp_path / "out3", progress=False, skip_invalid=True)
     lines = read_output(tmp_path / "out3")["bad.jsonl"]
     assert [r["line"] for r in lines] == [1, 2, 3, 4, 5, 6]  # nothing dropped, in place
@@ -160,7 +183,7 @@ def test_bad_records_stop_with_file_and_line_or_are_counted(model_path, tmp_path
     assert errors[0] is None and errors[5] is None and "spans" in lines[5]
     assert "not valid JSON" in errors[1] and "field text: missing" in errors[2]
     assert "field text: not a string (int)" in errors[3] and "expected a JSON object" in errors[4]
-    saved = json.loads((tmp_path / "out3" / corpus.REPORT_NAME).read_text())
+    saved = json.loads((tmp_path / "out3" / REPORT_NAME).read_text())
     assert report.invalid == saved["invalid"] == 4 and len(saved["errors"]) == 4
     assert all(e.startswith(f"{src}:") for e in saved["errors"])
 
@@ -176,4 +199,29 @@ def test_missing_id_field_is_an_error(model_path, tmp_path):
 
 def test_inputs_that_match_nothing(tmp_path):
     with pytest.raises(InputError, match="no file matches"):
-        corpus.expand_inputs([str(tmp_path / "nothing*.jsonl")])
+        expand_inputs([str(tmp_path / "nothing*.jsonl")])
+
+
+@pytest.mark.parametrize(
+    "option,typo,choices",
+    [
+        ("--engine", "rya", ("local", "ray")),
+        ("--format", "xml", ("jsonl", "cluener")),
+        ("--source", "nested", ("ents", "spans")),
+        ("--input-format", "csv", ("jsonl", "text")),
+    ],
+)
+def test_a_typo_in_a_closed_option_is_a_usage_error_that_lists_the_choices(
+    model_path, tmp_path, option, typo, choices
+):
+    """Nothing runs (an --engine typo used to run the local engine): exit code 2, the choices named."""
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "北京"}\n', encoding="utf8")
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app, ["predict", str(model_path), str(src), str(out), option, typo, "--no-progress"]
+    )
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '{option}'" in result.output and f"'{typo}'" in result.output
+    assert all(f"'{choice}'" in result.output for choice in choices), result.output
+    assert not out.exists()

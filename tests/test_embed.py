@@ -6,7 +6,7 @@ import spacy
 from spacy.strings import hash_string
 from thinc.api import fix_random_seed
 
-from .util import TRAIN_DATA
+from .toy import TRAIN_DATA
 
 
 def word_tok2vec(words="jieba"):
@@ -113,8 +113,8 @@ def test_long_doc_in_windows_equals_one_pass_with_word_features(monkeypatch):
     vectors near the window edges."""
     import random
 
-    from spacy_globalpointer import model as model_module
-    from spacy_globalpointer.model import WindowedVectors, encoder_context
+    from spacy_globalpointer import windowed as windowed_module
+    from spacy_globalpointer.windowed import WindowedVectors, encoder_context
 
     fix_random_seed(0)
     nlp = spacy.blank("zh")
@@ -136,7 +136,7 @@ def test_long_doc_in_windows_equals_one_pass_with_word_features(monkeypatch):
         )
 
     numpy.testing.assert_array_equal(windowed(), whole)
-    monkeypatch.setattr(model_module, "doc_word_places", lambda doc, seg: _Unset())
+    monkeypatch.setattr(windowed_module, "doc_word_places", lambda doc, seg: _Unset())
     assert not numpy.array_equal(windowed(), whole)
 
 

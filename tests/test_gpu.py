@@ -11,7 +11,7 @@ from spacy_globalpointer.decode import decode_spans
 from spacy_globalpointer.heads import HEADS, build_head
 from spacy_globalpointer.loss import loss_and_gradient
 
-from .util import make_examples, train_small
+from .toy import make_examples, train_small
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

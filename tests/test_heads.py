@@ -60,7 +60,7 @@ def brute_force(head, X, lengths, W):
 @pytest.mark.parametrize("max_span_length", [0, 1, 3, 50])
 def test_scores_match_brute_force(head_name, rope, max_span_length):
     torch.manual_seed(0)
-    head = build_head(head_name, width=6, n_labels=3, head_size=4, rope=rope).double()
+    head = build_head(head_name, input_width=6, n_labels=3, head_size=4, rope=rope).double()
     X = torch.randn(3, 7, 6, dtype=torch.float64)
     lengths = [7, 4, 1]
     W = band_width(7, max_span_length)

@@ -9,7 +9,7 @@ from spacy.training import Example
 
 from spacy_globalpointer import GlobalPointerNER
 
-from .util import LABELS, TRAIN_DATA, make_examples
+from .toy import LABELS, TRAIN_DATA, make_examples
 
 MAX_STEPS = 150
 

@@ -6,23 +6,41 @@ from pathlib import Path
 
 import pytest
 import spacy
+from typer.testing import CliRunner
 
 from spacy_globalpointer import corpus
-from spacy_globalpointer.cli import main
+from spacy_globalpointer.cli import app
 from spacy_globalpointer.inputs import InputError
+from spacy_globalpointer.outputs import REPORT_NAME
 
+from .ray_faults import CLAIMED, KILL_FLAG_ENV
 from .test_corpus import BAD, TEXTS, write_shards
-from .util import train_small
+from .toy import train_small
 
 ray = pytest.importorskip("ray")
 
-from spacy_globalpointer.distributed import KILL_FLAG_ENV, predict_with_ray  # noqa: E402
+from spacy_globalpointer.distributed import predict_with_ray  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def kill_flag(tmp_path_factory) -> Path:
+    """The flag file of tests/ray_faults.py: the first actor to claim it dies.
+    Only the test that kills a worker creates it."""
+    return tmp_path_factory.mktemp("faults") / "kill-one-worker"
 
 
 @pytest.fixture(scope="module", autouse=True)
-def local_ray():
+def local_ray(kill_flag):
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    pythonpath = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    runtime_env = {
+        "worker_process_setup_hook": "tests.ray_faults.setup",
+        "env_vars": {"PYTHONPATH": pythonpath, KILL_FLAG_ENV: str(kill_flag)},
+    }
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env=runtime_env)
     yield
     ray.shutdown()
 
@@ -68,7 +86,8 @@ def test_two_workers_match_one_process(model_path, tmp_path):
         "--batch-size",
         "64",
     ]
-    assert main(["predict", str(model_path), str(src), str(tmp_path / "ray"), *args]) == 0
+    result = runner.invoke(app, ["predict", str(model_path), str(src), str(tmp_path / "ray"), *args])
+    assert result.exit_code == 0, result.output
     got = parts(tmp_path / "ray")
     ids = [r["id"] for r in got]
     assert sorted(ids, key=lambda i: int(i[1:])) == [f"d{k}" for k in range(1200)]  # every record, once
@@ -84,19 +103,19 @@ def test_two_workers_match_one_process(model_path, tmp_path):
     assert set(local) == set(ids)
     for rec in got:
         same_predictions(rec, local[rec["id"]])
-    report = json.loads((tmp_path / "ray" / corpus.REPORT_NAME).read_text())
-    assert report["records"] == 1200 and report["invalid"] == 0
+    report = json.loads((tmp_path / "ray" / REPORT_NAME).read_text())
+    assert report["engine"] == "ray" and report["records"] == 1200 and report["invalid"] == 0
 
 
-def test_a_killed_worker_loses_nothing(model_path, tmp_path, monkeypatch):
+def test_a_killed_worker_loses_nothing(model_path, tmp_path, kill_flag):
     src = write_shards(tmp_path / "in", n_shards=2, per_shard=200)
-    flag = tmp_path / "kill-one-worker"
-    flag.write_text("")
-    monkeypatch.setenv(KILL_FLAG_ENV, str(flag))
+    kill_flag.write_text("")
     predict_with_ray(
         model_path, [src], tmp_path / "out", id_field="doc_id", workers=2, batch_size=50, progress=False
     )
-    assert not flag.exists() and len(list(tmp_path.glob("kill-one-worker.claimed-*"))) == 1  # one worker died
+    claimed = list(kill_flag.parent.glob(f"{kill_flag.name}{CLAIMED}*"))
+    assert not kill_flag.exists() and len(claimed) == 1  # one worker claimed it, and so died
+    assert claimed[0].name != f"{kill_flag.name}{CLAIMED}{os.getpid()}"  # a worker, not this process
     ids = [r["id"] for r in parts(tmp_path / "out")]
     assert ids == [f"d{k}" for k in range(400)]  # each record exactly once, in order
 
@@ -113,7 +132,7 @@ def test_bad_input_and_edge_texts(model_path, tmp_path):
     assert [r["line"] for r in got] == [1, 2, 3, 4, 5, 6, 7]
     assert [bool(r.get("error")) for r in got] == [False, True, True, True, True, False, False]
     assert got[5]["spans"] == [] and all(s["end"] <= 100_000 for s in got[6]["spans"])
-    assert report["invalid"] == 4 and all(e.startswith(f"{src}:") for e in report["errors"])
+    assert report.invalid == 4 and all(e.startswith(f"{src}:") for e in report.errors)
     # an earlier run's output is not written over without --overwrite, and
     # --overwrite replaces only what this command writes
     with pytest.raises(InputError, match="output of an earlier run"):

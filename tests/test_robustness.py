@@ -16,9 +16,10 @@ from thinc.api import fix_random_seed
 from spacy_globalpointer import cluener
 from spacy_globalpointer.decode import decode_spans, select_flat
 from spacy_globalpointer.heads import HEADS, build_head
+from spacy_globalpointer.inputs import parse_json_line
 from spacy_globalpointer.loss import loss_and_gradient
 
-from .util import TRAIN_DATA, make_examples, train_small
+from .toy import TRAIN_DATA, make_examples, train_small
 
 # --- decoding properties ------------------------------------------------------
 
@@ -99,7 +100,7 @@ def test_offsets_round_trip_on_mixed_text(pieces, data):
     assert text[s : e + 1] == surface
     assert cluener.cluener_to_char_offsets(s, e) == (start, end)
     line = json.dumps({"text": text, "label": {"x": {surface: [[s, e]]}}}, ensure_ascii=False)
-    record = cluener.parse_line(line, "p.json", 1)
+    record = cluener.parse_gold_record(parse_json_line(line, "p.json", 1), "p.json", 1)
     nlp = spacy.blank("zh")
     try:
         doc = cluener.record_to_doc(nlp, record)
@@ -108,7 +109,7 @@ def test_offsets_round_trip_on_mixed_text(pieces, data):
         assert "token boundaries" in str(err) and (surface[0].isspace() or surface[-1].isspace())
         return
     assert doc.text == text
-    assert cluener.doc_to_record(doc, source="spans")["label"] == {"x": {surface: [[s, e]]}}
+    assert cluener.cluener_labels(doc, source="spans") == {"x": {surface: [[s, e]]}}
 
 
 # --- trained pipelines and hostile text ------------------------------------------
@@ -152,9 +153,8 @@ def test_edge_texts_cpu(trained_cpu):
 
 def test_edge_texts_tiny_bert(tmp_path):
     pytest.importorskip("spacy_transformers")
-    from spacy_globalpointer.tiny_bert import build_tiny_bert
-
     from .test_transformer import make_trf_nlp
+    from .tiny_bert import build_tiny_bert
 
     fix_random_seed(0)
     path = build_tiny_bert(

@@ -1,0 +1,165 @@
+"""`spacy globalpointer predict`."""
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from spacy.cli._util import Arg, Opt, setup_gpu
+from wasabi import msg
+
+from .. import cluener
+from ..inputs import INPUT_FORMATS
+from ..outputs import OUTPUT_FORMATS, write_displacy
+from .app import app, choices
+
+Engine = choices("Engine", ("local", "ray"))
+InputFormat = choices("InputFormat", INPUT_FORMATS)
+OutputFormat = choices("OutputFormat", OUTPUT_FORMATS)
+Source = choices("Source", cluener.SOURCES)
+
+
+@app.command("predict")
+def predict_cli(
+    model: str = Arg(
+        ..., help="Pipeline name or path (e.g. training/cluener_cpu/model-best)", metavar="MODEL"
+    ),
+    inputs: List[str] = Arg(
+        ..., help="Input files, folders or (quoted) globs, then the output", metavar="INPUT... OUTPUT"
+    ),
+    engine: Engine = Opt(
+        Engine.local, "--engine", help="local: one process, streaming, resumable; ray: Ray Data actors"
+    ),
+    input_format: Optional[InputFormat] = Opt(
+        None, "--input-format", help="jsonl or text (one text per line); default: by suffix (.txt: text)"
+    ),
+    text_field: str = Opt("text", "--text-field", help="JSON field holding the text"),
+    id_field: Optional[str] = Opt(
+        None,
+        "--id-field",
+        help="JSON field carried to the output as the record's id (default: source file and line)",
+    ),
+    output_format: OutputFormat = Opt(
+        OutputFormat.jsonl,
+        "--format",
+        help="jsonl: spans and ents with character offsets; cluener: CLUENER's submission lines",
+    ),
+    source: Source = Opt(
+        Source.ents,
+        "--source",
+        help="--format cluener: ents (flat, what CLUENER's gold is) or spans (nested)",
+    ),
+    with_text: bool = Opt(
+        False, "--with-text", help="Also write each text (records are then displaCy's manual format)"
+    ),
+    skip_invalid: bool = Opt(
+        False,
+        "--skip-invalid",
+        help="Write invalid records as error records and count them, instead of stopping",
+    ),
+    overwrite: bool = Opt(
+        False,
+        "--overwrite",
+        help="Replace output left by another run (local: rerunning the same run resumes it without this)",
+    ),
+    batch_size: int = Opt(
+        256, "--batch-size", help="Docs per nlp.pipe batch (local) or per actor call (ray)"
+    ),
+    gpu_id: int = Opt(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU (local engine)"),
+    workers: int = Opt(1, "--workers", help="Ray: actors in the pool"),
+    cpus_per_worker: float = Opt(1, "--cpus-per-worker", help="Ray: CPUs per actor (its torch threads)"),
+    gpus_per_worker: float = Opt(0, "--gpus-per-worker", help="Ray: GPUs per actor (spaCy runs on the GPU)"),
+    ray_address: Optional[str] = Opt(
+        None, "--ray-address", help="Ray: attach to this cluster ('auto', 'host:6379'); default: a local Ray"
+    ),
+    displacy_path: Optional[Path] = Opt(
+        None,
+        "--displacy",
+        help="Also write the first --displacy-limit texts of the first input as displaCy HTML",
+    ),
+    displacy_limit: int = Opt(25, "--displacy-limit", help="Docs in the --displacy sample"),
+    no_progress: bool = Opt(False, "--no-progress", help="No progress bar"),
+):
+    """Predict a corpus: one output line per input record, in input order
+    per shard, with the record's id (--id-field) or its source file and line.
+    Inputs: JSON lines (--text-field), plain-text lines, or CLUENER files.
+    Output: a file when the input is one file and OUTPUT ends in .json/.jsonl,
+    else a folder with one file per input shard (local) or per block (ray).
+
+    \b
+    Examples:
+      spacy globalpointer predict model-best dev.json dev_pred.json --format cluener
+      spacy globalpointer predict model-best 'corpus/*.jsonl' out/ --id-field doc_id
+      spacy globalpointer predict model-best corpus/ out/ --engine ray --workers 8 \\
+          --gpus-per-worker 1 --ray-address auto
+    """
+    from ..corpus import component_spans_key, model_fingerprint, predict_corpus
+    from ..inputs import InputError
+
+    if len(inputs) < 2:
+        raise typer.BadParameter("give at least one input and an output", param_hint="INPUT... OUTPUT")
+    *sources, output = inputs
+    nlp = None
+    common = dict(
+        input_format=input_format.value if input_format else None,
+        text_field=text_field,
+        id_field=id_field,
+        output_format=output_format.value,
+        source=source.value,
+        with_text=with_text,
+        skip_invalid=skip_invalid,
+        batch_size=batch_size,
+        progress=not no_progress,
+    )
+    try:
+        if engine == Engine.ray:
+            from ..distributed import predict_with_ray
+
+            report = predict_with_ray(
+                model,
+                sources,
+                output,
+                workers=workers,
+                cpus_per_worker=cpus_per_worker,
+                gpus_per_worker=gpus_per_worker,
+                ray_address=ray_address,
+                overwrite=overwrite,
+                **common,
+            )
+        else:
+            import spacy
+
+            setup_gpu(gpu_id, silent=True)
+            nlp = spacy.load(model)
+            report = predict_corpus(
+                nlp,
+                sources,
+                output,
+                run_id=model_fingerprint(model),
+                overwrite=overwrite,
+                **common,
+            )
+            if report.shards_skipped:
+                msg.info(f"Resumed: {len(report.shards_skipped)} shard(s) were already done")
+    except InputError as err:
+        msg.fail(str(err))
+        raise typer.Exit(1) from None
+    msg.good(
+        f"Wrote {report.records} record(s) to {output}"
+        + (f" ({report.invalid} invalid, see the report)" if report.invalid else "")
+    )
+    if displacy_path is not None:
+        from itertools import islice
+
+        from ..inputs import expand_inputs, guess_input_format, read_records
+
+        if nlp is None:
+            import spacy
+
+            nlp = spacy.load(model)
+        shard = expand_inputs(sources)[0][0]
+        fmt = common["input_format"] or guess_input_format(shard)
+        records = read_records(shard, fmt, text_field, id_field)
+        texts = [r.text for r in islice((r for r in records if r.error is None), displacy_limit)]
+        records.close()
+        write_displacy(list(nlp.pipe(texts)), displacy_path, component_spans_key(nlp))
+        msg.good(f"Wrote a displaCy sample of {len(texts)} docs to {displacy_path}")

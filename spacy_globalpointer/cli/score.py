@@ -1,0 +1,58 @@
+"""`spacy globalpointer score`."""
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from spacy.cli._util import Arg, Opt
+from wasabi import msg
+
+from .. import cluener
+from ..outputs import json_text, write_json
+from .app import app, table
+
+
+@app.command("score")
+def score_cli(
+    gold: Path = Arg(..., help="Gold CLUENER .json", exists=True, dir_okay=False),
+    pred: Path = Arg(
+        ..., help="Predicted CLUENER .json (same lines, or the same ids)", exists=True, dir_okay=False
+    ),
+    as_json: bool = Opt(False, "--json", help="Print JSON instead of tables"),
+    output: Optional[Path] = Opt(None, "--output", help="Also write the scores as JSON to this file"),
+):
+    """Exact (start, end, label) micro P/R/F per label, and the official
+    CLUENER metric (entity strings per line, macro F over labels).
+
+    \b
+    Example:
+      spacy globalpointer score dev.json dev_pred.json --output metrics/dev.json
+    """
+    from ..cluener_metrics import score_files
+
+    try:
+        scores = score_files(gold, pred)
+    except (cluener.CluenerError, ValueError) as err:
+        msg.fail(str(err))
+        raise typer.Exit(1) from None
+    if output:
+        write_json(output, scores)
+    if as_json:
+        print(json_text(scores), end="")
+        return
+    exact, official = scores["exact"], scores["official"]
+
+    def pct(v):
+        return f"{100 * v:.2f}"
+
+    msg.divider("Exact (start, end, label) match, micro")
+    rows = [
+        (label, pct(v["p"]), pct(v["r"]), pct(v["f"]), v["tp"] + v["fn"])
+        for label, v in exact["per_type"].items()
+    ]
+    rows.append(("ALL (micro)", pct(exact["p"]), pct(exact["r"]), pct(exact["f"]), exact["tp"] + exact["fn"]))
+    table(rows, ("label", "P", "R", "F", "gold"))
+    msg.divider("CLUENER official: entity strings per line, macro over labels")
+    rows = [(label, pct(v["p"]), pct(v["r"]), pct(v["f"])) for label, v in official["per_type"].items()]
+    rows.append(("MACRO F", "", "", pct(official["macro_f"])))
+    table(rows, ("label", "P", "R", "F"))
