@@ -40,11 +40,11 @@ def main() -> None:
     from spacy.tokens import DocBin
     from wasabi import msg
 
-    from spacy_globalpointer import cluener
+    from spacy_globalpointer.converting import convert
 
     with tempfile.TemporaryDirectory() as tmp:
         spans_path, ents_path = Path(tmp) / "spans.spacy", Path(tmp) / "ents.spacy"
-        cluener.convert(args.train, spans_path, progress=False)
+        convert([args.train], spans_path, format="cluener", progress=False)
         docs = list(DocBin().from_disk(spans_path).get_docs(spacy.blank("zh").vocab))
         for doc in docs:
             doc.spans.clear()

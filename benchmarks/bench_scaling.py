@@ -62,12 +62,13 @@ def train_small(out: Path, train: str, dev: str) -> None:
     from thinc.api import Config, fix_random_seed
 
     from spacy_globalpointer import cluener
+    from spacy_globalpointer.converting import gold_docs, make_tokenizer
 
     fix_random_seed(0)
     nlp = spacy.util.load_model_from_config(
         Config().from_disk(ROOT / "configs" / "cluener_cpu.cfg"), auto_fill=True
     )
-    docs = list(cluener.records_to_docs(spacy.blank("zh"), cluener.read_cluener(train)))[:3000]
+    docs = list(gold_docs(make_tokenizer("zh"), cluener.read_cluener(train)))[:3000]
     examples = [Example(nlp.make_doc(d.text), d) for d in docs]
     optimizer = nlp.initialize(get_examples=lambda: examples[:100])
     for step in range(300):

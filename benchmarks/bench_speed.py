@@ -99,6 +99,7 @@ from wasabi import msg  # noqa: E402
 import spacy_globalpointer  # noqa: E402
 from spacy_globalpointer import cluener  # noqa: E402
 from spacy_globalpointer import pipe as gp_pipe  # noqa: E402
+from spacy_globalpointer.converting import gold_docs, make_tokenizer  # noqa: E402
 from spacy_globalpointer.heads import build_head  # noqa: E402
 from tests.reference_loss import multilabel_categorical_crossentropy  # noqa: E402
 
@@ -154,7 +155,7 @@ class Ours:
         fix_random_seed(0)
         self.setup = setup
         self.nlp = nlp = load_nlp(setup, trf_path, overrides)
-        docs = list(cluener.records_to_docs(spacy.blank("zh"), records))
+        docs = list(gold_docs(make_tokenizer("zh"), records))
         examples = [Example(nlp.make_doc(d.text), d) for d in docs]
         for label in cluener.CLUENER_LABELS:
             nlp.get_pipe("globalpointer_ner").add_label(label)
@@ -293,7 +294,7 @@ class Baseline:
         y = torch.zeros(len(records), self.C, self.L, self.L)
         offset = 0 if self.setup == "cpu" else 1  # [CLS]
         for b, r in enumerate(records):
-            for ent in r.entities:
+            for ent in r.mentions:
                 if ent.end - 1 + offset < self.L:
                     y[b, self.labels[ent.label], ent.start + offset, ent.end - 1 + offset] = 1
         return y.to(DEVICE)

@@ -3,7 +3,9 @@
 The head is trained with a loss whose natural cut is a logit of 0, but 0 is
 not always where a trained model's F-score peaks: a model that is precise and
 misses entities peaks lower. The component keeps one threshold and, optionally, one per label; this module
-picks them to maximise the exact-match F-score of doc.ents on a dev set.
+picks them to maximise an exact-match F-score on a dev set: of doc.ents (the
+flat selection), or of every span in doc.spans[key] (nested data), by default
+the one the pipeline selects models on.
 
 A new threshold is only kept when it pays on data it was not chosen on: the
 dev docs are split in two, thresholds chosen on each half are scored on the
@@ -18,7 +20,7 @@ score there is in-sample. Calibrate model-best, as the project does.)
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy
 from spacy.language import Language
@@ -33,12 +35,27 @@ GRID = numpy.round(numpy.arange(-4.0, 2.01, 0.1), 2)
 @dataclass
 class DevDoc:
     """One gold doc's predicted spans above the lowest threshold tried (token
-    offsets for the flat selection), their character offsets and labels, and
-    the gold ents as (start_char, end_char, label index)."""
+    offsets for the flat selection), their character offsets and labels, the
+    gold as (start_char, end_char, label index), and whether the metric
+    scores the flat selection (doc.ents) or every span (doc.spans)."""
 
     spans: SpanCandidates
     chars: List[Tuple[int, int, int]]
     gold: set
+    flat: bool = True
+
+
+def metrics(spans_key: str) -> Tuple[str, str]:
+    """The scores calibrate can maximise: flat doc.ents, or every span of the group."""
+    return "ents_f", f"spans_{spans_key}_f"
+
+
+def selection_metric(nlp: Language, spans_key: str) -> str:
+    """The pipeline's own selection target: of ents_f and spans_KEY_f, the
+    one its [training.score_weights] weighs most (ents_f on a tie)."""
+    weights = nlp.config.get("training", {}).get("score_weights", {}) or {}
+    flat, nested = metrics(spans_key)
+    return nested if (weights.get(nested) or 0.0) > (weights.get(flat) or 0.0) else flat
 
 
 # What calibrate can keep, simplest first (ties on held-out F go to the earlier).
@@ -49,24 +66,32 @@ CHOICES = ("unchanged", "global", "per_label")
 class Calibration:
     """What calibrate set on the component (``threshold``,
     ``label_thresholds``), which of CHOICES that is, the best single threshold
-    on all the data whether used or not, and the P/R/F behind the choice."""
+    on all the data whether used or not, the metric maximised, and the P/R/F
+    of that metric behind the choice."""
 
     threshold: float
     label_thresholds: Dict[str, float]
     choice: str
     best_global: float
     scores: Dict[str, Dict[str, float]] = field(default_factory=dict)
+    metric: str = "ents_f"
 
     @property
     def per_label_used(self) -> bool:
         return self.choice == "per_label"
 
 
-def collect(nlp: Language, component: str, references: Sequence[Doc], batch_size: int = 256) -> List[DevDoc]:
+def collect(
+    nlp: Language, component: str, references: Sequence[Doc], metric: str = "ents_f", batch_size: int = 256
+) -> List[DevDoc]:
     """Predict the references' texts with the threshold at the bottom of the
     grid (or the component's own, if lower: it is scored too), keeping every
-    candidate span with its score."""
+    candidate span with its score. For a spans metric, references without
+    the span group are left out, as spaCy's scorer leaves them out."""
     gp = nlp.get_pipe(component)
+    flat = metric == "ents_f"
+    if not flat:
+        references = [ref for ref in references if gp.spans_key in ref.spans]
     saved = (gp.threshold, gp.label_thresholds, gp.spans_per_token)
     lowest = min(float(numpy.min(GRID)), gp.threshold, *gp.label_thresholds.values())
     gp.threshold, gp.label_thresholds = lowest, {}
@@ -86,13 +111,10 @@ def collect(nlp: Language, component: str, references: Sequence[Doc], batch_size
                     numpy.asarray(labels, dtype="int64"),
                     numpy.asarray(group.attrs["scores"], dtype="float32"),
                 )
-                out.append(
-                    DevDoc(
-                        spans,
-                        [(s.start_char, s.end_char, c) for s, c in zip(group, labels)],
-                        {(e.start_char, e.end_char, label_ids.get(e.label_, -1)) for e in ref.ents},
-                    )
-                )
+                gold = ref.ents if flat else ref.spans[gp.spans_key]
+                chars = [(s.start_char, s.end_char, c) for s, c in zip(group, labels)]
+                gold_chars = {(g.start_char, g.end_char, label_ids.get(g.label_, -1)) for g in gold}
+                out.append(DevDoc(spans, chars, gold_chars, flat))
     finally:
         gp.threshold, gp.label_thresholds, gp.spans_per_token = saved
     return out
@@ -101,12 +123,15 @@ def collect(nlp: Language, component: str, references: Sequence[Doc], batch_size
 def counts(docs: Sequence[DevDoc], thresholds: numpy.ndarray, n_labels: int) -> numpy.ndarray:
     """(labels + 1, 3) true positives, false positives, false negatives (the
     last row: gold labels the component does not know) of the flat selection,
-    made as the component makes it, with these per-label thresholds."""
+    made as the component makes it, or of every span, with these per-label
+    thresholds."""
     out = numpy.zeros((n_labels + 1, 3), dtype="int64")
     for doc in docs:
         cand = doc.spans
         keep = numpy.flatnonzero(cand.scores > thresholds[cand.labels])
-        chosen = keep[select_flat(cand.starts[keep], cand.ends[keep], cand.scores[keep])] if len(keep) else []
+        chosen = keep
+        if doc.flat and len(keep):
+            chosen = keep[select_flat(cand.starts[keep], cand.ends[keep], cand.scores[keep])]
         pred = {doc.chars[k] for k in chosen}
         for _, _, label in pred & doc.gold:
             out[label, 0] += 1
@@ -149,15 +174,24 @@ def best_per_label(docs, n_labels, start: float, rounds: int = 1) -> numpy.ndarr
     return th
 
 
-def calibrate(nlp: Language, references: Sequence[Doc], component: str = "globalpointer_ner") -> Calibration:
-    """Choose the thresholds for ``component`` on ``references`` (gold docs
-    with doc.ents) and set them on the component; returns what was chosen,
-    with the dev scores at the old threshold, the global and the per-label
-    ones, and the held-out scores that decided between them."""
+def calibrate(
+    nlp: Language,
+    references: Sequence[Doc],
+    component: str = "globalpointer_ner",
+    metric: Optional[str] = None,
+) -> Calibration:
+    """Choose the thresholds for ``component`` on ``references`` (gold docs)
+    to maximise ``metric`` (``ents_f`` or ``spans_KEY_f``; default: the
+    pipeline's selection target) and set them on the component; returns what
+    was chosen, with the dev scores at the old threshold, the global and the
+    per-label ones, and the held-out scores that decided between them."""
     gp = nlp.get_pipe(component)
+    metric = metric or selection_metric(nlp, gp.spans_key)
+    if metric not in metrics(gp.spans_key):
+        raise ValueError(f"metric must be one of {metrics(gp.spans_key)}, got {metric!r}")
     labels = list(gp.labels)
     n = len(labels)
-    docs = collect(nlp, component, references)
+    docs = collect(nlp, component, references, metric)
     old = numpy.asarray([gp.label_thresholds.get(label, gp.threshold) for label in labels], dtype="float32")
     glob = best_global(docs, n)
     per_label = best_per_label(docs, n, glob)
@@ -197,7 +231,7 @@ def calibrate(nlp: Language, references: Sequence[Doc], component: str = "global
         chosen = per_label if choice == "per_label" else numpy.full(n, glob)
         threshold = glob
         label_thresholds = {label: float(t) for label, t in zip(labels, chosen) if float(t) != glob}
-    result = Calibration(threshold, label_thresholds, choice, glob, scores)
+    result = Calibration(threshold, label_thresholds, choice, glob, scores, metric)
     gp.threshold, gp.label_thresholds = result.threshold, result.label_thresholds
     return result
 

@@ -61,7 +61,7 @@ def _record_source_class():
 
         def _read_stream(self, f: "pyarrow.NativeFile", path: str) -> Iterator["pyarrow.Table"]:
             fmt = self.input_format or guess_input_format(Path(path))
-            lines = numbered_lines(io.TextIOWrapper(_RawStream(f), encoding="utf8", newline="\n"))
+            lines = numbered_lines(io.BufferedReader(_RawStream(f)), path)
             records = records_from_lines(lines, path, fmt, self.text_field, self.id_field)
             while True:
                 block = list(itertools.islice(records, ROWS_PER_BLOCK))
@@ -100,7 +100,7 @@ def _json_lines_sink_class():
 
 
 class _RawStream(io.RawIOBase):
-    """A pyarrow NativeFile as a Python raw stream (for TextIOWrapper)."""
+    """A pyarrow NativeFile as a Python raw stream (read line by line as bytes)."""
 
     def __init__(self, f):
         self.f = f

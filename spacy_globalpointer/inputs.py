@@ -9,6 +9,7 @@ cluener.parse_gold_record).
 Light on purpose (no spaCy, no torch): Ray's read tasks import it.
 """
 
+import codecs
 import glob
 import json
 import os
@@ -25,23 +26,57 @@ class InputError(ValueError):
     """Bad input; the message names the file, the line and the field."""
 
 
-def parse_json_line(line: str, path: Union[str, Path], line_no: int) -> Union[Dict[str, Any], InputError]:
-    """One line as a JSON object, or an InputError saying where and why (for
-    the caller to raise, skip or count)."""
+def parse_json_line(
+    line: Union[str, "InputError"], path: Union[str, Path], line_no: int
+) -> Union[Dict[str, Any], InputError]:
+    """One line (or numbered_lines' error for it) as a JSON object, or an
+    InputError saying where and why (for the caller to raise, skip or count).
+    A string holding a lone surrogate (valid JSON, not valid Unicode) is an
+    error naming its field."""
+    if isinstance(line, InputError):
+        return line
     try:
         obj = json.loads(line)
     except json.JSONDecodeError as err:
         return InputError(f"{path}:{line_no}: not valid JSON: {err.msg} (column {err.colno})")
     if not isinstance(obj, dict):
         return InputError(f"{path}:{line_no}: expected a JSON object, got {type(obj).__name__}")
+    # Only a \u escape can put a surrogate in a decoded line: skip the walk without one.
+    bad = lone_surrogate(obj) if "\\u" in line else None
+    if bad is not None:
+        field_name, offset = bad
+        return InputError(
+            f"{path}:{line_no}: field {field_name or '(key)'}: a lone surrogate (\\u escape) at character "
+            f"{offset}, which is not Unicode text"
+        )
     return obj
+
+
+def lone_surrogate(obj: Any, where: str = "") -> Optional[Tuple[str, int]]:
+    """The field (dotted path) and character offset of the first string in a
+    JSON value that holds a lone surrogate, or None."""
+    if isinstance(obj, str):
+        try:
+            obj.encode("utf-8")
+        except UnicodeEncodeError as err:
+            return where, err.start
+        return None
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else ()
+    for key, value in items:
+        name = f"{where}.{key}" if where else str(key)
+        if isinstance(key, str) and lone_surrogate(key) is not None:
+            return name, lone_surrogate(key)[1]
+        found = lone_surrogate(value, name)
+        if found is not None:
+            return found
+    return None
 
 
 def iter_json_lines(path: Union[str, Path]) -> Iterator[Tuple[int, Union[Dict[str, Any], InputError]]]:
     """(line number, parse_json_line) for every non-blank line of a file, as a stream."""
-    with open(path, encoding="utf8", newline="\n") as f:
-        for line_no, line in numbered_lines(f):
-            if line.strip():
+    with open(path, "rb") as f:
+        for line_no, line in numbered_lines(f, str(path)):
+            if isinstance(line, InputError) or line.strip():
                 yield line_no, parse_json_line(line, path, line_no)
 
 
@@ -82,33 +117,68 @@ def parse_input_record(
 
 
 def records_from_lines(
-    lines: Iterable[Tuple[int, str]],
+    lines: Iterable[Tuple[int, Union[str, InputError]]],
     source: str,
     input_format: str = "jsonl",
     text_field: str = "text",
     id_field: Optional[str] = None,
 ) -> Iterator[InputRecord]:
-    """Records from numbered lines (their line ending removed): every line of
-    a text shard is a text, every non-blank line of a JSON-lines shard a
-    record. Invalid records come with ``error`` set."""
+    """Records from numbered_lines: every line of a text shard is a text,
+    every non-blank line of a JSON-lines shard a record. Invalid records
+    (and lines that are not UTF-8) come with ``error`` set."""
     if input_format not in INPUT_FORMATS:
         raise ValueError(f"input format must be one of {INPUT_FORMATS}, got {input_format!r}")
     for line_no, line in lines:
-        if input_format == "text":
+        if isinstance(line, InputError):
+            yield InputRecord(source, line_no, None, error=str(line))
+        elif input_format == "text":
             yield InputRecord(source, line_no, line)
         elif line.strip():
             obj = parse_json_line(line, source, line_no)
             yield parse_input_record(obj, source, line_no, text_field, id_field)
 
 
-def numbered_lines(f: IO[str]) -> Iterator[Tuple[int, str]]:
-    """(line number, line) of a text stream opened with newline="\n": lines
-    end at "\n" only (a text may hold other separators), and a "\r\n" ending
-    is removed whole."""
-    for line_no, line in enumerate(f, start=1):
-        if line.endswith("\n"):
-            line = line[:-2] if line.endswith("\r\n") else line[:-1]
-        yield line_no, line
+def numbered_lines(f: IO[bytes], source: str) -> Iterator[Tuple[int, Union[str, InputError]]]:
+    """(line number, line) of a binary stream, each line decoded as UTF-8 on
+    its own: a line that is not UTF-8 comes as an InputError naming file,
+    line and byte, and the lines after it are read as usual. Lines end at
+    "\\n" only (a text may hold other separators); a "\\r\\n" ending is
+    removed whole; a byte-order mark opening the file is dropped."""
+    for line_no, raw in enumerate(f, start=1):
+        if raw.endswith(b"\n"):
+            raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
+        if line_no == 1 and raw.startswith(codecs.BOM_UTF8):
+            raw = raw[len(codecs.BOM_UTF8) :]
+        yield line_no, decode_line(raw, source, line_no)
+
+
+def decode_line(raw: bytes, source: str, line_no: int) -> Union[str, InputError]:
+    """A line's bytes as text, or an InputError naming the first bad byte."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return InputError(
+            f"{source}:{line_no}: not valid UTF-8: byte 0x{raw[err.start]:02x} at byte {err.start + 1} "
+            f"of the line ({err.reason})"
+        )
+
+
+def read_text_file(path: Union[str, Path], keep_bom: bool = False) -> str:
+    """A whole UTF-8 file as text (a leading byte-order mark dropped unless
+    ``keep_bom``), or an InputError naming the line and byte of the first
+    bytes that are not UTF-8."""
+    raw = Path(path).read_bytes()
+    if raw.startswith(codecs.BOM_UTF8) and not keep_bom:
+        raw = raw[len(codecs.BOM_UTF8) :]
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line_no = raw.count(b"\n", 0, err.start) + 1
+        line_start = raw.rfind(b"\n", 0, err.start) + 1
+        raise InputError(
+            f"{path}:{line_no}: not valid UTF-8: byte 0x{raw[err.start]:02x} at byte "
+            f"{err.start - line_start + 1} of the line ({err.reason})"
+        ) from None
 
 
 def read_records(
@@ -118,8 +188,9 @@ def read_records(
     id_field: Optional[str] = None,
 ) -> Iterator[InputRecord]:
     """The records of one shard, in order, invalid ones included (with ``error``), as a stream."""
-    with open(path, encoding="utf8", newline="\n") as f:
-        yield from records_from_lines(numbered_lines(f), str(path), input_format, text_field, id_field)
+    with open(path, "rb") as f:
+        lines = numbered_lines(f, str(path))
+        yield from records_from_lines(lines, str(path), input_format, text_field, id_field)
 
 
 def expand_inputs(inputs: Sequence[Union[str, Path]]) -> List[Tuple[Path, Path]]:

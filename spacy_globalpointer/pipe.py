@@ -54,7 +54,7 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
     default_config={
         "model": DEFAULT_MODEL,
         **DEFAULTS,
-        "scorer": {"@scorers": "spacy_globalpointer.scorer.v1"},
+        "scorer": {"@scorers": "spacy_globalpointer.scorer.v2"},
     },
     default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
 )
@@ -96,8 +96,8 @@ def make_globalpointer_ner(
     max_batch_items (int): padded tokens (docs x longest doc) per model call
         at prediction; docs are grouped by length. A doc longer than this
         goes alone (and a long doc is scored in chunks, see the model).
-    scorer (Optional[Callable]): spacy_globalpointer.scorer.v1 gives ents_*
-        and spans_{spans_key}_* scores.
+    scorer (Optional[Callable]): spacy_globalpointer.scorer.v2 gives ents_*
+        and spans_{spans_key}_* scores, also by span length (v1: without them).
     """
     settings = dict(
         spans_key=spans_key,

@@ -1,11 +1,16 @@
-"""Scores for the component (flat entities and the nested span group), and
-the package's one P/R/F of counts."""
+"""Scores for the component (flat entities and the nested span group, and
+both by span length), and the package's one P/R/F of counts."""
 
-from typing import Any, Callable, Dict, Iterable
+import functools
+from collections import defaultdict
+from typing import Any, Callable, Dict, Iterable, List, Sequence
 
 from spacy.scorer import PRFScore, Scorer, get_ner_prf
 from spacy.training import Example
 from spacy.util import registry
+
+# Where each length bucket starts, in tokens: 1-2, 3-4, 5-7, 8-12, 13+.
+LENGTH_BUCKETS = (1, 3, 5, 8, 13)
 
 
 def score_globalpointer(examples: Iterable[Example], *, spans_key: str = "sc", **kwargs) -> Dict[str, Any]:
@@ -25,9 +30,70 @@ def score_globalpointer(examples: Iterable[Example], *, spans_key: str = "sc", *
     return scores
 
 
+def score_with_lengths(
+    examples: Iterable[Example],
+    *,
+    spans_key: str = "sc",
+    length_buckets: Sequence[int] = LENGTH_BUCKETS,
+    **kwargs,
+) -> Dict[str, Any]:
+    """score_globalpointer, plus ents_per_length and spans_{key}_per_length:
+    P/R/F of the spans of each length bucket (in the predicted doc's tokens,
+    gold aligned to them as spaCy's scorer aligns it), keyed "1-2", ..., "13+"."""
+    examples = list(examples)
+    scores = score_globalpointer(examples, spans_key=spans_key)
+    scores["ents_per_length"] = per_length(
+        examples, lambda doc: doc.ents, lambda doc: doc.has_annotation("ENT_IOB"), length_buckets
+    )
+    scores[f"spans_{spans_key}_per_length"] = per_length(
+        examples, lambda doc: doc.spans.get(spans_key, []), lambda doc: spans_key in doc.spans, length_buckets
+    )
+    return scores
+
+
+def bucket_names(starts: Sequence[int]) -> List[str]:
+    ends = [f"{b - 1}" for b in starts[1:]]
+    return [f"{a}-{b}" if a != int(b) else f"{a}" for a, b in zip(starts, ends)] + [f"{starts[-1]}+"]
+
+
+def per_length(
+    examples: List[Example], spans: Callable, annotated: Callable, starts: Sequence[int]
+) -> Dict[str, Dict[str, float]]:
+    names = bucket_names(starts)
+
+    def bucket(n: int) -> str:
+        return names[max(k for k, a in enumerate(starts) if n >= a)] if n >= starts[0] else names[0]
+
+    counts = defaultdict(lambda: [0, 0, 0])
+    for eg in examples:
+        if not annotated(eg.reference):
+            continue
+        gold = {
+            (s.start, s.end, s.label_)
+            for s in eg.get_aligned_spans_y2x(spans(eg.reference), allow_overlap=True)
+        }
+        pred = {(s.start, s.end, s.label_) for s in spans(eg.predicted)}
+        for key, row in ((gold & pred, 0), (pred - gold, 1), (gold - pred, 2)):
+            for start, end, _ in key:
+                counts[bucket(end - start)][row] += 1
+    return {name: prf(*counts[name]) for name in names if name in counts}
+
+
 @registry.scorers("spacy_globalpointer.scorer.v1")
 def make_globalpointer_scorer() -> Callable:
     return score_globalpointer
+
+
+@registry.scorers("spacy_globalpointer.scorer.v2")
+def make_globalpointer_scorer_v2(length_buckets: List[int] = list(LENGTH_BUCKETS)) -> Callable:
+    """v1's scores, plus P/R/F by span length.
+
+    length_buckets (List[int]): where each bucket starts, in tokens (the last
+        is open-ended): [1, 3, 5, 8, 13] gives 1-2, 3-4, 5-7, 8-12, 13+.
+    """
+    if not length_buckets or sorted(set(length_buckets)) != list(length_buckets) or length_buckets[0] < 1:
+        raise ValueError(f"length_buckets must be increasing positive token counts, got {length_buckets!r}")
+    return functools.partial(score_with_lengths, length_buckets=tuple(length_buckets))
 
 
 def prf(tp: int, fp: int, fn: int) -> Dict[str, float]:

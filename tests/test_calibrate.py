@@ -87,3 +87,38 @@ def test_calibrate_command_stores_the_threshold(half_trained, tmp_path):
     gp = loaded.get_pipe("globalpointer_ner")
     assert gp.threshold == chosen["threshold"] and gp.label_thresholds == chosen["label_thresholds"]
     assert f"threshold = {chosen['threshold']}" in (tmp_path / "model" / "config.cfg").read_text()
+
+
+def test_nested_metric_is_the_best_spans_f_that_spacy_measures(half_trained, monkeypatch):
+    """--metric spans_sc_f: every span above the threshold against the
+    nested gold, as spaCy's scorer counts them (no flat selection)."""
+    nlp = half_trained
+    gp = nlp.get_pipe("globalpointer_ner")
+    refs = [eg.reference for eg in make_examples(nlp, ents=True)]
+    grid = numpy.round(numpy.arange(-3.0, 1.01, 0.5), 2)
+    monkeypatch.setattr(cal, "GRID", grid)
+    monkeypatch.setattr(gp, "threshold", 0.0)
+    monkeypatch.setattr(gp, "label_thresholds", {})
+    result = cal.calibrate(nlp, refs, metric="spans_sc_f")
+    assert result.metric == "spans_sc_f"
+    examples = [Example(nlp.make_doc(r.text), r) for r in refs]
+    spans, ents = {}, {}
+    for t in grid:
+        gp.threshold, gp.label_thresholds = float(t), {}
+        scores = nlp.evaluate(examples)
+        spans[float(t)], ents[float(t)] = scores["spans_sc_f"], scores["ents_f"]
+    assert spans[result.best_global] == pytest.approx(max(spans.values()))
+    assert result.scores["dev_global"]["f"] == pytest.approx(max(spans.values()))
+    assert result.scores["dev_old_threshold"]["f"] == pytest.approx(spans[0.0])
+    assert spans != ents  # nested gold: the two metrics differ on this model
+    with pytest.raises(ValueError, match="metric must be one of"):
+        cal.calibrate(nlp, refs, metric="tags_acc")
+
+
+def test_default_metric_is_the_pipelines_selection_target(half_trained, tmp_path):
+    half_trained.to_disk(tmp_path / "model")
+    assert cal.selection_metric(spacy.load(tmp_path / "model"), "sc") == "ents_f"
+    config = (tmp_path / "model" / "config.cfg").read_text()
+    config = config.replace("ents_f = 1.0", "ents_f = 0.0\nspans_sc_f = 1.0")
+    (tmp_path / "model" / "config.cfg").write_text(config)
+    assert cal.selection_metric(spacy.load(tmp_path / "model"), "sc") == "spans_sc_f"

@@ -8,17 +8,18 @@ from spacy.tokens import DocBin
 from typer.testing import CliRunner
 
 from spacy_globalpointer import cluener
+from spacy_globalpointer.alignment import record_to_doc as align
 from spacy_globalpointer.cli import app
 from spacy_globalpointer.cluener import (
     CluenerError,
-    GoldRecord,
     char_offsets_to_cluener,
     cluener_labels,
     cluener_to_char_offsets,
     parse_gold_record,
-    record_to_doc,
 )
 from spacy_globalpointer.cluener_metrics import exact_scores, official_scores
+from spacy_globalpointer.converting import convert, make_tokenizer
+from spacy_globalpointer.formats.records import FormatError, GoldRecord
 from spacy_globalpointer.inputs import parse_json_line
 
 runner = CliRunner()
@@ -40,6 +41,11 @@ def gold_record(line: str, path: str = "f.json", line_no: int = 1) -> GoldRecord
     return parse_gold_record(parse_json_line(line, path, line_no), path, line_no)
 
 
+def record_to_doc(nlp, record):
+    """The Doc convert makes of a record (strict alignment)."""
+    return align(nlp, record, "sc")[0]
+
+
 def mixed_line() -> str:
     label = {}
     for lab, surfaces in MIXED_ENTS.items():
@@ -58,7 +64,7 @@ def test_offset_functions_are_inverse():
 
 
 def test_mixed_script_offsets_round_trip():
-    nlp = spacy.blank("zh")
+    nlp = make_tokenizer("zh")
     record = gold_record(mixed_line(), "mixed.json")
     doc = record_to_doc(nlp, record)
     assert doc.text == MIXED
@@ -76,7 +82,7 @@ def test_mixed_script_offsets_round_trip():
 def test_one_character_entity_and_emoji_entity():
     text = "😀是表情A"
     line = json.dumps({"text": text, "label": {"name": {"😀": [[0, 0]], "A": [[4, 4]]}}}, ensure_ascii=False)
-    doc = record_to_doc(spacy.blank("zh"), gold_record(line))
+    doc = record_to_doc(make_tokenizer("zh"), gold_record(line))
     assert [(s.start_char, s.end_char, s.text) for s in doc.spans["sc"]] == [(0, 1, "😀"), (4, 5, "A")]
     assert cluener_labels(doc, source="ents") == {"name": {"😀": [[0, 0]], "A": [[4, 4]]}}
 
@@ -112,9 +118,11 @@ def test_bad_lines_name_file_line_and_field(line, where, what):
 
 
 def test_span_off_token_boundaries_is_an_error():
-    nlp = spacy.blank("zh")
+    nlp = make_tokenizer("zh")
     line = json.dumps({"text": "北京 欢迎", "label": {"address": {"北京 ": [[0, 2]]}}}, ensure_ascii=False)
-    with pytest.raises(CluenerError, match="f.json:1: field label.address.北京 .*token boundaries"):
+    with pytest.raises(
+        FormatError, match="f.json:1: field label.address.北京 : characters 0..3 .*token boundaries"
+    ):
         record_to_doc(nlp, gold_record(line))
 
 
@@ -134,24 +142,26 @@ def test_convert_bad_file_then_skip_invalid(tmp_path):
     result = runner.invoke(app, ["convert", str(src), str(out), "--no-progress"])
     assert result.exit_code == 1 and f"{src}:2" in result.output
     with pytest.raises(CluenerError, match=f"{src}:2"):
-        cluener.convert(src, out, progress=False)
-    report = cluener.convert(src, out, skip_invalid=True, progress=False)
-    assert report.docs == 3 and sum(report.entities.values()) == 3
-    assert len(report.skipped) == 3
-    assert [r.split(": ")[0] for r in report.skipped] == [f"{src}:2", f"{src}:4", f"{src}:6"]
+        convert([src], out, format="cluener", progress=False)
+    report = convert([src], out, format="cluener", skip_invalid=True, progress=False)
+    assert report.docs == 3 and sum(report.written.values()) == 3
+    assert len(report.invalid) == 3
+    assert [r.split(": ")[0] for r in report.invalid] == [f"{src}:2", f"{src}:4", f"{src}:6"]
     docs = list(DocBin().from_disk(out).get_docs(spacy.blank("zh").vocab))
     assert len(docs) == 3 and all(d.spans["sc"][0].text == "北京" for d in docs)
     result = runner.invoke(app, ["convert", str(src), str(out), "--skip-invalid", "--no-progress"])
     assert result.exit_code == 0
-    assert "Skipped 3 invalid line(s)" in result.output and f"{src}:6" in result.output
+    assert "Left out 3 invalid record(s)" in result.output and f"{src}:6" in result.output
 
 
 @pytest.mark.parametrize("split,n_docs,n_ents", [("train", 10748, 23971), ("dev", 1343, 3072)])
 def test_whole_split_converts_and_round_trips(cluener_dir, tmp_path, split, n_docs, n_ents):
     src = cluener_dir / f"{split}.json"
     out = tmp_path / f"{split}.spacy"
-    report = cluener.convert(src, out, progress=False)
-    assert report.docs == n_docs and sum(report.entities.values()) == n_ents and not report.skipped
+    report = convert([src], out, progress=False)
+    assert report.format == "cluener"
+    assert report.docs == n_docs and sum(report.written.values()) == n_ents and not report.invalid
+    assert report.read == report.written and not report.reported
     nlp = spacy.blank("zh")
     docs = list(DocBin().from_disk(out).get_docs(nlp.vocab))
     assert len(docs) == n_docs
@@ -233,15 +243,3 @@ def test_predict_test_set_submission(cluener_dir, tmp_path):
     result = runner.invoke(app, ["interactive", *args])
     assert result.exit_code == 0, result.output
     assert "doc.ents (flat)" in html.read_text(encoding="utf8") and "叶" in html.read_text(encoding="utf8")
-
-
-def test_skipping_needs_a_report_so_nothing_is_dropped_unseen(tmp_path):
-    from spacy_globalpointer.cluener import ConvertReport, read_cluener
-
-    src = tmp_path / "bad.json"
-    src.write_text('{"text": "ab", "label": {}}\nnot json\n', encoding="utf8")
-    with pytest.raises(ValueError, match="needs a report"):
-        list(read_cluener(src, skip_invalid=True))
-    report = ConvertReport()
-    assert [r.text for r in read_cluener(src, skip_invalid=True, report=report)] == ["ab"]
-    assert len(report.skipped) == 1 and f"{src}:2" in report.skipped[0]

@@ -3,6 +3,7 @@
 from pathlib import Path
 from typing import Optional
 
+import typer
 from spacy.cli._util import Arg, Opt, setup_gpu
 from wasabi import msg
 
@@ -15,7 +16,7 @@ def calibrate_cli(
     model: Path = Arg(
         ..., help="Trained pipeline folder (written in place unless --output-model)", exists=True
     ),
-    dev_path: Path = Arg(..., help="Gold .spacy (DocBin with doc.ents), e.g. corpus/dev.spacy", exists=True),
+    dev_path: Path = Arg(..., help="Gold .spacy (DocBin), e.g. corpus/dev.spacy", exists=True),
     output: Optional[Path] = Opt(
         None, "--output", help="Also write what was chosen, with the scores, as JSON"
     ),
@@ -23,10 +24,15 @@ def calibrate_cli(
         None, "--output-model", help="Save the calibrated pipeline here instead"
     ),
     component: str = Opt("globalpointer_ner", "--component", help="Name of the component"),
+    metric: Optional[str] = Opt(
+        None, "--metric", help="ents_f or spans_KEY_f (default: the pipeline's score weights' choice)"
+    ),
     gpu_id: int = Opt(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU"),
 ):
     """Choose the decision threshold of a trained pipeline on gold data: the
-    one threshold with the best exact-match F of doc.ents, or per-label ones,
+    one threshold with the best exact-match F (of doc.ents, or of every span
+    with --metric spans_KEY_f; by default the metric the pipeline is selected
+    on, its [training.score_weights]), or per-label ones,
     whichever wins on held-out halves of the data; the pipeline's own
     threshold stays when neither beats it there. Stores them in the pipeline
     (config.cfg and the component), so spacy.load uses them.
@@ -43,12 +49,17 @@ def calibrate_cli(
     setup_gpu(gpu_id, silent=True)
     nlp = spacy.load(model)
     references = list(DocBin().from_disk(dev_path).get_docs(nlp.vocab))
-    result = calibrate(nlp, references, component)
+    try:
+        result = calibrate(nlp, references, component, metric)
+    except ValueError as err:
+        msg.fail(str(err))
+        raise typer.Exit(1) from None
     save_calibrated(nlp, output_model or model, component)
+    msg.info(f"Metric: {result.metric}" + ("" if metric else " (the pipeline's selection target)"))
     rows = [
         (name.replace("_", " "), *(f"{100 * v[k]:.2f}" for k in "prf")) for name, v in result.scores.items()
     ]
-    table(rows, ("doc.ents on " + dev_path.name, "P", "R", "F"))
+    table(rows, (f"{result.metric[:-2]} on {dev_path.name}", "P", "R", "F"))
     if result.choice == "unchanged":
         msg.good(
             f"Threshold left at {result.threshold:+.2f}: a new one (best on all of {dev_path.name}: "
@@ -59,6 +70,7 @@ def calibrate_cli(
         msg.good(f"Threshold {result.threshold:+.2f} ({chosen}), saved to {output_model or model}")
     if result.label_thresholds:
         table(sorted(result.label_thresholds.items()), ("label", "threshold"))
+    print_per_length(nlp, references, component, result.metric, dev_path.name)
     if output:
         data = {
             "threshold": result.threshold,
@@ -66,6 +78,25 @@ def calibrate_cli(
             "choice": result.choice,
             "per_label_used": result.per_label_used,
             "best_global": result.best_global,
+            "metric": result.metric,
             "scores": result.scores,
         }
         write_json(output, data)
+
+
+def print_per_length(nlp, references, component: str, metric: str, name: str) -> None:
+    """P/R/F by gold span length at the thresholds chosen, for the metric's spans."""
+    from spacy.training import Example
+
+    from ..scorer import score_with_lengths
+
+    gp = nlp.get_pipe(component)
+    with nlp.select_pipes(disable=nlp.pipe_names[nlp.pipe_names.index(component) + 1 :]):
+        docs = nlp.pipe(r.text for r in references)
+        examples = [Example(doc, ref) for doc, ref in zip(docs, references)]
+    key = "ents_per_length" if metric == "ents_f" else f"spans_{gp.spans_key}_per_length"
+    rows = [
+        (bucket, v["tp"] + v["fn"], *(f"{100 * v[k]:.2f}" for k in "prf"))
+        for bucket, v in score_with_lengths(examples, spans_key=gp.spans_key)[key].items()
+    ]
+    table(rows, (f"{metric[:-2]} by length on {name}", "gold", "P", "R", "F"))

@@ -1,50 +1,126 @@
 """`spacy globalpointer convert`."""
 
 from pathlib import Path
+from typing import List, Optional
 
 import typer
 from spacy.cli._util import Arg, Opt
 from wasabi import msg
 
-from .. import cluener
-from .app import app, table
+from ..alignment import ALIGNMENTS
+from ..converting import FORMATS
+from ..formats.conll import SCHEMES
+from .app import app, choices, table
+
+Format = choices("Format", FORMATS)
+# Invalid records printed on the terminal; the report lists them all.
+SHOWN = 50
+Alignment = choices("Alignment", ALIGNMENTS)
+Scheme = choices("Scheme", SCHEMES)
 
 
 @app.command("convert")
 def convert_cli(
-    input_path: Path = Arg(..., help="CLUENER .json (JSON lines)", exists=True, dir_okay=False),
-    output_path: Path = Arg(..., help="Output .spacy file"),
+    paths: List[Path] = Arg(
+        ..., help="Input files or folders, then the output .spacy", metavar="INPUT... OUTPUT"
+    ),
+    format: Format = Opt(
+        "auto", "--format", "-f", help="Input format; auto: from the suffix and first record"
+    ),
+    lang: Optional[str] = Opt(
+        None, "--lang", help="Tokenize with a blank pipeline of this language (zh: chars)"
+    ),
+    model: Optional[str] = Opt(
+        None, "--model", help="Tokenize with this pipeline's tokenizer (name or path)"
+    ),
+    alignment: Alignment = Opt(
+        Alignment.strict,
+        "--alignment",
+        help="A span off token boundaries: strict (an error), expand or contract",
+    ),
     spans_key: str = Opt("sc", "--spans-key", help="doc.spans key for all entities"),
     skip_invalid: bool = Opt(
-        False,
-        "--skip-invalid",
-        help="Leave invalid lines out and list them, instead of stopping at the first",
+        False, "--skip-invalid", help="Leave bad records and spans out and list them, instead of stopping"
     ),
+    dev_fraction: float = Opt(0.0, "--dev-fraction", help="Also write this fraction of documents as dev"),
+    dev_output: Optional[Path] = Opt(None, "--dev-output", help="Where the dev DocBin goes (--dev-fraction)"),
+    seed: int = Opt(0, "--seed", help="Seed of the dev split"),
+    scheme: Optional[Scheme] = Opt(None, "--scheme", help="conll: the tag scheme (default: detected)"),
+    token_col: int = Opt(0, "--token-col", help="conll: the token's column"),
+    tag_col: int = Opt(-1, "--tag-col", help="conll: the tag's column (-1: the last)"),
+    text_field: str = Opt("text", "--text-field", help="label-studio: the data field holding the text"),
     no_progress: bool = Opt(False, "--no-progress", help="No progress bar"),
 ):
-    """Convert CLUENER JSON lines to a DocBin: every entity in
-    doc.spans[SPANS_KEY], a non-overlapping subset in doc.ents, the line's id
-    in doc.user_data. A bad line is an error naming file, line and field.
+    """Convert annotated files to a DocBin: every entity in
+    doc.spans[SPANS_KEY] (nested and overlapping kept), a non-overlapping
+    subset in doc.ents. Formats: cluener, spans (spaCy/Prodigy JSON lines),
+    doccano, label-studio (JSON export), brat (folder of .txt + .ann), conll
+    (IOB1/IOB2/BIOES/BMES). A bad record is an error naming file, line and
+    field; every span moved to token boundaries or left out is counted per
+    label and listed in OUTPUT.report.json.
 
     \b
-    Example:
+    Examples:
       spacy globalpointer convert train.json corpus/train.spacy
+      spacy globalpointer convert export.jsonl corpus/train.spacy --format spans --lang en \\
+          --dev-fraction 0.1 --dev-output corpus/dev.spacy
+      spacy globalpointer convert ann/ corpus/train.spacy --format brat --model en_core_web_sm
+      spacy globalpointer convert train.conll corpus/train.spacy --scheme iob2
     """
+    from ..converting import convert, make_tokenizer, report_path
+    from ..inputs import InputError
+
+    if len(paths) < 2:
+        raise typer.BadParameter("give at least one input and an output", param_hint="INPUT... OUTPUT")
+    *inputs, output = paths
+    if lang is not None and model is not None:
+        raise typer.BadParameter("give --lang or --model, not both", param_hint="--lang")
+    options = {
+        "conll": {"scheme": scheme.value if scheme else None, "token_col": token_col, "tag_col": tag_col}
+    }
+    options["label-studio"] = {"text_field": text_field}
     try:
-        report = cluener.convert(
-            input_path, output_path, spans_key=spans_key, skip_invalid=skip_invalid, progress=not no_progress
+        report = convert(
+            inputs,
+            output,
+            format=format.value,
+            nlp=make_tokenizer(lang, model),
+            alignment=alignment.value,
+            spans_key=spans_key,
+            skip_invalid=skip_invalid,
+            dev_fraction=dev_fraction,
+            dev_output=dev_output,
+            seed=seed,
+            reader_options=options,
+            progress=not no_progress,
+            on_format=lambda name, why: msg.info(f"Format: {name} (from {why})"),
         )
-    except cluener.CluenerError as err:
-        msg.fail(str(err), "Fix the line, or pass --skip-invalid to leave bad lines out (they are listed).")
+    except (InputError, ValueError) as err:
+        msg.fail(str(err), "Fix it, or pass --skip-invalid to leave bad records out (they are listed).")
         raise typer.Exit(1) from None
-    msg.good(f"Wrote {report.docs} docs with {sum(report.entities.values())} entities to {output_path}")
-    table([(label, n) for label, n in sorted(report.entities.items())], ("label", "entities"))
+    print_report(report, output, dev_output, spans_key, report_path(output))
+
+
+def print_report(report, output: Path, dev_output: Optional[Path], spans_key: str, path: Path) -> None:
+    written = sum(report.written.values())
+    dev = f", {report.dev_docs} to {dev_output}" if dev_output is not None else ""
+    msg.good(f"Wrote {report.docs} docs to {output}{dev} ({written} spans in doc.spans['{spans_key}'])")
+    rows = [
+        (label, report.read[label], report.written[label], report.changed[label], report.reported[label])
+        for label in sorted(set(report.read) | set(report.written))
+    ]
+    table(rows, ("label", "read", "written", "of them moved", "left out"))
+    for reason, n in sorted(report.reasons.items()):
+        msg.info(f"{n} span(s): {reason}")
     if report.not_in_ents:
-        msg.info(
-            f"{report.not_in_ents} entities overlap a longer one: kept in doc.spans['{spans_key}'],"
-            " left out of doc.ents"
-        )
-    if report.skipped:
-        msg.warn(f"Skipped {len(report.skipped)} invalid line(s):")
-        for line in report.skipped:
+        msg.info(f"{report.not_in_ents} span(s) overlap a longer one: in doc.spans, not in doc.ents")
+    for reason, n in sorted({**report.ignored, **report.left_out}.items()):
+        if n:
+            msg.info(f"Not converted: {n} x {reason}")
+    if report.invalid:
+        msg.warn(f"Left out {len(report.invalid)} invalid record(s):")
+        for line in report.invalid[:SHOWN]:
             print(f"  {line}")
+        if len(report.invalid) > SHOWN:
+            print(f"  ... and {len(report.invalid) - SHOWN} more, all listed in the report")
+    msg.text(f"Report: {path}")

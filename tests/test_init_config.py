@@ -1,0 +1,126 @@
+"""`spacy globalpointer init-config`: a complete config per language (CPU)
+and for a transformer (a tiny local BERT), each passing `spacy debug config`
+and training 20 steps; labels, max_span_length and the selection metric
+read from the training data."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import spacy
+from thinc.api import Config
+from typer.testing import CliRunner
+
+from spacy_globalpointer.cli import app
+from spacy_globalpointer.converting import convert, make_tokenizer
+
+from .toy import TRAIN_DATA
+
+runner = CliRunner()
+WORDS = [
+    (
+        "Barack Obama visited New York City",
+        [("Barack Obama", "PER"), ("New York City", "LOC"), ("New York", "LOC")],
+    ),
+    ("Angela Merkel besuchte Berlin gestern", [("Angela Merkel", "PER"), ("Berlin", "LOC")]),
+    ("The University of Paris is in Paris", [("University of Paris", "ORG"), ("Paris", "LOC")]),
+    ("Nothing to see here", []),
+]
+
+
+def corpus(tmp_path, data, lang):
+    """data converted as a user would: spans JSON lines, then convert --lang."""
+    records = []
+    for text, ents in data:
+        spans = []
+        for surface, label in ents:
+            start = text.index(surface)
+            spans.append({"start": start, "end": start + len(surface), "label": label})
+        records.append({"text": text, "spans": spans})
+    src = tmp_path / "data.jsonl"
+    src.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf8")
+    convert([src], tmp_path / "train.spacy", nlp=make_tokenizer(lang), progress=False)
+    return tmp_path / "train.spacy"
+
+
+def spacy_cli(*args):
+    result = subprocess.run([sys.executable, "-m", "spacy", *args], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+def init_config(tmp_path, *args):
+    cfg = tmp_path / "config.cfg"
+    result = runner.invoke(app, ["init-config", str(cfg), *args])
+    assert result.exit_code == 0, result.output
+    return cfg, Config().from_disk(cfg)
+
+
+def debug_and_train(cfg, train, tmp_path, *overrides):
+    paths = ["--paths.train", str(train), "--paths.dev", str(train)]
+    spacy_cli("debug", "config", str(cfg), *paths, *overrides)
+    steps = ["--training.max_steps", "20", "--training.eval_frequency", "10"]
+    out = spacy_cli("train", str(cfg), "--output", str(tmp_path / "out"), *paths, *steps, *overrides)
+    assert "Saved pipeline" in out
+    return spacy.load(tmp_path / "out" / "model-last")
+
+
+@pytest.mark.parametrize("lang", ["en", "de", "xx", "zh"])
+def test_cpu_config_per_language_trains(tmp_path, lang):
+    data = TRAIN_DATA if lang == "zh" else WORDS
+    train = corpus(tmp_path, data, lang)
+    cfg, config = init_config(tmp_path, "--lang", lang, "--train", str(train))
+    assert config["nlp"]["lang"] == lang
+    gp = config["components"]["globalpointer_ner"]
+    labels = sorted({label for _, ents in data for _, label in ents})
+    assert config["initialize"]["components"]["globalpointer_ner"]["labels"] == labels
+    longest = max(len(make_tokenizer(lang)(surface)) for _, ents in data for surface, _ in ents)
+    assert gp["max_span_length"] == longest
+    weights = config["training"]["score_weights"]
+    assert weights["spans_sc_f"] == 1.0 and weights["ents_f"] == 0.0  # both data sets nest
+    embed = gp["model"]["tok2vec"]["embed"]["@architectures"]
+    assert embed == ("spacy_globalpointer.NgramHashEmbed.v2" if lang == "zh" else "spacy.MultiHashEmbed.v2")
+    nlp = debug_and_train(cfg, train, tmp_path)
+    assert nlp.lang == lang and nlp.get_pipe("globalpointer_ner").labels == tuple(labels)
+
+
+def test_flat_data_is_selected_on_ents_and_no_data_on_spans(tmp_path):
+    flat = [(text, ents[:1]) for text, ents in WORDS]
+    train = corpus(tmp_path, flat, "en")
+    _, config = init_config(tmp_path, "--lang", "en", "--train", str(train))
+    assert config["training"]["score_weights"]["ents_f"] == 1.0
+    assert config["training"]["score_weights"]["spans_sc_f"] == 0.0
+    _, config = init_config(tmp_path, "--lang", "en")
+    assert config["components"]["globalpointer_ner"]["max_span_length"] == 64
+    assert "labels" not in config["initialize"]["components"]["globalpointer_ner"]
+    result = runner.invoke(app, ["init-config", str(tmp_path / "x.cfg"), "--lang", "qq"])
+    assert result.exit_code == 1 and "qq" in result.output
+
+
+def test_gpu_config_with_a_local_transformer_trains(tmp_path):
+    pytest.importorskip("spacy_transformers")
+    from .tiny_bert import build_tiny_bert
+
+    bert = build_tiny_bert(tmp_path / "bert", [t for t, _ in WORDS], hidden_size=32, layers=1, heads=2)
+    train = corpus(tmp_path, WORDS, "en")
+    cfg, config = init_config(
+        tmp_path, "--lang", "en", "--gpu", "--transformer", str(bert), "--train", str(train)
+    )
+    assert config["components"]["transformer"]["model"]["name"] == str(bert)
+    assert config["components"]["transformer"]["model"]["get_spans"]["max_positions"] == 512
+    assert config["nlp"]["pipeline"] == ["transformer", "globalpointer_ner"]
+    # On this CPU-only machine: mixed precision off (a CUDA feature), a few steps.
+    cpu = ["--components.transformer.model.mixed_precision", "false", "--training.max_epochs", "0"]
+    nlp = debug_and_train(cfg, train, tmp_path, *cpu)
+    doc = nlp("Barack Obama visited New York City")
+    assert "sc" in doc.spans
+
+
+def test_default_transformer_follows_spacys_quickstart(tmp_path):
+    from spacy_globalpointer.init_config import default_transformer
+
+    assert default_transformer("en") == "roberta-base" and default_transformer("zh") == "bert-base-chinese"
+    assert default_transformer("xx") == "bert-base-multilingual-uncased"
+    _, config = init_config(tmp_path, "--lang", "de", "--gpu")
+    assert config["components"]["transformer"]["model"]["name"] == "bert-base-german-cased"
