@@ -43,6 +43,13 @@ def parse_args():
     p.add_argument(
         "--only", default="", help="Comma-separated MODEL:BLOCK runs (ours|spancat : ours|spacy); default all"
     )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="A setting of our model for this run, e.g. span_content=false (an ablation); repeatable",
+    )
     p.add_argument("--work", default=None, help="Keep the corpora, configs and models here")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "genia.json"))
     return p.parse_args()
@@ -211,10 +218,13 @@ def main() -> None:
             "--no-progress",
         )
     models, blocks = configs(work, args.steps, args.eval_frequency)
+    for item in args.set:
+        key, value = item.split("=", 1)
+        models["ours"]["components"]["globalpointer_ner"]["model"][key] = json.loads(value)
     order = [("ours", "ours"), ("spancat", "ours"), ("ours", "spacy"), ("spancat", "spacy")]
     if args.only:
         order = [tuple(item.split(":")) for item in args.only.split(",")]
-    results = {"sizes": sizes, "steps": args.steps, "runs": {}}
+    results = {"sizes": sizes, "steps": args.steps, "settings": args.set, "runs": {}}
     for model, block in order:
         name = f"{model}:{block}"
         cfg = with_block(models[model], blocks[block])

@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from common import status_mb, write_results
@@ -86,6 +87,20 @@ def train_side(side: str, work: Path, steps: int, every: int) -> None:
 
         return before_update
 
+    trim = {"seconds": 0.0, "calls": 0}
+    if side == "ours":
+        # What handing freed pages back costs: the component's calls, timed.
+        import spacy_globalpointer.pipe as pipe_module
+
+        release = pipe_module.release_freed_memory
+
+        def timed_release():
+            t0 = time.perf_counter()
+            release()
+            trim["seconds"] += time.perf_counter() - t0
+            trim["calls"] += 1
+
+        pipe_module.release_freed_memory = timed_release
     ours = Config().from_disk(ROOT / "configs" / "cluener_cpu.cfg", interpolate=False)
     cfg = ours if side == "ours" else ner_config(ours)
     cfg["training"]["before_update"] = {"@callbacks": "bench.rss_every.v1"}
@@ -97,6 +112,7 @@ def train_side(side: str, work: Path, steps: int, every: int) -> None:
     overrides = {"paths.train": str(work / "train.spacy"), "paths.dev": str(work / "dev.spacy")}
     train(path, work / f"out_{side}", overrides=overrides)
     log.write(f"{steps} {status_mb()['VmRSS']:.1f}\n")
+    (work / f"{side}.trim").write_text(f"{trim['seconds']} {trim['calls']}")
 
 
 def main() -> None:
@@ -140,10 +156,14 @@ def main() -> None:
                 "--every",
                 str(args.every),
             ]
+            t0 = time.perf_counter()
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+            results.setdefault("train_seconds", {})[side] = time.perf_counter() - t0
             if proc.returncode != 0:
                 sys.exit(f"{side} failed:\n{proc.stderr[-4000:]}")
             rows = [line.split() for line in (work / f"{side}.rss").read_text().splitlines()]
+            seconds, calls = (work / f"{side}.trim").read_text().split()
+            results.setdefault("trim", {})[side] = {"seconds": float(seconds), "calls": int(calls)}
             results["rss_mb"][side] = {int(step): float(mb) for step, mb in rows}
     sides = list(results["rss_mb"])
     print(
@@ -154,6 +174,12 @@ def main() -> None:
         cells = [results["rss_mb"][s].get(step) for s in sides]
         ratio = f" | {cells[0] / cells[1]:.2f}" if len(sides) == 2 and None not in cells else ""
         print(f"| {step} | " + " | ".join(f"{c:.0f}" if c else "-" for c in cells) + ratio + " |")
+    for side in sides:
+        trim = results["trim"][side]
+        spent = f", of which {trim['seconds']:.1f} s in {trim['calls']} heap trims" if trim["calls"] else ""
+        print(
+            f"{side}: {results['train_seconds'][side]:.0f} s for {args.steps} steps and one evaluation{spent}"
+        )
     write_results(args.out, results)
 
 

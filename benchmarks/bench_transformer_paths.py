@@ -2,6 +2,7 @@
 
     python benchmarks/bench_transformer_paths.py                  # both paths, seed 0
     python benchmarks/bench_transformer_paths.py --seeds 0,1      # and a second seed, for the noise
+    python benchmarks/bench_transformer_paths.py --train-limit 2000 --dev-limit 500  # a quick look on a slice
 
 One 4-layer, hidden-256 BERT with random weights (no download: built from the training texts' characters
 with `transformers`, as bench_heads_tiny_bert.py does), trained with the head on CLUENER train for 3 epochs
@@ -40,6 +41,8 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--learn-rate", type=float, default=5e-4)
     p.add_argument("--corpus", default=str(ROOT / "corpus"), help="train.spacy, dev.spacy and labels/")
+    p.add_argument("--train-limit", type=int, default=0, help="train on the first N docs only (0: all)")
+    p.add_argument("--dev-limit", type=int, default=0, help="evaluate on the first N dev docs only (0: all)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "transformer_paths.json"))
     args = p.parse_args()
 
@@ -51,7 +54,10 @@ def main() -> None:
     from tests.tiny_bert import build_tiny_bert
 
     corpus = Path(args.corpus)
-    docs = list(DocBin().from_disk(corpus / "train.spacy").get_docs(spacy.blank("zh").vocab))
+    vocab = spacy.blank("zh").vocab
+    docs = list(DocBin().from_disk(corpus / "train.spacy").get_docs(vocab))
+    dev = list(DocBin().from_disk(corpus / "dev.spacy").get_docs(vocab))
+    docs, dev = docs[: args.train_limit or None], dev[: args.dev_limit or None]
     steps = args.epochs * -(-len(docs) // args.batch_size)
     schedule = {
         "@schedules": "warmup_linear.v1",
@@ -62,6 +68,8 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        for name, part in (("train", docs), ("dev", dev)):
+            DocBin(docs=part, store_user_data=True).to_disk(tmp / f"{name}.spacy")
         bert = build_tiny_bert(tmp / "bert", [d.text for d in docs], hidden_size=256, layers=4, heads=4)
         for seed in map(int, args.seeds.split(",")):
             for path in args.paths.split(","):
@@ -79,7 +87,7 @@ def main() -> None:
                 out = tmp / f"{name}_{seed}"
                 cmd = [
                     sys.executable, "-m", "spacy", "train", str(config_path), "--output", str(out),
-                    "--paths.train", str(corpus / "train.spacy"), "--paths.dev", str(corpus / "dev.spacy"),
+                    "--paths.train", str(tmp / "train.spacy"), "--paths.dev", str(tmp / "dev.spacy"),
                     "--paths.labels", str(corpus / "labels"),
                     "--components.transformer.model.mixed_precision", "false",
                     "--system.gpu_allocator", "null", "--system.seed", str(seed),
@@ -111,7 +119,8 @@ def main() -> None:
     table = [(r["path"], r["seed"], *(f"{100 * r[k]:.2f}" for k in keys), r["train_minutes"]) for r in rows]
     header = ("path", "seed", "P", "R", "F", "spans F", "train min")
     msg.table(table, header=header, divider=True, aligns=("l",) + ("r",) * 6)
-    write_results(args.out, {"protocol": vars(args), "steps": steps, "rows": rows})
+    sizes = {"train_docs": len(docs), "dev_docs": len(dev)}
+    write_results(args.out, {"protocol": vars(args), **sizes, "steps": steps, "rows": rows})
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ _EXPORTS = {
     "make_globalpointer_ner": "pipe",
     "build_globalpointer_model": "model",
     "build_globalpointer_model_v1": "model",
+    "build_globalpointer_model_v2": "model",
     "NgramHashEmbed": "embed",
     "NgramHashEmbed_v1": "embed",
     "make_globalpointer_scorer": "scorer",

@@ -33,7 +33,12 @@ class HeadInput:
 
 
 def span_head_layer(
-    head: str, rope: bool, head_size: int, mixed_precision: bool, grad_scaler_config: dict
+    head: str,
+    rope: bool,
+    head_size: int,
+    mixed_precision: bool,
+    grad_scaler_config: dict,
+    span_content: bool = False,
 ) -> Model[HeadInput, Floats4d]:
     """The torch head behind a PyTorchShim. The torch module needs the input
     width and the label count, known only at initialize: until then the shim
@@ -51,6 +56,7 @@ def span_head_layer(
             "head": head,
             "rope": rope,
             "head_size": head_size,
+            "span_content": span_content,
         },
     )
 
@@ -70,6 +76,7 @@ def init_head_layer(model: Model, X: Optional[HeadInput] = None, Y: Any = None) 
         model.get_dim("nO"),
         model.attrs["head_size"],
         model.attrs["rope"],
+        span_content=model.attrs.get("span_content", False),
     )
     shim = model.shims[0]
     shim._model = head.to(get_torch_default_device())

@@ -128,6 +128,18 @@ def band_of(v: Tensor, width: int) -> Tensor:
     return F.pad(v, (0, width - 1)).unfold(-1, width, 1)
 
 
+def mean_band(u: Tensor, width: int, n_starts: int) -> Tensor:
+    """``out[..., i, w] = mean(u[..., i : i + w + 1])`` for ``i < n_starts``,
+    ``w < width``, in float32 or wider (zero past the end of ``u``).
+
+    The running sum along the band's rows costs what the band costs, O(L x W):
+    no span's vectors are ever gathered. Each row starts its own sum, so a
+    chunk of starts gives the same values as the whole doc."""
+    u = u.to(torch.promote_types(u.dtype, torch.float32))
+    sums = band_of(u, width)[..., :n_starts, :].cumsum(-1)
+    return sums / torch.arange(1, width + 1, device=u.device, dtype=u.dtype)
+
+
 def valid_cells(lengths: Tensor, L: int, width: int, offset: int = 0) -> Tensor:
     """(B, L, W) bool: the span of ``w + 1`` tokens starting at token
     ``offset + i`` lies inside its doc."""
@@ -138,31 +150,55 @@ def valid_cells(lengths: Tensor, L: int, width: int, offset: int = 0) -> Tensor:
 
 
 class SpanHead(nn.Module):
-    """Shared body of both heads: RoPE, scaling, band layout, masking.
+    """Shared body of both heads: RoPE, scaling, band layout, masking, and
+    the optional span content term.
 
     Subclasses only say how token vectors become per-label queries and keys
     (and optional per-start / per-end biases), in :meth:`project`.
+
+    span_content adds, per label, a linear score of the mean of the span's
+    token vectors: the two ends alone say little about a long span's
+    inside. Its weights start at zero, so an untrained head with it scores
+    as one without.
     """
 
     name = ""
 
-    def __init__(self, input_width: int, n_labels: int, head_size: int = 64, rope: bool = True):
+    def __init__(
+        self,
+        input_width: int,
+        n_labels: int,
+        head_size: int = 64,
+        rope: bool = True,
+        span_content: bool = False,
+    ):
         super().__init__()
         self.input_width = input_width
         self.n_labels = n_labels
         self.head_size = head_size
         self.rope = rope
+        self.span_content = span_content
+        if span_content:
+            # mean(x) . w == mean(x . w): each token's score is summed along
+            # the band, never the span's pooled vector.
+            self.content = nn.Linear(input_width, n_labels)
+            nn.init.zeros_(self.content.weight)
+            nn.init.zeros_(self.content.bias)
 
     @property
     def config(self) -> Dict[str, Any]:
         """Constructor arguments: enough to rebuild the module before loading weights."""
-        return {
+        config = {
             "head": self.name,
             "input_width": self.input_width,
             "n_labels": self.n_labels,
             "head_size": self.head_size,
             "rope": self.rope,
         }
+        # Heads saved before the content term existed have no such key.
+        if self.span_content:
+            config["span_content"] = True
+        return config
 
     def project(
         self, X: Tensor, offset: int = 0
@@ -205,6 +241,9 @@ class SpanHead(nn.Module):
         scores = band_scores(q[..., :t, :], k, width)
         if start_bias is not None and end_bias is not None:
             scores = scores + start_bias[..., :t, None] + band_of(end_bias, width)[..., :t, :]
+        if self.span_content:
+            content = mean_band(self.content(X).transpose(1, 2), width, t)
+            scores = scores + content.to(scores.dtype)
         # A finite fill: -1e12 (the reference scripts' constant) is -inf in
         # float16, and inf - inf in a later op is NaN.
         # torch.where reads the band view once into a contiguous result.
@@ -217,8 +256,15 @@ class GlobalPointer(SpanHead):
 
     name = "GlobalPointer"
 
-    def __init__(self, input_width: int, n_labels: int, head_size: int = 64, rope: bool = True):
-        super().__init__(input_width, n_labels, head_size, rope)
+    def __init__(
+        self,
+        input_width: int,
+        n_labels: int,
+        head_size: int = 64,
+        rope: bool = True,
+        span_content: bool = False,
+    ):
+        super().__init__(input_width, n_labels, head_size, rope, span_content)
         self.dense = nn.Linear(input_width, n_labels * head_size * 2)
 
     def project(self, X: Tensor, offset: int = 0):
@@ -236,8 +282,15 @@ class EfficientGlobalPointer(SpanHead):
 
     name = "EfficientGlobalPointer"
 
-    def __init__(self, input_width: int, n_labels: int, head_size: int = 64, rope: bool = True):
-        super().__init__(input_width, n_labels, head_size, rope)
+    def __init__(
+        self,
+        input_width: int,
+        n_labels: int,
+        head_size: int = 64,
+        rope: bool = True,
+        span_content: bool = False,
+    ):
+        super().__init__(input_width, n_labels, head_size, rope, span_content)
         self.dense = nn.Linear(input_width, head_size * 2)
         self.bias = nn.Linear(head_size * 2, n_labels * 2)
 
@@ -255,8 +308,13 @@ HEAD_CLASSES = {cls.name: cls for cls in (GlobalPointer, EfficientGlobalPointer)
 
 
 def build_head(
-    head: str, input_width: int, n_labels: int, head_size: int = 64, rope: bool = True
+    head: str,
+    input_width: int,
+    n_labels: int,
+    head_size: int = 64,
+    rope: bool = True,
+    span_content: bool = False,
 ) -> SpanHead:
     """Build a head by name; ``config`` of the result rebuilds it."""
     check_head_args(head, head_size, rope)
-    return HEAD_CLASSES[head](input_width, n_labels, head_size, rope)
+    return HEAD_CLASSES[head](input_width, n_labels, head_size, rope, span_content)

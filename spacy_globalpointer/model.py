@@ -22,7 +22,7 @@ from .ops import TorchGemmOps
 from .windowed import WindowedVectors, encoder_context
 
 
-@registry.architectures("spacy_globalpointer.GlobalPointer.v2")
+@registry.architectures("spacy_globalpointer.GlobalPointer.v3")
 def build_globalpointer_model(
     tok2vec: Model[List[Doc], List[Floats2d]],
     head: str = "GlobalPointer",
@@ -34,6 +34,7 @@ def build_globalpointer_model(
     chunk_size: int = 1024,
     encoder_window: int = 4096,
     torch_gemm: bool = True,
+    span_content: bool = True,
 ) -> Model[List[Doc], Floats4d]:
     """Score every span of every doc for every label.
 
@@ -60,6 +61,10 @@ def build_globalpointer_model(
         matrices with torch (TorchGemmOps): tok2vec and head then share one
         thread pool. Affects only the layers this model is built with (not an
         upstream tok2vec it listens to), never thinc's current ops.
+    span_content (bool): add to each span's score a per-label linear score of
+        the mean of its token vectors, summed along the band (the band's
+        O(doc length x max span length) cost). Lets a long span's inside, not
+        only its two ends, count.
 
     Training output: (n_docs, n_labels, L, W) scores in band layout (see
     heads.py), L the batch's longest doc, W its max_span_length (or L).
@@ -70,7 +75,7 @@ def build_globalpointer_model(
     for name, value in (("chunk_size", chunk_size), ("encoder_window", encoder_window)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"GlobalPointer model: {name} must be a positive integer, got {value!r}.")
-    scorer = span_head_layer(head, rope, head_size, mixed_precision, grad_scaler_config)
+    scorer = span_head_layer(head, rope, head_size, mixed_precision, grad_scaler_config, span_content)
     if torch_gemm:
         _use_torch_gemm(tok2vec)
     # Settings live in the forward's closure, not in attrs: thinc saves attrs
@@ -90,6 +95,36 @@ def build_globalpointer_model(
     return model
 
 
+@registry.architectures("spacy_globalpointer.GlobalPointer.v2")
+def build_globalpointer_model_v2(
+    tok2vec: Model[List[Doc], List[Floats2d]],
+    head: str = "GlobalPointer",
+    rope: bool = True,
+    head_size: int = 64,
+    nO: Optional[int] = None,
+    mixed_precision: bool = False,
+    grad_scaler_config: dict = {},
+    chunk_size: int = 1024,
+    encoder_window: int = 4096,
+    torch_gemm: bool = True,
+) -> Model[List[Doc], Floats4d]:
+    """v3 without the span content term: a span's score from its two ends only.
+    Kept so that saved pipelines load and score unchanged."""
+    return build_globalpointer_model(
+        tok2vec,
+        head,
+        rope,
+        head_size,
+        nO,
+        mixed_precision,
+        grad_scaler_config,
+        chunk_size,
+        encoder_window,
+        torch_gemm,
+        span_content=False,
+    )
+
+
 @registry.architectures("spacy_globalpointer.GlobalPointer.v1")
 def build_globalpointer_model_v1(
     tok2vec: Model[List[Doc], List[Floats2d]],
@@ -102,7 +137,7 @@ def build_globalpointer_model_v1(
 ) -> Model[List[Doc], Floats4d]:
     """The first version: v2 with its defaults (the same scores), thinc's own
     CPU matrix products. Kept so that saved pipelines load unchanged."""
-    return build_globalpointer_model(
+    return build_globalpointer_model_v2(
         tok2vec, head, rope, head_size, nO, mixed_precision, grad_scaler_config, torch_gemm=False
     )
 

@@ -17,13 +17,14 @@ from .annotate import write_predictions
 from .batching import length_groups, one_torch_thread_if_forked
 from .decode import SpanCandidates, decode_spans
 from .gold import TooLongCounter, gold_cells, gold_spans
+from .heap import release_freed_memory
 from .loss import band_loss
 from .scorer import score_globalpointer
 from .settings import DEFAULTS, settings_after_load, with_settings
 
 DEFAULT_MODEL_CONFIG = """
 [model]
-@architectures = "spacy_globalpointer.GlobalPointer.v2"
+@architectures = "spacy_globalpointer.GlobalPointer.v3"
 head = "GlobalPointer"
 rope = true
 head_size = 64
@@ -73,7 +74,7 @@ def make_globalpointer_ner(
 ) -> "GlobalPointerNER":
     """Nested named entities with a GlobalPointer head.
 
-    model (Model[List[Doc], Floats4d]): spacy_globalpointer.GlobalPointer.v2
+    model (Model[List[Doc], Floats4d]): spacy_globalpointer.GlobalPointer.v3
         over any token-vector layer, or any model that scores the spans of a
         batch in band layout (see README).
     spans_key (str): doc.spans key for every predicted span (nested and
@@ -265,6 +266,8 @@ class GlobalPointerNER(TrainablePipe):
         backprop(d_scores)
         if sgd is not None:
             self.finish_update(sgd)
+        del scores, backprop, d_scores
+        release_freed_memory()
         losses[self.name] += loss
         return losses
 

@@ -5,7 +5,13 @@ import math
 import pytest
 import torch
 
-from spacy_globalpointer.heads import HEADS, band_width, build_head, check_head_args, rotary
+from spacy_globalpointer.heads import (
+    HEADS,
+    band_width,
+    build_head,
+    check_head_args,
+    rotary,
+)
 
 
 def rotate_pairs(v: torch.Tensor, pos: int) -> torch.Tensor:
@@ -51,8 +57,20 @@ def brute_force(head, X, lengths, W):
                     score = (qi @ kj) / math.sqrt(head.head_size)
                     if start_bias is not None:
                         score = score + start_bias[b, c, i] + end_bias[b, c, j]
+                    if head.span_content:
+                        pooled = X[b, i : j + 1].mean(0)
+                        score = score + pooled @ head.content.weight[c] + head.content.bias[c]
                     out[b, c, i, j] = float(score.detach())
     return out
+
+
+def with_random_content(head):
+    """The content term starts at zero; give it values a mistake would show in."""
+    with torch.no_grad():
+        for name, param in head.named_parameters():
+            if name.startswith("content"):
+                param.normal_()
+    return head
 
 
 @pytest.mark.parametrize("head_name", HEADS)
@@ -78,6 +96,50 @@ def test_scores_match_brute_force(head_name, rope, max_span_length):
                     else:
                         assert got == fill
     assert len(expected) == int((scores > fill).sum())
+
+
+@pytest.mark.parametrize("head_name", HEADS)
+@pytest.mark.parametrize("rope", [True, False])
+@pytest.mark.parametrize("max_span_length", [0, 12])
+def test_span_content_matches_brute_force(head_name, rope, max_span_length):
+    """The content term against each span's mean vector pooled by a loop,
+    both heads, RoPE on and off, whole band and limited."""
+    torch.manual_seed(5)
+    head = build_head(head_name, 6, 2, 4, rope, span_content=True)
+    head = with_random_content(head.double())
+    X = torch.randn(2, 21, 6, dtype=torch.float64)
+    lengths = [21, 9]
+    W = band_width(21, max_span_length)
+    scores = head(X, torch.tensor(lengths), W).detach()
+    expected = brute_force(head, X, lengths, W)
+    assert len(expected) == int((scores > torch.finfo(scores.dtype).min).sum())
+    for (b, c, i, j), value in expected.items():
+        assert float(scores[b, c, i, j - i]) == pytest.approx(value, abs=1e-9)
+
+
+@pytest.mark.parametrize("head_name", HEADS)
+@pytest.mark.parametrize("rope", [True, False])
+def test_span_content_chunked_equals_whole(head_name, rope):
+    """Scores of starts chunk by chunk (each chunk given only the rows it
+    reads, from its offset) equal the whole doc's, with the content term."""
+    torch.manual_seed(6)
+    head = with_random_content(build_head(head_name, 5, 3, 4, rope, span_content=True).double())
+    X = torch.randn(2, 40, 5, dtype=torch.float64)
+    n, W, T = torch.tensor([40, 23]), 9, 7
+    whole = head(X, n, W)
+    parts = [head(X[:, s : s + T + W - 1], n, W, offset=s, n_starts=min(T, 40 - s)) for s in range(0, 40, T)]
+    assert torch.allclose(torch.cat(parts, dim=2), whole, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("head_name", HEADS)
+def test_span_content_starts_at_zero(head_name):
+    """An untrained head with the content term scores as the same head without."""
+    torch.manual_seed(7)
+    plain = build_head(head_name, 6, 2, 4, True)
+    with_content = build_head(head_name, 6, 2, 4, True, span_content=True)
+    with_content.load_state_dict(plain.state_dict(), strict=False)
+    X, n = torch.randn(2, 10, 6), torch.tensor([10, 4])
+    assert torch.equal(plain(X, n, 5), with_content(X, n, 5))
 
 
 def test_long_doc_crosses_chunks():
@@ -126,9 +188,10 @@ def test_rotary_preserves_norm_and_relative_dot():
 
 @pytest.mark.parametrize("head_name", HEADS)
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-def test_half_precision_finite(head_name, dtype):
+@pytest.mark.parametrize("span_content", [False, True])
+def test_half_precision_finite(head_name, dtype, span_content):
     torch.manual_seed(4)
-    head = build_head(head_name, 16, 4, 8, True).to(dtype)
+    head = with_random_content(build_head(head_name, 16, 4, 8, True, span_content=span_content)).to(dtype)
     X = (torch.randn(3, 20, 16) * 30).to(dtype)
     lengths = torch.tensor([20, 5, 0])
     scores = head(X, lengths)

@@ -105,7 +105,7 @@ def test_chunked_prediction_equals_whole_batch_scores(head, rope, max_span_lengt
 
     from .toy import train_small
 
-    model = {"head": head, "rope": rope, "chunk_size": 16, "encoder_window": 50}
+    model = {"head": head, "rope": rope, "chunk_size": 16, "encoder_window": 50, "span_content": True}
     nlp = train_small(12, model=model, max_span_length=max_span_length, spans_per_token=100.0)
     gp = nlp.get_pipe("globalpointer_ner")
     texts = [LONG, TRAIN_DATA[0][0], LONG[:40], "北"]

@@ -208,3 +208,49 @@ def test_bad_settings():
         make_nlp(model={"head": "Efficient"})
     with pytest.raises(Exception, match="even"):
         make_nlp(model={"head_size": 63})
+
+
+def test_v2_pipeline_loads_unchanged(tmp_path):
+    """A pipeline saved with GlobalPointer.v2 (no content term) loads as it was
+    saved: the same head, no span-term weights, the same spans and scores."""
+    from thinc.api import Config
+
+    from spacy_globalpointer.pipe import DEFAULT_MODEL_CONFIG
+
+    from .toy import train_small
+
+    model = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
+    model["@architectures"] = "spacy_globalpointer.GlobalPointer.v2"
+    nlp = train_small(20, model=model)
+    head = nlp.get_pipe("globalpointer_ner").model.get_ref("scorer").shims[0]._model
+    assert not head.span_content
+    assert not [name for name in head.state_dict() if name.startswith("content")]
+    texts = [text for text, _ in TRAIN_DATA]
+    before = [(spans_of(doc), list(doc.spans["sc"].attrs["scores"])) for doc in map(nlp, texts)]
+    assert sum(len(spans) for spans, _ in before) > 0
+    nlp.to_disk(tmp_path)
+    loaded = spacy.load(tmp_path)
+    config = loaded.config["components"]["globalpointer_ner"]["model"]
+    assert config["@architectures"] == "spacy_globalpointer.GlobalPointer.v2"
+    assert loaded.get_pipe("globalpointer_ner").model.get_ref("scorer").shims[0]._model.config == head.config
+    after = [(spans_of(doc), list(doc.spans["sc"].attrs["scores"])) for doc in map(loaded, texts)]
+    assert after == before
+
+
+def test_span_content_learns_and_round_trips(tmp_path):
+    """GlobalPointer.v3's content term: its weights move in training (from
+    zero), and a saved pipeline gives the same spans and scores."""
+    from .toy import train_small
+
+    nlp = train_small(20, model={"span_content": True})
+    head = nlp.get_pipe("globalpointer_ner").model.get_ref("scorer").shims[0]._model
+    assert head.span_content and float(head.content.weight.abs().sum()) > 0
+    texts = [text for text, _ in TRAIN_DATA]
+    before = [(spans_of(doc), list(doc.spans["sc"].attrs["scores"])) for doc in map(nlp, texts)]
+    assert sum(len(spans) for spans, _ in before) > 0
+    nlp.to_disk(tmp_path)
+    after = [
+        (spans_of(doc), list(doc.spans["sc"].attrs["scores"]))
+        for doc in spacy.load(tmp_path).pipe(texts, batch_size=1)
+    ]
+    assert after == before
