@@ -256,16 +256,11 @@ class GlobalPointer(SpanHead):
 
     name = "GlobalPointer"
 
-    def __init__(
-        self,
-        input_width: int,
-        n_labels: int,
-        head_size: int = 64,
-        rope: bool = True,
-        span_content: bool = False,
-    ):
-        super().__init__(input_width, n_labels, head_size, rope, span_content)
-        self.dense = nn.Linear(input_width, n_labels * head_size * 2)
+    def __init__(self, *args, **kwargs):
+        # SpanHead's arguments. Its layers (the content term) are built first, so
+        # the draws of this head's own weights follow the same order in every version.
+        super().__init__(*args, **kwargs)
+        self.dense = nn.Linear(self.input_width, self.n_labels * self.head_size * 2)
 
     def project(self, X: Tensor, offset: int = 0):
         B, L, _ = X.shape
@@ -282,17 +277,12 @@ class EfficientGlobalPointer(SpanHead):
 
     name = "EfficientGlobalPointer"
 
-    def __init__(
-        self,
-        input_width: int,
-        n_labels: int,
-        head_size: int = 64,
-        rope: bool = True,
-        span_content: bool = False,
-    ):
-        super().__init__(input_width, n_labels, head_size, rope, span_content)
-        self.dense = nn.Linear(input_width, head_size * 2)
-        self.bias = nn.Linear(head_size * 2, n_labels * 2)
+    def __init__(self, *args, **kwargs):
+        # SpanHead's arguments. Its layers (the content term) are built first, so
+        # the draws of this head's own weights follow the same order in every version.
+        super().__init__(*args, **kwargs)
+        self.dense = nn.Linear(self.input_width, self.head_size * 2)
+        self.bias = nn.Linear(self.head_size * 2, self.n_labels * 2)
 
     def project(self, X: Tensor, offset: int = 0):
         h = self.dense(X)

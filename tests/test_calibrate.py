@@ -9,20 +9,14 @@ from typer.testing import CliRunner
 from spacy_globalpointer import calibrate as cal
 from spacy_globalpointer.cli import app
 
-from .toy import TRAIN_DATA, make_examples, train_small
+from .toy import TRAIN_DATA, make_examples, train_small, v2_model_config
 
 
 @pytest.fixture(scope="module")
 def half_trained():
     """Trained just enough to be unsure: its best threshold is not 0, and
     one it finds wins on held-out halves (the v2 head after 3 steps)."""
-    from thinc.api import Config
-
-    from spacy_globalpointer.pipe import DEFAULT_MODEL_CONFIG
-
-    model = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
-    model["@architectures"] = "spacy_globalpointer.GlobalPointer.v2"
-    return train_small(3, model=model)
+    return train_small(3, model=v2_model_config())
 
 
 def test_chosen_threshold_is_the_best_f_that_spacy_measures(half_trained, monkeypatch):

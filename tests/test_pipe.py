@@ -213,15 +213,9 @@ def test_bad_settings():
 def test_v2_pipeline_loads_unchanged(tmp_path):
     """A pipeline saved with GlobalPointer.v2 (no content term) loads as it was
     saved: the same head, no span-term weights, the same spans and scores."""
-    from thinc.api import Config
+    from .toy import train_small, v2_model_config
 
-    from spacy_globalpointer.pipe import DEFAULT_MODEL_CONFIG
-
-    from .toy import train_small
-
-    model = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
-    model["@architectures"] = "spacy_globalpointer.GlobalPointer.v2"
-    nlp = train_small(20, model=model)
+    nlp = train_small(20, model=v2_model_config())
     head = nlp.get_pipe("globalpointer_ner").model.get_ref("scorer").shims[0]._model
     assert not head.span_content
     assert not [name for name in head.state_dict() if name.startswith("content")]

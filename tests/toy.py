@@ -59,3 +59,15 @@ def train_small(steps: int, **config) -> Language:
         losses = nlp.update(examples, sgd=optimizer)
         assert math.isfinite(losses["globalpointer_ner"])
     return nlp
+
+
+def v2_model_config() -> dict:
+    """The component's default model block with GlobalPointer.v2 (no span
+    content term), for tests of a v2 pipeline."""
+    from thinc.api import Config
+
+    from spacy_globalpointer.pipe import DEFAULT_MODEL_CONFIG
+
+    model = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
+    model["@architectures"] = "spacy_globalpointer.GlobalPointer.v2"
+    return model
