@@ -30,14 +30,11 @@ def parse_args():
 
 def main() -> None:
     args = parse_args()
-    import json
-
     import spacy
 
-    from spacy_globalpointer.inputs import read_text_file
+    from spacy_globalpointer import cluener
 
-    lines = read_text_file(args.dev).splitlines()
-    texts = [json.loads(line)["text"] for line in lines if line.strip()][: args.n_docs]
+    texts = [record.text for record in cluener.read_cluener(args.dev)][: args.n_docs]
     pipelines = [spacy.load(path) for path in args.models]
     for nlp in pipelines:  # warm-up: first calls build caches and thread pools
         list(nlp.pipe(texts[:64], batch_size=args.batch_size))
