@@ -1,6 +1,6 @@
 """Multilabel categorical cross-entropy (Su, "softmax + cross-entropy for multi-label")."""
 
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -20,10 +20,13 @@ def _log1p_sum_exp(x: Tensor, mask: Tensor) -> Tuple[Tensor, Tensor]:
     return (top + torch.log(total)).squeeze(-1), e.div_(total)
 
 
-def loss_and_gradient(scores: Tensor, gold: Tensor, valid: Tensor) -> Tuple[float, Tensor]:
+def loss_and_gradient(
+    scores: Tensor, gold: Tensor, valid: Tensor, log_weights: Optional[Tensor] = None
+) -> Tuple[float, Tensor]:
     """Mean row loss of (B, C, ...) scores, one row per (doc, label), and its
     gradient with respect to ``scores`` (same shape and dtype). ``gold`` and
-    ``valid`` broadcast to the scores' shape.
+    ``valid`` broadcast to the scores' shape; so does ``log_weights``, if
+    given: the log of each positive cell's weight in ``1 + sum_pos w e^-s``.
 
     The gradient is written out rather than left to autograd (one pass per
     term instead of a recorded graph): for a negative cell it is the cell's
@@ -35,21 +38,32 @@ def loss_and_gradient(scores: Tensor, gold: Tensor, valid: Tensor) -> Tuple[floa
     if s.shape[0] == 0:
         return 0.0, torch.zeros_like(scores)
     neg_loss, neg_grad = _log1p_sum_exp(s, valid & ~gold)
-    pos_loss, pos_grad = _log1p_sum_exp(-s, valid & gold)
+    pos = -s if log_weights is None else -s + log_weights.expand_as(scores).reshape(B * C, -1)
+    pos_loss, pos_grad = _log1p_sum_exp(pos, valid & gold)
     loss = float((neg_loss + pos_loss).mean())
     grad = (neg_grad - pos_grad) / s.shape[0]
     return loss, grad.reshape(scores.shape).to(scores.dtype)
 
 
 def band_loss(
-    scores: Tensor, cells: Sequence[Tuple[int, int, int, int]], lengths: List[int]
+    scores: Tensor,
+    cells: Sequence[Tuple[int, int, int, int]],
+    lengths: List[int],
+    length_weight: float = 0.0,
 ) -> Tuple[float, Tensor]:
     """loss_and_gradient of (B, C, L, W) band scores whose gold spans are
     ``cells`` (doc, label, start, width - 1); cells outside a doc of
-    ``lengths`` take no part."""
+    ``lengths`` take no part. A gold span of n tokens weighs n**length_weight
+    among its row's positives: above 0, missing a long span costs more than
+    missing a short one."""
     B, C, L, W = scores.shape
     gold = torch.zeros(scores.shape, dtype=torch.bool, device=scores.device)
     if cells:
         gold[tuple(torch.tensor(cells, device=scores.device).T)] = True
     valid = valid_cells(torch.tensor(lengths, device=scores.device), L, W)[:, None]
-    return loss_and_gradient(scores, gold, valid)
+    log_weights = None
+    if length_weight:
+        dtype = torch.promote_types(scores.dtype, torch.float32)
+        n_tokens = torch.arange(1, W + 1, device=scores.device, dtype=dtype)
+        log_weights = length_weight * torch.log(n_tokens)
+    return loss_and_gradient(scores, gold, valid, log_weights)

@@ -70,6 +70,7 @@ def make_globalpointer_ner(
     spans_per_token: float,
     overwrite_ents: bool,
     max_batch_items: int,
+    length_weight: float,
     scorer: Optional[Callable],
 ) -> "GlobalPointerNER":
     """Nested named entities with a GlobalPointer head.
@@ -97,6 +98,10 @@ def make_globalpointer_ner(
     max_batch_items (int): padded tokens (docs x longest doc) per model call
         at prediction; docs are grouped by length. A doc longer than this
         goes alone (and a long doc is scored in chunks, see the model).
+    length_weight (float): in training, each gold span of n tokens weighs
+        n**length_weight among its row's positives in the loss; above 0 (0.5,
+        say) a missed long span costs more than a missed short one. 0: every
+        span alike, as before the setting existed.
     scorer (Optional[Callable]): spacy_globalpointer.scorer.v2 gives ents_*
         and spans_{spans_key}_* scores, also by span length (v1: without them).
     """
@@ -108,6 +113,7 @@ def make_globalpointer_ner(
         spans_per_token=spans_per_token,
         overwrite_ents=overwrite_ents,
         max_batch_items=max_batch_items,
+        length_weight=length_weight,
     )
     return GlobalPointerNER(nlp.vocab, model, name, scorer=scorer, **settings)
 
@@ -279,7 +285,8 @@ class GlobalPointerNER(TrainablePipe):
         cells, too_long = gold_cells(examples, self.labels, self.spans_key, W, self.name)
         if too_long:
             self._too_long.add(too_long, self.max_span_length, self)
-        loss, grad = band_loss(xp2torch(scores), cells, [len(eg.predicted) for eg in examples])
+        lengths = [len(eg.predicted) for eg in examples]
+        loss, grad = band_loss(xp2torch(scores), cells, lengths, self.length_weight)
         return loss, torch2xp(grad)
 
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()):

@@ -52,6 +52,12 @@ def _overwrite_ents(value: Any) -> bool:
     return value
 
 
+def _length_weight(value: Any) -> float:
+    if not _is_number(value) or value < 0:
+        raise ValueError("must be a number, 0 or more")
+    return float(value)
+
+
 def _max_batch_items(value: Any) -> int:
     if not _is_count(value):
         raise ValueError("must be a positive integer")
@@ -82,6 +88,12 @@ SETTINGS = (
     Setting("spans_per_token", 1.0, _spans_per_token, "At most ceil(len(doc) x this) spans kept per doc."),
     Setting("overwrite_ents", False, _overwrite_ents, "Replace doc.ents, or fill around those already set."),
     Setting("max_batch_items", 4096, _max_batch_items, "Padded tokens per model call at prediction."),
+    Setting(
+        "length_weight",
+        0.0,
+        _length_weight,
+        "In training, a gold span of n tokens weighs n**length_weight in the loss (0: all alike).",
+    ),
 )
 DEFAULTS = {setting.name: setting.default for setting in SETTINGS}
 

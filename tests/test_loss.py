@@ -2,9 +2,10 @@
 
 import math
 
+import pytest
 import torch
 
-from spacy_globalpointer.loss import loss_and_gradient
+from spacy_globalpointer.loss import band_loss, loss_and_gradient
 
 from .reference_loss import multilabel_categorical_crossentropy
 
@@ -29,12 +30,14 @@ def test_no_positives_and_no_valid_cells():
     assert torch.allclose(rows, torch.tensor([math.log(1 + math.e + 1 / math.e), 0.0]))
 
 
-def test_gradient_matches_finite_differences():
+@pytest.mark.parametrize("weighted", [False, True])
+def test_gradient_matches_finite_differences(weighted):
     torch.manual_seed(0)
     scores = torch.randn(2, 3, 4, 4, dtype=torch.float64)
     gold = torch.rand(2, 3, 4, 4) > 0.8
     valid = (torch.rand(2, 1, 4, 4) > 0.2).expand(2, 3, 4, 4)
-    loss, grad = loss_and_gradient(scores, gold, valid)
+    log_w = torch.randn(4, dtype=torch.float64) if weighted else None
+    loss, grad = loss_and_gradient(scores, gold, valid, log_w)
     eps = 1e-6
     numeric = torch.zeros_like(scores)
     for idx in torch.cartesian_prod(*(torch.arange(n) for n in scores.shape)):
@@ -43,10 +46,12 @@ def test_gradient_matches_finite_differences():
         plus[idx] += eps
         minus[idx] -= eps
         numeric[idx] = (
-            loss_and_gradient(plus, gold, valid)[0] - loss_and_gradient(minus, gold, valid)[0]
+            loss_and_gradient(plus, gold, valid, log_w)[0] - loss_and_gradient(minus, gold, valid, log_w)[0]
         ) / (2 * eps)
     assert torch.allclose(grad, numeric, atol=1e-4)
     assert (grad[~valid] == 0).all()
+    if weighted:
+        return
     # loss is the mean over (doc, label) rows
     rows = multilabel_categorical_crossentropy(
         scores.reshape(6, -1), gold.reshape(6, -1), valid.reshape(6, -1)
@@ -63,3 +68,19 @@ def test_half_precision_scores_give_finite_loss_and_gradient():
         valid = torch.ones(1, 1, 3, 3, dtype=torch.bool)
         loss, grad = loss_and_gradient(scores, gold, valid)
         assert math.isfinite(loss) and grad.dtype == dtype and torch.isfinite(grad).all()
+
+
+def test_length_weight_by_hand():
+    """One doc of 3 tokens, one label, band width 3: gold spans 0..2 (3 tokens)
+    and 1..1 (1 token). With length_weight a, the positives' term is
+    log(1 + 3**a e^-s(0..2) + 1**a e^-s(1..1)); the negatives' term is unchanged."""
+    scores = torch.tensor([[[[0.3, -0.2, 1.5], [0.7, 2.0, -9.0], [-1.0, -9.0, -9.0]]]], dtype=torch.float64)
+    cells = [(0, 0, 0, 2), (0, 0, 1, 0)]
+    neg = math.log(1 + math.exp(0.3) + math.exp(-0.2) + math.exp(2.0) + math.exp(-1.0))
+    for a in (0.0, 0.5, 1.0):
+        pos = math.log(1 + 3**a * math.exp(-1.5) + math.exp(-0.7))
+        loss, grad = band_loss(scores, cells, [3], length_weight=a)
+        assert loss == pytest.approx(neg + pos, abs=1e-12)
+        # the long span's share of the positives' gradient grows with a
+        share = 3**a * math.exp(-1.5) / (1 + 3**a * math.exp(-1.5) + math.exp(-0.7))
+        assert float(grad[0, 0, 0, 2]) == pytest.approx(-share, abs=1e-12)

@@ -248,3 +248,27 @@ def test_span_content_learns_and_round_trips(tmp_path):
         for doc in spacy.load(tmp_path).pipe(texts, batch_size=1)
     ]
     assert after == before
+
+
+def test_length_weight_reaches_the_loss():
+    """length_weight weighs each gold span by its length in the component's
+    loss: at 0 the loss is the unweighted one; above 0 a batch whose gold
+    spans are all one token long keeps its loss, one with longer spans gets a
+    larger one (each of its positives weighs more than 1)."""
+    from thinc.api import set_dropout_rate
+
+    from .toy import make_examples, train_small
+
+    nlp = train_small(2)
+    gp = nlp.get_pipe("globalpointer_ner")
+    set_dropout_rate(gp.model, 0.0)
+    examples = make_examples(nlp)
+    single = make_examples(nlp, [("张三在北京", [("张", "PER"), ("北", "LOC")])])
+    losses = {}
+    for weight in (0.0, 1.0):
+        gp.length_weight = weight
+        for name, batch in (("all", examples), ("single", single)):
+            scores, _ = gp.model.begin_update([eg.predicted for eg in batch])
+            losses[name, weight] = gp.get_loss(batch, scores)[0]
+    assert losses["single", 1.0] == pytest.approx(losses["single", 0.0], abs=1e-6)
+    assert losses["all", 1.0] > losses["all", 0.0] + 0.01

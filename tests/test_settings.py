@@ -22,6 +22,7 @@ CASES = {
     "spans_per_token": (2.0, 0),
     "overwrite_ents": (True, "yes"),
     "max_batch_items": (17, 0),
+    "length_weight": (0.5, -1),
 }
 
 
