@@ -52,16 +52,16 @@ def _overwrite_ents(value: Any) -> bool:
     return value
 
 
-def _length_weight(value: Any) -> float:
-    if not _is_number(value) or value < 0:
-        raise ValueError("must be a number, 0 or more")
-    return float(value)
-
-
 def _max_batch_items(value: Any) -> int:
     if not _is_count(value):
         raise ValueError("must be a positive integer")
     return value
+
+
+def _length_weight(value: Any) -> float:
+    if not _is_number(value) or value < 0:
+        raise ValueError("must be a number, 0 or more")
+    return float(value)
 
 
 @dataclass(frozen=True)
