@@ -69,6 +69,12 @@ def test_spacy_train_from_config(cluener_slice, tmp_path):
     meta = json.loads((out / "model-best" / "meta.json").read_text())
     assert "ents_f" in meta["performance"] and "spans_sc_f" in meta["performance"]
     assert set(meta["performance"]["ents_per_type"]) <= set(meta["labels"]["globalpointer_ner"])
+    # The scores by span length reach the pipeline's meta, as spacy evaluate's.
+    buckets = {"1-2", "3-4", "5-7", "8-12", "13+"}
+    for key in ("ents_per_length", "spans_sc_per_length"):
+        by_length = meta["performance"][key]
+        assert by_length and set(by_length) <= buckets
+        assert all({"p", "r", "f"} <= set(prf) for prf in by_length.values())
     cfg = (out / "model-best" / "config.cfg").read_text()
     assert 'head = "EfficientGlobalPointer"' in cfg
 
