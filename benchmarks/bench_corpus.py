@@ -40,7 +40,7 @@ def main() -> None:
     from spacy.tokens import DocBin
     from wasabi import msg
 
-    from spacy_globalpointer.converting import convert
+    from spacy_globalpointer.training.convert import convert
 
     with tempfile.TemporaryDirectory() as tmp:
         spans_path, ents_path = Path(tmp) / "spans.spacy", Path(tmp) / "ents.spacy"

@@ -60,7 +60,7 @@ def worker_peak(stop: threading.Event, found: dict) -> None:
 
 def child(engine: str, model: str, corpus: str, out: str) -> None:
     """Runs in its own process; prints one JSON line."""
-    from spacy_globalpointer.inputs import expand_inputs, read_records
+    from spacy_globalpointer.corpus.input_records import expand_inputs, read_records
 
     n = sum(1 for p, _ in expand_inputs([corpus]) for _ in read_records(p))
     extra = {}
@@ -75,7 +75,7 @@ def child(engine: str, model: str, corpus: str, out: str) -> None:
     elif engine == "local":
         import spacy
 
-        from spacy_globalpointer.corpus import predict_corpus
+        from spacy_globalpointer.corpus.predict import predict_corpus
 
         nlp = spacy.load(model)
         t0 = time.perf_counter()
@@ -83,7 +83,7 @@ def child(engine: str, model: str, corpus: str, out: str) -> None:
     else:
         import ray
 
-        from spacy_globalpointer.distributed import predict_with_ray
+        from spacy_globalpointer.corpus.ray_engine import predict_with_ray
 
         workers = int(engine.split("_")[1])
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)

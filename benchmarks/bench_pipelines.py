@@ -32,7 +32,7 @@ def main() -> None:
     args = parse_args()
     import spacy
 
-    from spacy_globalpointer import cluener
+    from spacy_globalpointer.training.converters import cluener
 
     texts = [record.text for record in cluener.read_cluener(args.dev)][: args.n_docs]
     pipelines = [spacy.load(path) for path in args.models]

@@ -26,7 +26,7 @@ def child(model: str, size: int, dev: str) -> None:
     """Runs in its own process: load, then one doc of `size` characters."""
     import spacy
 
-    from spacy_globalpointer import cluener
+    from spacy_globalpointer.training.converters import cluener
 
     nlp = spacy.load(model)
     text = "".join(r.text for r in cluener.read_cluener(dev))
@@ -61,8 +61,8 @@ def train_small(out: Path, train: str, dev: str) -> None:
     from spacy.training import Example
     from thinc.api import Config, fix_random_seed
 
-    from spacy_globalpointer import cluener
-    from spacy_globalpointer.converting import gold_docs, make_tokenizer
+    from spacy_globalpointer.training.convert import gold_docs, make_tokenizer
+    from spacy_globalpointer.training.converters import cluener
 
     fix_random_seed(0)
     nlp = spacy.util.load_model_from_config(

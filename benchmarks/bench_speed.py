@@ -97,10 +97,10 @@ from thinc.api import Config, fix_random_seed, torch2xp, xp2torch  # noqa: E402
 from wasabi import msg  # noqa: E402
 
 import spacy_globalpointer  # noqa: E402
-from spacy_globalpointer import cluener  # noqa: E402
-from spacy_globalpointer import pipe as gp_pipe  # noqa: E402
-from spacy_globalpointer.converting import gold_docs, make_tokenizer  # noqa: E402
-from spacy_globalpointer.heads import build_head  # noqa: E402
+from spacy_globalpointer.ml.pytorch.heads import build_head  # noqa: E402
+from spacy_globalpointer.pipeline import globalpointer_ner as gp_pipe  # noqa: E402
+from spacy_globalpointer.training.convert import gold_docs, make_tokenizer  # noqa: E402
+from spacy_globalpointer.training.converters import cluener  # noqa: E402
 from tests.reference_loss import multilabel_categorical_crossentropy  # noqa: E402
 
 DECODE_SPANS = gp_pipe.decode_spans  # the original, so each setup's timer wraps it once
@@ -355,7 +355,7 @@ def speed_settings(records):
     alternating rounds: torch_gemm (the model's own thinc layers multiply
     with torch; scoped to the model) and the opt-in cached msgpack lookup
     (process-wide; pays off when nlp.pipe(n_process=N) ships docs back)."""
-    from spacy_globalpointer.msgpack_cache import _msgpack_registries, make_cached_msgpack_lookup
+    from spacy_globalpointer.training.msgpack_cache import _msgpack_registries, make_cached_msgpack_lookup
 
     msg.info("[cpu] speed settings: torch_gemm on/off, cached msgpack lookup on/off ...")
     off = "components.globalpointer_ner.model.torch_gemm"

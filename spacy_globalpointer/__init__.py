@@ -10,16 +10,16 @@ import importlib
 
 __version__ = "0.1.0"
 _EXPORTS = {
-    "GlobalPointerNER": "pipe",
-    "make_globalpointer_ner": "pipe",
-    "build_globalpointer_model": "model",
-    "build_globalpointer_model_v1": "model",
-    "build_globalpointer_model_v2": "model",
-    "NgramHashEmbed": "embed",
-    "NgramHashEmbed_v1": "embed",
-    "make_globalpointer_scorer": "scorer",
-    "score_globalpointer": "scorer",
-    "TorchGemmOps": "ops",
+    "GlobalPointerNER": "pipeline.globalpointer_ner",
+    "make_globalpointer_ner": "pipeline.globalpointer_ner",
+    "build_globalpointer_model": "ml.models.globalpointer",
+    "build_globalpointer_model_v1": "ml.models.globalpointer",
+    "build_globalpointer_model_v2": "ml.models.globalpointer",
+    "NgramHashEmbed": "ml.models.ngram_hash_embed",
+    "NgramHashEmbed_v1": "ml.models.ngram_hash_embed",
+    "make_globalpointer_scorer": "pipeline.scorer",
+    "score_globalpointer": "pipeline.scorer",
+    "TorchGemmOps": "ml.torch_gemm",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -1,3 +1,3 @@
-from .cli import run
+from spacy_globalpointer.cli import run
 
 run()

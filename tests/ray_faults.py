@@ -17,7 +17,7 @@ def setup() -> None:
     flag = os.environ.get(KILL_FLAG_ENV)
     if not flag:
         return
-    from spacy_globalpointer.distributed import Predictor
+    from spacy_globalpointer.corpus.ray_engine import Predictor
 
     real_call = Predictor.__call__
 

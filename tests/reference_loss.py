@@ -1,5 +1,5 @@
 """The loss as its paper writes it, with autograd: the independent computation
-the analytic gradient of spacy_globalpointer.loss is checked against (and the
+the analytic gradient of spacy_globalpointer.ml.pytorch.loss is checked against (and the
 speed benchmark's baseline)."""
 
 import torch

@@ -19,7 +19,7 @@ from spacy.tokens import Doc
 from spacy.util import registry
 from thinc.api import Model, fix_random_seed, get_current_ops
 
-from spacy_globalpointer.ops import TorchGemmOps
+from spacy_globalpointer.ml.torch_gemm import TorchGemmOps
 
 from .toy import TRAIN_DATA, make_examples, train_small
 
@@ -260,7 +260,7 @@ def test_our_speedups_stay_in_our_model(trained):
 def test_deprecated_global_ops_callback_warns():
     from thinc.api import set_current_ops
 
-    from spacy_globalpointer.ops import make_torch_cpu_ops
+    from spacy_globalpointer.ml.torch_gemm import make_torch_cpu_ops
 
     ops = get_current_ops()
     try:
@@ -274,7 +274,7 @@ def test_cached_msgpack_lookup_is_scoped_and_follows_registrations():
     import srsly
     from srsly import msgpack
 
-    from spacy_globalpointer.msgpack_cache import cached_msgpack_lookup
+    from spacy_globalpointer.training.msgpack_cache import cached_msgpack_lookup
 
     class Point:
         def __init__(self, x):

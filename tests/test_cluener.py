@@ -7,20 +7,20 @@ import spacy
 from spacy.tokens import DocBin
 from typer.testing import CliRunner
 
-from spacy_globalpointer import cluener
-from spacy_globalpointer.alignment import record_to_doc as align
 from spacy_globalpointer.cli import app
-from spacy_globalpointer.cluener import (
+from spacy_globalpointer.corpus.score import exact_scores, official_scores
+from spacy_globalpointer.files.json_lines import parse_json_line
+from spacy_globalpointer.training.alignment import record_to_doc as align
+from spacy_globalpointer.training.convert import convert, make_tokenizer
+from spacy_globalpointer.training.converters import cluener
+from spacy_globalpointer.training.converters.cluener import (
     CluenerError,
     char_offsets_to_cluener,
     cluener_labels,
     cluener_to_char_offsets,
     parse_gold_record,
 )
-from spacy_globalpointer.cluener_metrics import exact_scores, official_scores
-from spacy_globalpointer.converting import convert, make_tokenizer
-from spacy_globalpointer.formats.records import FormatError, GoldRecord
-from spacy_globalpointer.inputs import parse_json_line
+from spacy_globalpointer.training.converters.gold_records import FormatError, GoldRecord
 
 runner = CliRunner()
 

@@ -7,10 +7,11 @@ import pytest
 import spacy
 from typer.testing import CliRunner
 
-from spacy_globalpointer import corpus
 from spacy_globalpointer.cli import app
-from spacy_globalpointer.inputs import InputError, expand_inputs
-from spacy_globalpointer.outputs import REPORT_NAME
+from spacy_globalpointer.corpus import predict as corpus
+from spacy_globalpointer.corpus.input_records import expand_inputs
+from spacy_globalpointer.corpus.report import REPORT_NAME
+from spacy_globalpointer.files.json_lines import InputError
 
 from .toy import TRAIN_DATA, train_small
 

@@ -67,7 +67,7 @@ def checkpoints(tmp_path_factory):
 
 
 def filled_config(folder, **overrides) -> Config:
-    from spacy_globalpointer.curated_config import fill_curated_config
+    from spacy_globalpointer.transformers.curated_config import fill_curated_config
 
     config = fill_curated_config(Config().from_disk(CONFIG, interpolate=False), folder)
     for key, value in {
@@ -217,7 +217,14 @@ def write_docbin(path, nlp):
 def test_spacy_train_from_each_weight_format(checkpoints, tmp_path, fmt):
     """The fill step and `spacy train` from a checkpoint folder, as a user runs them."""
     filled = tmp_path / "train.cfg"
-    fill = [sys.executable, "-m", "spacy_globalpointer.curated_config", CONFIG, checkpoints[fmt], filled]
+    fill = [
+        sys.executable,
+        "-m",
+        "spacy_globalpointer.transformers.curated_config",
+        CONFIG,
+        checkpoints[fmt],
+        filled,
+    ]
     subprocess.run(fill, check=True, capture_output=True, text=True)
     corpus = write_docbin(tmp_path / "train.spacy", spacy.blank("zh"))
     out = tmp_path / "training"
@@ -370,7 +377,7 @@ def test_config_json_unlike_the_built_encoder_is_named(checkpoints, tmp_path):
     other = write_tiny_bert_checkpoint(tmp_path / "other", TEXTS, hidden_size=48, heads=2)
     message = initialize_error(other, config_folder=checkpoints["safetensors"])
     assert f"{other / 'config.json'}: hidden_size is 48" in message
-    assert "hidden_width = 32" in message and "spacy_globalpointer.curated_config" in message
+    assert "hidden_width = 32" in message and "spacy_globalpointer.transformers.curated_config" in message
 
 
 @pytest.mark.parametrize("fmt", ["safetensors", "bin"])
@@ -396,7 +403,7 @@ def test_weights_unlike_their_config_json_are_named(checkpoints, tmp_path, fmt):
     ],
 )
 def test_bad_config_json_fails_the_fill_naming_file_and_field(checkpoints, tmp_path, change, field):
-    from spacy_globalpointer.hf_checkpoint import CheckpointError
+    from spacy_globalpointer.transformers.hf_checkpoint import CheckpointError
 
     folder = copy_checkpoint(checkpoints["safetensors"], tmp_path / "bert", change)
     with pytest.raises(CheckpointError, match="config.json") as e:
@@ -408,12 +415,19 @@ def test_bad_config_json_fails_the_fill_naming_file_and_field(checkpoints, tmp_p
 def test_fill_errors_name_the_config_and_the_folder(checkpoints, tmp_path):
     folder = copy_checkpoint(checkpoints["safetensors"], tmp_path / "bert", remove=["config.json"])
     proc = subprocess.run(
-        [sys.executable, "-m", "spacy_globalpointer.curated_config", CONFIG, folder, tmp_path / "out.cfg"],
+        [
+            sys.executable,
+            "-m",
+            "spacy_globalpointer.transformers.curated_config",
+            CONFIG,
+            folder,
+            tmp_path / "out.cfg",
+        ],
         capture_output=True,
         text=True,
     )
     assert proc.returncode == 1 and f"{folder / 'config.json'} not found" in proc.stderr
-    from spacy_globalpointer.curated_config import fill_curated_config
+    from spacy_globalpointer.transformers.curated_config import fill_curated_config
 
     config = Config().from_disk(CONFIG, interpolate=False)
     config["components"]["transformer"]["model"]["with_spans"]["window"] = 1024

@@ -3,7 +3,7 @@
 import numpy
 import pytest
 
-from spacy_globalpointer.decode import decode_spans, max_spans, select_flat
+from spacy_globalpointer.pipeline.decode import decode_spans, max_spans, select_flat
 
 
 def band(scores_by_span, B, C, L, W, fill=-1e4):

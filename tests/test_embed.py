@@ -34,7 +34,7 @@ def word_tok2vec(words="jieba"):
 
 def test_word_places_by_hand():
     """北京大学|的|学生, one token per character, and one token spanning a word."""
-    from spacy_globalpointer.embed import word_places
+    from spacy_globalpointer.ml.models.ngram_hash_embed import word_places
 
     words = ["北京大学", "的", "学生"]
     got = word_places(words, numpy.arange(7), numpy.ones(7, dtype="int64"))
@@ -60,7 +60,7 @@ def test_word_features_follow_jiebas_own_segmentation():
     begins one) and compare them, and the hashes, with jieba's cut."""
     import jieba
 
-    from spacy_globalpointer.embed import word_features
+    from spacy_globalpointer.ml.models.ngram_hash_embed import word_features
 
     global_was_initialized = jieba.dt.initialized
     nlp = spacy.blank("zh")
@@ -87,7 +87,7 @@ def test_word_features_follow_jiebas_own_segmentation():
 
 @pytest.mark.parametrize("text", ["", " ", "北京  大学", "北京\r\n大学 ", "a"])
 def test_word_features_of_edge_texts(text):
-    from spacy_globalpointer.embed import word_features
+    from spacy_globalpointer.ml.models.ngram_hash_embed import word_features
 
     doc = spacy.blank("zh").make_doc(text)
     features = word_features("jieba")
@@ -113,8 +113,8 @@ def test_long_doc_in_windows_equals_one_pass_with_word_features(monkeypatch):
     vectors near the window edges."""
     import random
 
-    from spacy_globalpointer import windowed as windowed_module
-    from spacy_globalpointer.windowed import WindowedVectors, encoder_context
+    from spacy_globalpointer.ml import windowed as windowed_module
+    from spacy_globalpointer.ml.windowed import WindowedVectors, encoder_context
 
     fix_random_seed(0)
     nlp = spacy.blank("zh")

@@ -13,9 +13,9 @@ from spacy.tokens import DocBin
 from typer.testing import CliRunner
 
 from spacy_globalpointer.cli import app
-from spacy_globalpointer.converting import convert, detect_format, make_tokenizer
-from spacy_globalpointer.formats.conll import detect_scheme, read_conll
-from spacy_globalpointer.formats.records import FormatError
+from spacy_globalpointer.training.convert import convert, detect_format, make_tokenizer
+from spacy_globalpointer.training.converters.conll import detect_scheme, read_conll
+from spacy_globalpointer.training.converters.gold_records import FormatError
 
 runner = CliRunner()
 Spans = List[Tuple[int, int, str]]

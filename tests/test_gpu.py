@@ -7,9 +7,9 @@ import numpy
 import pytest
 import torch
 
-from spacy_globalpointer.decode import decode_spans
-from spacy_globalpointer.heads import HEADS, build_head
-from spacy_globalpointer.loss import loss_and_gradient
+from spacy_globalpointer.ml.pytorch.heads import HEADS, build_head
+from spacy_globalpointer.ml.pytorch.loss import loss_and_gradient
+from spacy_globalpointer.pipeline.decode import decode_spans
 
 from .toy import make_examples, train_small
 

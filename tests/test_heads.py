@@ -5,13 +5,9 @@ import math
 import pytest
 import torch
 
-from spacy_globalpointer.heads import (
-    HEADS,
-    band_width,
-    build_head,
-    check_head_args,
-    rotary,
-)
+from spacy_globalpointer.ml.pytorch.band import band_width
+from spacy_globalpointer.ml.pytorch.heads import HEADS, build_head, check_head_args
+from spacy_globalpointer.ml.pytorch.rope import rotary
 
 
 def rotate_pairs(v: torch.Tensor, pos: int) -> torch.Tensor:
@@ -142,13 +138,13 @@ def test_span_content_starts_at_zero(head_name):
     assert torch.equal(plain(X, n, 5), with_content(X, n, 5))
 
 
-def test_long_doc_crosses_chunks():
-    """Band scoring in several start chunks equals full scoring restricted to the band."""
-    from spacy_globalpointer import heads
+def test_long_doc_crosses_matmul_blocks():
+    """Band scoring in several blocks of starts equals full scoring restricted to the band."""
+    from spacy_globalpointer.ml.pytorch.band import STARTS_PER_MATMUL
 
     torch.manual_seed(1)
     head = build_head("GlobalPointer", 5, 2, 4, True).double()
-    X = torch.randn(1, 2 * heads.CHUNK + 7, 5, dtype=torch.float64)
+    X = torch.randn(1, 2 * STARTS_PER_MATMUL + 7, 5, dtype=torch.float64)
     n = torch.tensor([X.shape[1]])
     full = head(X, n)
     band = head(X, n, 9)

@@ -13,7 +13,7 @@ from thinc.api import Config
 from typer.testing import CliRunner
 
 from spacy_globalpointer.cli import app
-from spacy_globalpointer.converting import convert, make_tokenizer
+from spacy_globalpointer.training.convert import convert, make_tokenizer
 
 from .toy import TRAIN_DATA
 
@@ -118,7 +118,7 @@ def test_gpu_config_with_a_local_transformer_trains(tmp_path):
 
 
 def test_default_transformer_follows_spacys_quickstart(tmp_path):
-    from spacy_globalpointer.init_config import default_transformer
+    from spacy_globalpointer.training.init_config import default_transformer
 
     assert default_transformer("en") == "roberta-base" and default_transformer("zh") == "bert-base-chinese"
     assert default_transformer("xx") == "bert-base-multilingual-uncased"

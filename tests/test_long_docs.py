@@ -101,7 +101,7 @@ def test_chunked_prediction_equals_whole_batch_scores(head, rope, max_span_lengt
     once. Same spans, same scores, entities across chunk borders included."""
     from thinc.api import set_dropout_rate
 
-    from spacy_globalpointer.decode import decode_spans
+    from spacy_globalpointer.pipeline.decode import decode_spans
 
     from .toy import train_small
 
@@ -143,7 +143,7 @@ def test_chunked_prediction_equals_whole_batch_scores(head, rope, max_span_lengt
 def test_encoder_context_is_the_measured_receptive_field():
     """Change one token and see which vectors change: the farthest one is the
     layer's context, as encoder_context computes it from the layers."""
-    from spacy_globalpointer.windowed import encoder_context
+    from spacy_globalpointer.ml.windowed import encoder_context
 
     fix_random_seed(0)
     for embed, extra in (
@@ -197,7 +197,7 @@ def test_encoder_context_is_the_measured_receptive_field():
 
 
 def test_windowed_vectors_equal_one_pass():
-    from spacy_globalpointer.windowed import WindowedVectors, encoder_context
+    from spacy_globalpointer.ml.windowed import WindowedVectors, encoder_context
 
     from .toy import train_small
 
@@ -212,7 +212,7 @@ def test_windowed_vectors_equal_one_pass():
 
 
 def test_layers_of_unknown_context_are_not_windowed():
-    from spacy_globalpointer.windowed import encoder_context
+    from spacy_globalpointer.ml.windowed import encoder_context
 
     nlp = spacy.blank("zh")
     lstm = {

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from spacy_globalpointer.loss import band_loss, loss_and_gradient
+from spacy_globalpointer.ml.pytorch.loss import band_loss, loss_and_gradient
 
 from .reference_loss import multilabel_categorical_crossentropy
 

@@ -8,10 +8,10 @@ import pytest
 import spacy
 from typer.testing import CliRunner
 
-from spacy_globalpointer import corpus
 from spacy_globalpointer.cli import app
-from spacy_globalpointer.inputs import InputError
-from spacy_globalpointer.outputs import REPORT_NAME
+from spacy_globalpointer.corpus import predict as corpus
+from spacy_globalpointer.corpus.report import REPORT_NAME
+from spacy_globalpointer.files.json_lines import InputError
 
 from .ray_faults import CLAIMED, KILL_FLAG_ENV
 from .test_corpus import BAD, TEXTS, write_shards
@@ -19,7 +19,7 @@ from .toy import train_small
 
 ray = pytest.importorskip("ray")
 
-from spacy_globalpointer.distributed import predict_with_ray  # noqa: E402
+from spacy_globalpointer.corpus.ray_engine import predict_with_ray  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()

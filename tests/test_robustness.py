@@ -13,14 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from thinc.api import fix_random_seed
 
-from spacy_globalpointer import cluener
-from spacy_globalpointer.alignment import record_to_doc
-from spacy_globalpointer.converting import make_tokenizer
-from spacy_globalpointer.decode import decode_spans, select_flat
-from spacy_globalpointer.formats.records import FormatError
-from spacy_globalpointer.heads import HEADS, build_head
-from spacy_globalpointer.inputs import parse_json_line
-from spacy_globalpointer.loss import loss_and_gradient
+from spacy_globalpointer.files.json_lines import parse_json_line
+from spacy_globalpointer.ml.pytorch.heads import HEADS, build_head
+from spacy_globalpointer.ml.pytorch.loss import loss_and_gradient
+from spacy_globalpointer.pipeline.decode import decode_spans, select_flat
+from spacy_globalpointer.training.alignment import record_to_doc
+from spacy_globalpointer.training.convert import make_tokenizer
+from spacy_globalpointer.training.converters import cluener
+from spacy_globalpointer.training.converters.gold_records import FormatError
 
 from .toy import TRAIN_DATA, make_examples, train_small
 
@@ -319,7 +319,7 @@ WHITESPACE_ALPHABET = st.sampled_from(list("北京a1。😀") + SPACES)
 @given(st.lists(WHITESPACE_ALPHABET, max_size=25))
 def test_char_tokenizer_makes_spacys_char_tokens(pieces):
     """The linear-time tokenizer of the CPU config against spaCy's own zh char tokenizer."""
-    from spacy_globalpointer.tokenizer import ChineseCharTokenizer
+    from spacy_globalpointer.pipeline.char_tokenizer import ChineseCharTokenizer
 
     text = "".join(pieces)
     nlp = spacy.blank("zh")

@@ -5,7 +5,7 @@ import spacy
 from spacy.tokens import Span
 from spacy.training import Example
 
-from spacy_globalpointer.scorer import make_globalpointer_scorer_v2, score_globalpointer
+from spacy_globalpointer.pipeline.scorer import make_globalpointer_scorer_v2, score_globalpointer
 
 
 def example(nlp, words, gold, pred):

@@ -8,7 +8,7 @@ import sys
 import pytest
 import spacy
 
-from spacy_globalpointer.settings import DEFAULTS
+from spacy_globalpointer.pipeline.settings import DEFAULTS
 
 from .toy import train_small
 

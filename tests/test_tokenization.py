@@ -10,8 +10,8 @@ from spacy.tokens import DocBin
 from typer.testing import CliRunner
 
 from spacy_globalpointer.cli import app
-from spacy_globalpointer.converting import convert, make_tokenizer
-from spacy_globalpointer.formats.records import FormatError
+from spacy_globalpointer.training.convert import convert, make_tokenizer
+from spacy_globalpointer.training.converters.gold_records import FormatError
 
 runner = CliRunner()
 

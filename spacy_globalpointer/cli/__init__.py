@@ -6,7 +6,15 @@ point (see spacy_cli.py); ``spacy-globalpointer ...`` and ``python -m
 spacy_globalpointer ...`` run the same commands.
 """
 
-from . import calibrate, convert, init_config, interactive, predict, score  # noqa: F401 (they register the commands)
-from .app import app, run
+# Imported for their side effect: each registers its command on the app.
+from spacy_globalpointer.cli import (  # noqa: F401
+    calibrate,
+    convert,
+    init_config,
+    interactive,
+    predict,
+    score,
+)
+from spacy_globalpointer.cli.app import app, run
 
 __all__ = ["app", "run"]

@@ -7,8 +7,8 @@ import typer
 from spacy.cli._util import Arg, Opt, setup_gpu
 from wasabi import msg
 
-from ..outputs import write_json
-from .app import app, table
+from spacy_globalpointer.cli.app import app, table
+from spacy_globalpointer.files.json_lines import write_json
 
 
 @app.command("calibrate")
@@ -44,7 +44,7 @@ def calibrate_cli(
     import spacy
     from spacy.tokens import DocBin
 
-    from ..calibrate import calibrate, save_calibrated
+    from spacy_globalpointer.pipeline.calibrate import calibrate, save_calibrated
 
     setup_gpu(gpu_id, silent=True)
     nlp = spacy.load(model)
@@ -88,7 +88,7 @@ def print_per_length(nlp, references, component: str, metric: str, name: str) ->
     """P/R/F by gold span length at the thresholds chosen, for the metric's spans."""
     from spacy.training import Example
 
-    from ..scorer import score_with_lengths
+    from spacy_globalpointer.pipeline.scorer import score_with_lengths
 
     gp = nlp.get_pipe(component)
     with nlp.select_pipes(disable=nlp.pipe_names[nlp.pipe_names.index(component) + 1 :]):

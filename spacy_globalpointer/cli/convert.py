@@ -7,10 +7,10 @@ import typer
 from spacy.cli._util import Arg, Opt
 from wasabi import msg
 
-from ..alignment import ALIGNMENTS
-from ..converting import FORMATS
-from ..formats.conll import SCHEMES
-from .app import app, choices, table
+from spacy_globalpointer.cli.app import app, choices, table
+from spacy_globalpointer.training.alignment import ALIGNMENTS
+from spacy_globalpointer.training.convert import FORMATS
+from spacy_globalpointer.training.converters.conll import SCHEMES
 
 Format = choices("Format", FORMATS)
 # Invalid records printed on the terminal; the report lists them all.
@@ -67,8 +67,8 @@ def convert_cli(
       spacy globalpointer convert ann/ corpus/train.spacy --format brat --model en_core_web_sm
       spacy globalpointer convert train.conll corpus/train.spacy --scheme iob2
     """
-    from ..converting import convert, make_tokenizer, report_path
-    from ..inputs import InputError
+    from spacy_globalpointer.files.json_lines import InputError
+    from spacy_globalpointer.training.convert import convert, make_tokenizer, report_path
 
     if len(paths) < 2:
         raise typer.BadParameter("give at least one input and an output", param_hint="INPUT... OUTPUT")

@@ -7,7 +7,7 @@ import typer
 from spacy.cli._util import Arg, Opt
 from wasabi import msg
 
-from .app import app
+from spacy_globalpointer.cli.app import app
 
 
 @app.command("init-config")
@@ -42,7 +42,7 @@ def init_config_cli(
       spacy globalpointer init-config config.cfg --lang en --train corpus/train.spacy
       spacy globalpointer init-config config.cfg --lang de --gpu --transformer ./my-bert
     """
-    from ..init_config import read_facts, render_config
+    from spacy_globalpointer.training.init_config import read_facts, render_config
 
     if transformer is not None and not gpu:
         raise typer.BadParameter("--transformer needs --gpu", param_hint="--transformer")

@@ -6,9 +6,9 @@ from typing import Optional
 from spacy.cli._util import Arg, Opt, setup_gpu
 from wasabi import msg
 
-from .. import cluener
-from ..outputs import write_displacy
-from .app import app, table
+from spacy_globalpointer.cli.app import app, table
+from spacy_globalpointer.corpus.displacy_page import write_displacy
+from spacy_globalpointer.training.converters import cluener
 
 
 def _typed_texts(text: Optional[str]):
@@ -51,7 +51,7 @@ def interactive_cli(
     import spacy
     from spacy import displacy
 
-    from ..corpus import component_spans_key
+    from spacy_globalpointer.corpus.predict import component_spans_key
 
     setup_gpu(gpu_id, silent=True)
     nlp = spacy.load(model)

@@ -7,10 +7,11 @@ import typer
 from spacy.cli._util import Arg, Opt, setup_gpu
 from wasabi import msg
 
-from .. import cluener
-from ..inputs import INPUT_FORMATS
-from ..outputs import OUTPUT_FORMATS, write_displacy
-from .app import app, choices
+from spacy_globalpointer.cli.app import app, choices
+from spacy_globalpointer.corpus.displacy_page import write_displacy
+from spacy_globalpointer.corpus.input_records import INPUT_FORMATS
+from spacy_globalpointer.corpus.output import OUTPUT_FORMATS
+from spacy_globalpointer.training.converters import cluener
 
 Engine = choices("Engine", ("local", "ray"))
 InputFormat = choices("InputFormat", INPUT_FORMATS)
@@ -92,8 +93,8 @@ def predict_cli(
       spacy globalpointer predict model-best corpus/ out/ --engine ray --workers 8 \\
           --gpus-per-worker 1 --ray-address auto
     """
-    from ..corpus import component_spans_key, model_fingerprint, predict_corpus
-    from ..inputs import InputError
+    from spacy_globalpointer.corpus.predict import component_spans_key, model_fingerprint, predict_corpus
+    from spacy_globalpointer.files.json_lines import InputError
 
     if len(inputs) < 2:
         raise typer.BadParameter("give at least one input and an output", param_hint="INPUT... OUTPUT")
@@ -112,7 +113,7 @@ def predict_cli(
     )
     try:
         if engine == Engine.ray:
-            from ..distributed import predict_with_ray
+            from spacy_globalpointer.corpus.ray_engine import predict_with_ray
 
             report = predict_with_ray(
                 model,
@@ -150,7 +151,7 @@ def predict_cli(
     if displacy_path is not None:
         from itertools import islice
 
-        from ..inputs import expand_inputs, guess_input_format, read_records
+        from spacy_globalpointer.corpus.input_records import expand_inputs, guess_input_format, read_records
 
         if nlp is None:
             import spacy

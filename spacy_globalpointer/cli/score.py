@@ -7,9 +7,9 @@ import typer
 from spacy.cli._util import Arg, Opt
 from wasabi import msg
 
-from .. import cluener
-from ..outputs import json_text, write_json
-from .app import app, table
+from spacy_globalpointer.cli.app import app, table
+from spacy_globalpointer.files.json_lines import json_text, write_json
+from spacy_globalpointer.training.converters import cluener
 
 
 @app.command("score")
@@ -28,7 +28,7 @@ def score_cli(
     Example:
       spacy globalpointer score dev.json dev_pred.json --output metrics/dev.json
     """
-    from ..cluener_metrics import score_files
+    from spacy_globalpointer.corpus.score import score_files
 
     try:
         scores = score_files(gold, pred)

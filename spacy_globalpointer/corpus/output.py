@@ -1,0 +1,91 @@
+"""What corpus prediction writes for each record, for both engines: the
+predictions of a Doc as JSON, the output line in each output format, and the
+check of invalid records.
+
+Light on purpose (no spaCy, no torch at import): Ray's read and write tasks
+import the engine that imports it.
+"""
+
+
+import json
+
+from dataclasses import dataclass, field
+
+from pathlib import Path
+
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
+
+from spacy_globalpointer.files.json_lines import InputError, iter_json_lines
+
+from spacy_globalpointer.corpus.input_records import InputRecord
+
+if TYPE_CHECKING:
+    from spacy.tokens import Doc
+
+from spacy_globalpointer.corpus.report import PredictReport
+
+
+OUTPUT_FORMATS = ("jsonl", "cluener")
+
+
+
+def doc_predictions(doc: "Doc", spans_key: str, *, with_text: bool = False) -> Dict[str, Any]:
+    """Every predicted span (exclusive character ends, score, text) and the
+    flat ents, as plain JSON. With the text, this is also displaCy's manual
+    format (``displacy.render(predictions, style="ent", manual=True)``)."""
+    group = doc.spans.get(spans_key, [])
+    scores = group.attrs.get("scores", []) if len(group) else []
+    out: Dict[str, Any] = {}
+    if with_text:
+        out["text"] = doc.text
+    out["spans"] = [
+        {"start": s.start_char, "end": s.end_char, "label": s.label_, "score": float(v), "text": s.text}
+        for s, v in zip(group, scores)
+    ]
+    out["ents"] = [
+        {"start": e.start_char, "end": e.end_char, "label": e.label_, "text": e.text} for e in doc.ents
+    ]
+    return out
+
+
+
+def output_line(
+    record: InputRecord,
+    doc: Optional["Doc"],
+    spans_key: str,
+    output_format: str,
+    with_text: bool = False,
+    source: str = "ents",
+) -> Dict[str, Any]:
+    """What is written for one record: its id (or source and line), then the
+    predictions (or the error, for an invalid record). The cluener format is
+    CLUENER's submission line, from doc.ents or (``source="spans"``) every
+    predicted span, with inclusive ends."""
+    if output_format == "cluener":
+        key = {"id": record.id if record.id is not None else record.line - 1}
+        if doc is None:
+            return {**key, "error": record.error}
+        # Imported here: cluener imports spaCy, and this module stays light.
+        from spacy_globalpointer.training.converters.cluener import cluener_labels
+
+        return {**key, "label": cluener_labels(doc, source=source, spans_key=spans_key)}
+    key = {"id": record.id} if record.id is not None else {"source": record.source, "line": record.line}
+    if doc is None:
+        return {**key, "error": record.error}
+    return {**key, **doc_predictions(doc, spans_key, with_text=with_text)}
+
+
+
+def check_record(record: InputRecord, skip_invalid: bool, report: Optional[PredictReport] = None) -> None:
+    """Stop at an invalid record with its file, line and field, or with
+    ``skip_invalid`` let it through (to be written as an error line), counted
+    in ``report`` when the caller keeps one."""
+    if record.error is None:
+        return
+    if not skip_invalid:
+        raise InputError(record.error + " (pass --skip-invalid to write it as an error record and go on)")
+    if report is not None:
+        report.add_invalid(record.error)
+
+
+

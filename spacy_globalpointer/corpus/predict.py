@@ -1,0 +1,178 @@
+"""Corpus-scale prediction on one machine: shards in, one output per shard.
+
+Input is JSON lines (one object per line, the text under ``text_field``),
+plain-text lines (one text per line) or CLUENER files (JSON lines with
+``text`` and ``id``); a corpus is one or more files, folders or globs, each
+file a *shard*. Every input record becomes one output line (outputs.py), in
+input order per shard, carrying the record's id (``id_field``) or its source
+file and line. Shards are written to a temporary name and renamed when
+complete, so a rerun skips finished shards and never takes a half-written
+shard for done.
+"""
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from spacy_globalpointer.files.json_lines import InputError, count_lines
+from spacy_globalpointer.corpus.input_records import InputRecord, expand_inputs, guess_input_format, read_records
+from spacy_globalpointer.corpus.output import OUTPUT_FORMATS, check_record, output_line
+from spacy_globalpointer.corpus.report import REPORT_NAME, PredictReport, write_report
+from spacy_globalpointer.files.json_lines import json_line, write_json
+
+
+def component_spans_key(nlp: Language) -> str:
+    """The spans key of the pipeline's globalpointer_ner (or "sc")."""
+    from spacy_globalpointer.pipeline.globalpointer_ner import GlobalPointerNER
+
+    for _, proc in nlp.pipeline:
+        if isinstance(proc, GlobalPointerNER):
+            return proc.spans_key
+    return "sc"
+
+
+def output_layout(
+    shards: List[Tuple[Path, Path]], output: Path, output_format: str
+) -> Tuple[List[Path], Path]:
+    """Where each shard's output goes, and the report: ``output`` itself (and
+    NAME.report.json beside it) for one input file when ``output`` names a
+    file (.json/.jsonl); else one file per shard under the folder ``output``,
+    at the shard's relative path, and predict_report.json in it."""
+    if len(shards) == 1 and output.suffix in (".json", ".jsonl") and not output.is_dir():
+        return [output], output.with_name(output.stem + ".report.json")
+    suffix = ".json" if output_format == "cluener" else ".jsonl"
+    targets = [output / rel.with_suffix(suffix) for _, rel in shards]
+    seen: Dict[Path, Path] = {}
+    for (shard, _), target in zip(shards, targets):
+        if target in seen:
+            raise InputError(f"{seen[target]} and {shard} would both be written to {target}: rename one")
+        seen[target] = shard
+    return targets, output / REPORT_NAME
+
+
+def model_fingerprint(model: Union[str, Path]) -> str:
+    """Changes when the pipeline does: the names, sizes and modification times
+    of a pipeline folder's files, or an installed package's name and version."""
+    path = Path(model)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file())
+        stats = [(str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+        return hashlib.sha256(json.dumps([str(path.resolve()), stats]).encode()).hexdigest()
+    from importlib.metadata import version
+
+    return f"{model}=={version(str(model))}"
+
+
+def predict_corpus(
+    nlp: Language,
+    inputs: Sequence[Union[str, Path]],
+    output: Union[str, Path],
+    *,
+    input_format: Optional[str] = None,
+    text_field: str = "text",
+    id_field: Optional[str] = None,
+    output_format: str = "jsonl",
+    source: str = "ents",
+    with_text: bool = False,
+    skip_invalid: bool = False,
+    batch_size: int = 256,
+    run_id: str = "",
+    overwrite: bool = False,
+    progress: bool = True,
+) -> PredictReport:
+    """Predict every record of a corpus with ``nlp``, shard by shard, streaming.
+
+    Each shard's output is written to ``NAME.part`` and renamed to NAME when
+    the shard is complete. A rerun of the same run (the same ``run_id``, say
+    model_fingerprint(model), inputs and options) skips the shards whose
+    output exists, so a run stopped by a crash or Ctrl-C resumes where it
+    stopped (its report counts the finished shards from their files); output
+    left by a different run (another model, options, or an input shard that
+    changed) is an error unless ``overwrite``.
+    An invalid record raises an InputError naming its file, line and field,
+    or with ``skip_invalid`` is written as ``{..., "error": ...}`` in its
+    place and counted in the report (see output_layout). Memory does not grow
+    with the corpus: records are read, predicted and written ``batch_size``
+    at a time.
+    """
+    from tqdm import tqdm
+
+    if output_format not in OUTPUT_FORMATS:
+        raise ValueError(f"output format must be one of {OUTPUT_FORMATS}, got {output_format!r}")
+    output = Path(output)
+    shards = expand_inputs(inputs)
+    targets, report_file = output_layout(shards, output, output_format)
+    spans_key = component_spans_key(nlp)
+    run = {
+        "run_id": run_id,
+        "shards": [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p, _ in shards],
+        "options": [input_format, text_field, id_field, output_format, source, with_text],
+    }
+    _claim_output(report_file, run, targets, overwrite)
+    report = PredictReport(engine="local")
+    bar = tqdm(
+        total=sum(count_lines(p) for p, _ in shards), unit=" lines", disable=not progress, smoothing=0.1
+    )
+    for (shard, _), target in zip(shards, targets):
+        if target.exists():
+            # Done by an earlier try of this run: count what it wrote.
+            report.shards_skipped.append(str(shard))
+            report.count_written(target)
+            bar.update(count_lines(shard))
+            continue
+        bar.set_description(f"predict {shard.name}")
+        records = read_records(shard, input_format or guess_input_format(shard), text_field, id_field)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".part")
+        written = 0
+        with open(partial, "w", encoding="utf8") as f:
+            for record, doc in _predict_records(nlp, records, skip_invalid, batch_size, report):
+                f.write(json_line(output_line(record, doc, spans_key, output_format, with_text, source)))
+                written += 1
+                bar.update(1)
+            f.flush()
+            os.fsync(f.fileno())
+        bar.update(count_lines(shard) - written)  # blank lines
+        report.records += written
+        os.replace(partial, target)
+        report.shards_done.append(str(shard))
+    bar.close()
+    write_report(report_file, report, run=run, status="done")
+    return report
+
+
+def _claim_output(report_file: Path, run: Dict[str, Any], targets: List[Path], overwrite: bool) -> None:
+    """Resume the same run, refuse to mix with another one's output, or with
+    ``overwrite`` start afresh."""
+    previous = json.loads(report_file.read_text(encoding="utf8")).get("run") if report_file.exists() else None
+    done = [t for t in targets if t.exists()]
+    if (done or previous is not None) and previous != run:
+        if not overwrite:
+            raise InputError(
+                f"{report_file.parent}: holds output of another run (another model, input or options); "
+                "pass --overwrite to replace it, or write to a new place"
+            )
+        for target in done:
+            target.unlink()
+    write_json(report_file, {"run": run, "status": "running"})
+
+
+def _predict_records(
+    nlp: Language, records: Iterable[InputRecord], skip_invalid: bool, batch_size: int, report: PredictReport
+) -> Iterator[Tuple[InputRecord, Optional[Doc]]]:
+    """(record, doc) in input order; invalid records pass with doc None."""
+
+    def checked(records: Iterable[InputRecord]) -> Iterator[Tuple[str, InputRecord]]:
+        for record in records:
+            check_record(record, skip_invalid, report)
+            yield (record.text or "", record)
+
+    # Invalid records ride along as empty texts (an empty doc costs nothing),
+    # so order is kept without a second queue.
+    for doc, record in nlp.pipe(checked(records), as_tuples=True, batch_size=batch_size):
+        yield record, (doc if record.error is None else None)

@@ -1,0 +1,184 @@
+"""The torch span head as a thinc layer: a PyTorchShim whose mixed precision
+follows the head's device, the conversions between thinc arrays and the
+head's call, and the head's (de)serialization.
+
+The layer's one input is a :class:`HeadInput`, in training (the whole padded
+batch) and at prediction (a chunk of start positions) alike.
+"""
+
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional
+
+import numpy
+import srsly
+import torch
+from thinc.api import Model, PyTorchGradScaler, PyTorchShim, get_torch_default_device, torch2xp, xp2torch
+from thinc.layers.pytorchwrapper import forward as pytorch_forward
+from thinc.types import ArgsKwargs, Floats2d, Floats3d, Floats4d
+
+from spacy_globalpointer.ml.pytorch.heads import SpanHead, build_head
+
+
+@dataclass
+class HeadInput:
+    """The head's call: vectors of tokens ``offset..offset + R - 1`` of each
+    doc (B, R, nI), padded; the docs' whole lengths; the band's width; and
+    how many starts to score (default: every row), from ``offset``."""
+
+    vectors: Floats3d
+    lengths: List[int]
+    width: int
+    offset: int = 0
+    n_starts: Optional[int] = None
+
+
+def span_head_layer(
+    head: str,
+    rope: bool,
+    head_size: int,
+    mixed_precision: bool,
+    grad_scaler_config: dict,
+    span_content: bool = False,
+) -> Model[HeadInput, Floats4d]:
+    """The torch head behind a PyTorchShim. The torch module needs the input
+    width and the label count, known only at initialize: until then the shim
+    holds an empty placeholder module."""
+    # The name is part of saved pipelines: thinc checks it when loading.
+    return Model(
+        "globalpointer_scorer",
+        pytorch_forward,
+        init=init_head_layer,
+        shims=[HeadShim(mixed_precision, grad_scaler_config)],
+        dims={"nI": None, "nO": None},
+        attrs={
+            "convert_inputs": convert_inputs,
+            "convert_outputs": convert_outputs,
+            "head": head,
+            "rope": rope,
+            "head_size": head_size,
+            "span_content": span_content,
+        },
+    )
+
+
+def init_head_layer(model: Model, X: Optional[HeadInput] = None, Y: Any = None) -> None:
+    if X is not None:
+        model.set_dim("nI", int(X.vectors.shape[2]))
+    if not model.has_dim("nI") or not model.has_dim("nO"):
+        raise ValueError(
+            "GlobalPointer: cannot build the head before the token-vector width "
+            "(nI) and the number of labels (nO) are known. Initialize the "
+            "component with examples or labels."
+        )
+    head = build_head(
+        model.attrs["head"],
+        model.get_dim("nI"),
+        model.get_dim("nO"),
+        model.attrs["head_size"],
+        model.attrs["rope"],
+        span_content=model.attrs.get("span_content", False),
+    )
+    shim = model.shims[0]
+    shim._model = head.to(get_torch_default_device())
+
+
+class HeadShim(PyTorchShim):
+    """PyTorchShim whose autocast and grad scaling follow the device the head
+    is on: both are CUDA features, and thinc's scaler fails on CPU tensors
+    (training on the CPU of a machine that has a GPU, say)."""
+
+    def __init__(self, mixed_precision: bool, grad_scaler_config: dict):
+        self._wanted = (mixed_precision, dict(grad_scaler_config))
+        self._on: Optional[str] = None
+        super().__init__(
+            torch.nn.Module(),
+            mixed_precision=False,
+            grad_scaler=PyTorchGradScaler(enabled=False),
+            serialize_model=serialize_head,
+            deserialize_model=deserialize_head,
+        )
+
+    def _follow_device(self) -> None:
+        device = self.device
+        if self._on == str(device):
+            return
+        mixed_precision, scaler_config = self._wanted
+        cuda = device.type == "cuda"
+        self._mixed_precision = mixed_precision and cuda
+        enabled = bool(scaler_config.get("enabled", mixed_precision)) and cuda
+        self._grad_scaler = PyTorchGradScaler(**{**scaler_config, "enabled": enabled})
+        self._grad_scaler.to_(device)
+        self._on = str(device)
+
+    def predict(self, inputs: ArgsKwargs) -> Any:
+        self._follow_device()
+        return super().predict(inputs)
+
+    def begin_update(self, inputs: ArgsKwargs):
+        self._follow_device()
+        return super().begin_update(inputs)
+
+
+def convert_inputs(model: Model, X: HeadInput, is_train: bool):
+    shim = model.shims[0]
+    if not isinstance(shim._model, SpanHead):
+        raise ValueError(
+            "GlobalPointer model is not initialized: call nlp.initialize() or load a trained pipeline."
+        )
+    Xt = xp2torch(X.vectors, requires_grad=is_train, device=shim.device)
+    lengths = torch.tensor(X.lengths, dtype=torch.long, device=shim.device)
+    kwargs = {"width": X.width, "offset": X.offset, "n_starts": X.n_starts}
+    return ArgsKwargs(args=(Xt, lengths), kwargs=kwargs), lambda d_args: torch2xp(d_args.args[0])
+
+
+def convert_outputs(model: Model, X_Ytorch, is_train: bool):
+    shim = model.shims[0]
+    _, Ytorch = X_Ytorch
+    Y = to_array(Ytorch)
+
+    def backprop(dY: Floats4d) -> ArgsKwargs:
+        dYt = xp2torch(dY, device=shim.device).to(Ytorch.dtype)
+        return ArgsKwargs(args=((Ytorch,),), kwargs={"grad_tensors": dYt})
+
+    return Y, backprop
+
+
+def to_array(scores: torch.Tensor) -> Floats4d:
+    # numpy has no bfloat16; float16 (the autocast default) passes as is.
+    return torch2xp(scores.float() if scores.dtype == torch.bfloat16 else scores)
+
+
+def pad(ops, X: List[Floats2d], width: int) -> Floats3d:
+    """Batch-first, padded to the longest doc (thinc's Padded is time-major
+    and length-sorted, the head wants neither). By hand rather than ops.pad:
+    an empty doc may come as a (0, 0) array."""
+    padded = ops.alloc3f(len(X), max((len(x) for x in X), default=0), width)
+    for i, x in enumerate(X):
+        if len(x):
+            padded[i, : len(x)] = x
+    return padded
+
+
+def unpad(ops, dX: Floats3d, X: List[Floats2d]) -> List[Floats2d]:
+    """The gradient of :func:`pad`: each doc's rows of dX."""
+    return [dX[i, : len(x)] if len(x) else ops.alloc2f(*x.shape) for i, x in enumerate(X)]
+
+
+def serialize_head(head: torch.nn.Module) -> bytes:
+    """msgpack of the constructor arguments and the weights as arrays: loading
+    a model never unpickles anything."""
+    if not isinstance(head, SpanHead):
+        return srsly.msgpack_dumps({"config": None, "state": {}})
+    state = {name: t.detach().float().cpu().numpy() for name, t in head.state_dict().items()}
+    return srsly.msgpack_dumps({"config": head.config, "state": state})
+
+
+def deserialize_head(placeholder: torch.nn.Module, data: bytes, device: "torch.device") -> torch.nn.Module:
+    msg: Dict[str, Any] = srsly.msgpack_loads(data)
+    if msg["config"] is None:
+        return placeholder
+    # Pipelines saved before the input width had its own name call it "width".
+    config = {("input_width" if key == "width" else key): value for key, value in msg["config"].items()}
+    head = build_head(**config)
+    head.load_state_dict({name: torch.from_numpy(numpy.array(arr)) for name, arr in msg["state"].items()})
+    return head.to(device)

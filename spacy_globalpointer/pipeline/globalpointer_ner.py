@@ -1,0 +1,309 @@
+"""The ``globalpointer_ner`` pipeline component."""
+
+import os
+from itertools import islice
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+
+from spacy.errors import Errors
+from spacy.language import Language
+from spacy.pipeline import TrainablePipe
+from spacy.tokens import Doc
+from spacy.training import Example, validate_examples
+from spacy.vocab import Vocab
+from thinc.api import Config, Model, Optimizer, set_dropout_rate, torch2xp, xp2torch
+from thinc.types import Floats4d
+
+from spacy_globalpointer.ml.pytorch.loss import band_loss
+from spacy_globalpointer.pipeline.annotate import write_predictions
+from spacy_globalpointer.pipeline.batching import length_groups, one_torch_thread_if_forked
+from spacy_globalpointer.pipeline.decode import SpanCandidates, decode_spans
+from spacy_globalpointer.pipeline.gold import TooLongCounter, gold_cells, gold_spans
+from spacy_globalpointer.pipeline.release_memory import release_freed_memory
+from spacy_globalpointer.pipeline.scorer import score_globalpointer
+from spacy_globalpointer.pipeline.settings import DEFAULTS, settings_after_load, with_settings
+
+DEFAULT_MODEL_CONFIG = """
+[model]
+@architectures = "spacy_globalpointer.GlobalPointer.v3"
+head = "GlobalPointer"
+rope = true
+head_size = 64
+
+[model.tok2vec]
+@architectures = "spacy.Tok2Vec.v2"
+
+[model.tok2vec.embed]
+@architectures = "spacy.MultiHashEmbed.v2"
+width = 128
+attrs = ["NORM", "PREFIX", "SUFFIX", "SHAPE"]
+rows = [5000, 1000, 2500, 2500]
+include_static_vectors = false
+
+[model.tok2vec.encode]
+@architectures = "spacy.MaxoutWindowEncoder.v2"
+width = 128
+depth = 4
+window_size = 1
+maxout_pieces = 3
+"""
+DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
+
+
+@Language.factory(
+    "globalpointer_ner",
+    assigns=["doc.ents", "token.ent_iob", "token.ent_type", "doc.spans"],
+    default_config={
+        "model": DEFAULT_MODEL,
+        **DEFAULTS,
+        "scorer": {"@scorers": "spacy_globalpointer.scorer.v2"},
+    },
+    default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
+)
+def make_globalpointer_ner(
+    nlp: Language,
+    name: str,
+    model: Model[List[Doc], Floats4d],
+    spans_key: str,
+    threshold: float,
+    label_thresholds: Dict[str, float],
+    max_span_length: Optional[int],
+    spans_per_token: float,
+    overwrite_ents: bool,
+    max_batch_items: int,
+    length_weight: float,
+    scorer: Optional[Callable],
+) -> "GlobalPointerNER":
+    """Nested named entities with a GlobalPointer head.
+
+    model (Model[List[Doc], Floats4d]): spacy_globalpointer.GlobalPointer.v3
+        over any token-vector layer, or any model that scores the spans of a
+        batch in band layout (see README).
+    spans_key (str): doc.spans key for every predicted span (nested and
+        overlapping allowed); also where gold spans are read from when training
+        (falling back to doc.ents when the reference has no such group).
+    threshold (float): a span is predicted when its score (a logit) is above this.
+    label_thresholds (Dict[str, float]): thresholds for some labels, in place
+        of ``threshold`` (`spacy globalpointer calibrate` chooses them on dev).
+    max_span_length (Optional[int]): longest span scored, in tokens. Memory and
+        time grow with doc length x this; null scores every span of a doc
+        (quadratic in its length). Gold spans longer than this cannot be
+        learned and are reported with a warning when training.
+    spans_per_token (float): at most ceil(len(doc) x this) spans are kept per
+        doc, the best-scoring ones; bounds decoding while the model is untrained.
+    overwrite_ents (bool): false (as spaCy's ner): entities already in
+        doc.ents (an entity_ruler before this component, say) are kept, and
+        ours fill the tokens around them; true (as entity_ruler's setting):
+        ours replace the entities they overlap, the others stay.
+        doc.spans[spans_key] holds every predicted span either way.
+    max_batch_items (int): padded tokens (docs x longest doc) per model call
+        at prediction; docs are grouped by length. A doc longer than this
+        goes alone (and a long doc is scored in chunks, see the model).
+    length_weight (float): in training, each gold span of n tokens weighs
+        n**length_weight among its row's positives in the loss; above 0 (0.5,
+        say) a missed long span costs more than a missed short one. 0: every
+        span alike, as before the setting existed.
+    scorer (Optional[Callable]): spacy_globalpointer.scorer.v2 gives ents_*
+        and spans_{spans_key}_* scores, also by span length (v1: without them).
+    """
+    settings = dict(
+        spans_key=spans_key,
+        threshold=threshold,
+        label_thresholds=label_thresholds,
+        max_span_length=max_span_length,
+        spans_per_token=spans_per_token,
+        overwrite_ents=overwrite_ents,
+        max_batch_items=max_batch_items,
+        length_weight=length_weight,
+    )
+    return GlobalPointerNER(nlp.vocab, model, name, scorer=scorer, **settings)
+
+
+@with_settings
+class GlobalPointerNER(TrainablePipe):
+    """Span-scoring NER: spans above the threshold go to doc.spans[spans_key], a
+    non-overlapping selection to doc.ents. Settings (settings.py) are properties."""
+
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: Model[List[Doc], Floats4d],
+        name: str = "globalpointer_ner",
+        *,
+        scorer: Optional[Callable] = score_globalpointer,
+        **settings: Any,
+    ) -> None:
+        unknown = sorted(set(settings) - set(DEFAULTS))
+        if unknown:
+            raise TypeError(f"[{name}] unknown settings {unknown}; the settings are {sorted(DEFAULTS)}.")
+        self.vocab = vocab
+        self.model = model
+        self.name = name
+        self.scorer = scorer
+        self.cfg: Dict[str, Any] = {"labels": []}
+        for key, default in DEFAULTS.items():
+            setattr(self, key, settings.get(key, default))
+        # What the config said: on loading, a setting that differs from the
+        # saved one was given at load time and wins (see settings_after_load).
+        self.cfg["config_settings"] = {key: self.cfg[key] for key in DEFAULTS}
+        self._too_long = TooLongCounter(name)
+        self._pid = os.getpid()
+
+    def _setting_changed(self, name: str, value: Any) -> None:
+        if name == "max_span_length" and "max_span_length" in self.model.attrs:
+            self.model.attrs["max_span_length"] = value
+
+    def _thresholds(self):
+        """One threshold, or one per label (in label order)."""
+        per_label = self.cfg["label_thresholds"]
+        if not per_label:
+            return self.threshold
+        unknown = sorted(set(per_label) - set(self.labels))
+        if unknown:
+            raise ValueError(f"[{self.name}] label_thresholds names labels the component lacks: {unknown}.")
+        return [per_label.get(label, self.threshold) for label in self.labels]
+
+    @property
+    def labels(self) -> Tuple[str, ...]:
+        """The labels currently added to the component."""
+        return tuple(self.cfg["labels"])
+
+    @property
+    def label_data(self) -> List[str]:
+        """The labels, as `spacy init labels` writes them."""
+        return list(self.labels)
+
+    @property
+    def too_long_gold_spans(self) -> int:
+        """Gold spans seen in training that were longer than max_span_length."""
+        return self._too_long.count
+
+    def add_label(self, label: str) -> int:
+        """Add a label; 0 if it was there already, else 1. Labels cannot be
+        added once the head is built (its size is the label count)."""
+        if not isinstance(label, str):
+            raise ValueError(Errors.E187)
+        if label in self.labels:
+            return 0
+        self._allow_extra_label()
+        self.cfg["labels"].append(label)
+        self.vocab.strings.add(label)
+        return 1
+
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp: Optional[Language] = None,
+        labels: Optional[List[str]] = None,
+    ) -> None:
+        """Add labels (given, e.g. from `spacy init labels`, or read from the
+        examples' gold spans) and build the model on a sample of the examples.
+        With labels given, only the first 10 examples are read."""
+        if get_examples is None or not callable(get_examples):
+            raise TypeError(Errors.E930.format(method="GlobalPointerNER.initialize", obj=type(get_examples)))
+        if labels is not None:
+            for label in labels:
+                self.add_label(label)
+            sample = list(islice(get_examples(), 10))
+        else:
+            sample = []
+            for eg in get_examples():
+                for span in gold_spans(eg.reference, self.spans_key, self.name):
+                    self.add_label(span.label_)
+                if len(sample) < 10:
+                    sample.append(eg)
+        # spaCy's validate_get_examples would read the whole corpus once more.
+        validate_examples(sample, "GlobalPointerNER.initialize")
+        if not self.labels:
+            raise ValueError(
+                f"The '{self.name}' component has no labels: none were given and "
+                f"the examples hold no spans in doc.spans['{self.spans_key}'] or doc.ents. "
+                f"Check the spans key, or pass labels via [initialize.components.{self.name}.labels]."
+            )
+        if self.model.has_dim("nO") is not False:  # declared (set or not) by the model
+            self.model.set_dim("nO", len(self.labels))
+        self.model.initialize(X=[eg.predicted for eg in sample] or None)
+
+    def predict(self, docs: Iterable[Doc]) -> List[SpanCandidates]:
+        """Spans above the threshold per doc, best first. Docs go to the model
+        sorted by length, in groups of at most max_batch_items padded tokens."""
+        docs = list(docs)
+        out = [SpanCandidates.empty() for _ in docs]  # empty docs stay so
+        lengths = [len(doc) for doc in docs]
+        order = sorted((i for i in range(len(docs)) if lengths[i]), key=lengths.__getitem__)
+        thresholds = self._thresholds()
+        with one_torch_thread_if_forked(self._pid):
+            for idx in length_groups(order, lengths, self.max_batch_items):
+                scores = self.model.predict([docs[i] for i in idx])
+                found = decode_spans(
+                    scores, [lengths[i] for i in idx], thresholds, self.spans_per_token, self.max_span_length
+                )
+                for i, cand in zip(idx, found):
+                    out[i] = cand
+        return out
+
+    def set_annotations(self, docs: Iterable[Doc], candidates: List[SpanCandidates]) -> None:
+        """Write doc.spans[spans_key] (all spans, sorted, attrs["scores"]) and
+        doc.ents: a greedy non-overlapping selection by score, around the
+        entities already set unless overwrite_ents."""
+        label_ids = [self.vocab.strings.add(label) for label in self.labels]
+        for doc, cand in zip(docs, candidates):
+            write_predictions(doc, cand, label_ids, self.spans_key, self.overwrite_ents)
+
+    def update(
+        self,
+        examples: Iterable[Example],
+        *,
+        drop: float = 0.0,
+        sgd: Optional[Optimizer] = None,
+        losses: Optional[Dict[str, float]] = None,
+    ) -> Dict[str, float]:
+        """Learn from a batch of examples."""
+        if losses is None:
+            losses = {}
+        losses.setdefault(self.name, 0.0)
+        examples = list(examples)
+        validate_examples(examples, "GlobalPointerNER.update")
+        if not any(len(eg.predicted) for eg in examples):
+            return losses
+        set_dropout_rate(self.model, drop)
+        scores, backprop = self.model.begin_update([eg.predicted for eg in examples])
+        loss, d_scores = self.get_loss(examples, scores)
+        backprop(d_scores)
+        if sgd is not None:
+            self.finish_update(sgd)
+        del scores, backprop, d_scores
+        release_freed_memory()
+        losses[self.name] += loss
+        return losses
+
+    def get_loss(self, examples: Iterable[Example], scores: Floats4d) -> Tuple[float, Floats4d]:
+        """Multilabel categorical cross-entropy of the band scores against the
+        gold spans, aligned to the predicted tokens."""
+        examples = list(examples)
+        B, C, L, W = scores.shape
+        cells, too_long = gold_cells(examples, self.labels, self.spans_key, W, self.name)
+        if too_long:
+            self._too_long.add(too_long, self.max_span_length, self)
+        lengths = [len(eg.predicted) for eg in examples]
+        loss, grad = band_loss(xp2torch(scores), cells, lengths, self.length_weight)
+        return loss, torch2xp(grad)
+
+    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()):
+        given = dict(self.cfg)
+        super().from_bytes(bytes_data, exclude=exclude)
+        self._after_load(given)
+        return self
+
+    def from_disk(self, path, *, exclude: Iterable[str] = tuple()):
+        given = dict(self.cfg)
+        super().from_disk(path, exclude=exclude)
+        self._after_load(given)
+        return self
+
+    def _after_load(self, given: Dict[str, Any]) -> None:
+        """The saved cfg replaces the constructor's; then every setting takes
+        its value from settings_after_load."""
+        for key, value in settings_after_load(given, dict(self.cfg)).items():
+            setattr(self, key, value)
+        self.cfg["config_settings"] = given["config_settings"]

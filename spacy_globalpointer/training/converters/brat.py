@@ -1,0 +1,81 @@
+"""brat standoff: a folder of ``NAME.txt`` texts and ``NAME.ann`` annotations.
+Text-bound annotations (``T1<TAB>Label 0 5<TAB>text``) are the mentions, with
+character offsets (end exclusive) into the .txt as brat reads it (a byte-order
+mark there counts as a character). A discontinuous one (``T1<TAB>Label 0 5;9 14``)
+is reported, never joined. Relations, events, attributes, notes and
+normalizations are counted in the report."""
+
+from pathlib import Path
+from typing import Iterator, List, Union
+
+from spacy_globalpointer.files.json_lines import InputError, read_text_file
+from spacy_globalpointer.training.converters.gold_records import FormatError, GoldRecord, Mention, check_label, check_offsets
+
+# What the first character of an .ann line's id says it is.
+_KINDS = {
+    "R": "relations",
+    "E": "events",
+    "A": "attributes",
+    "M": "attributes",
+    "#": "notes",
+    "N": "normalizations",
+}
+
+
+def read_brat(path: Union[str, Path]) -> Iterator[Union[GoldRecord, FormatError]]:
+    """Each .ann file of a folder (or one .ann file) with its .txt, as a
+    GoldRecord or a FormatError, in name order."""
+    path = Path(path)
+    anns = sorted(path.rglob("*.ann")) if path.is_dir() else [path]
+    if not anns:
+        yield FormatError(f"{path}: no .ann files (brat standoff) in this folder")
+    for ann in anns:
+        try:
+            yield parse_brat(ann)
+        except FormatError as err:
+            yield err
+
+
+def parse_brat(ann: Path) -> GoldRecord:
+    txt = ann.with_suffix(".txt")
+    if not txt.exists():
+        raise FormatError(f"{ann}:1: no text file {txt.name} beside it")
+    try:
+        lines: List[str] = read_text_file(ann).split("\n")
+        text = read_text_file(txt, keep_bom=True)
+    except InputError as err:
+        raise FormatError(str(err)) from None
+    record = GoldRecord(str(ann), 1, text, doc_id=str(ann.with_suffix("")))
+    for line_no, line in enumerate(lines, start=1):
+        line = line.rstrip("\r")
+        if not line.strip():
+            continue
+        parts = line.split("\t")
+        ident = parts[0]
+        if not ident.startswith("T"):
+            record.left_out[_KINDS.get(ident[:1], "other annotation lines")] += 1
+            continue
+        if len(parts) < 2 or " " not in parts[1]:
+            raise record.error(ident, f"expected 'T<id><TAB>Label start end<TAB>text', got {line!r}", line_no)
+        label, _, ranges = parts[1].partition(" ")
+        label = check_label(record, label, ident, line_no)
+        fragments = []
+        for piece in ranges.split(";"):
+            bounds = piece.split()
+            if len(bounds) != 2 or not all(b.isdigit() for b in bounds):
+                raise record.error(ident, f"expected offsets 'start end', got {piece!r}", line_no)
+            start, end = int(bounds[0]), int(bounds[1])
+            check_offsets(record, start, end, ident, line_no)
+            fragments.append((start, end))
+        if len(fragments) > 1:
+            spans = ";".join(f"{s} {e}" for s, e in fragments)
+            problem = f"discontinuous ({spans})"
+            record.mentions.append(Mention(fragments[0][0], fragments[-1][1], label, ident, line_no, problem))
+            continue
+        start, end = fragments[0]
+        if len(parts) > 2 and parts[2] != text[start:end]:
+            raise record.error(
+                ident, f"offsets {start} {end} cover {text[start:end]!r}, not {parts[2]!r}", line_no
+            )
+        record.mentions.append(Mention(start, end, label, ident, line_no))
+    return record

@@ -1,0 +1,114 @@
+"""A complete, trainable config for a globalpointer_ner pipeline, from one
+template (templates/init_config.cfg.jinja) with language and hardware as
+branches, and what the training data says: its labels, its longest span in
+the pipeline's own tokens, and whether its entities nest."""
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Union
+
+TEMPLATE = Path(__file__).parent / "templates" / "init_config.cfg.jinja"
+# Without training data to measure: the component's default.
+DEFAULT_MAX_SPAN_LENGTH = 64
+CPU_STEPS = 2000
+
+
+@dataclass
+class DataFacts:
+    """What a training DocBin says about the config it needs."""
+
+    labels: List[str] = field(default_factory=list)
+    max_span_length: int = 1
+    nested: bool = False
+    docs: int = 0
+    spans: int = 0
+
+
+def default_transformer(lang: str) -> str:
+    """The transformer spaCy's own quickstart recommends for ``lang`` (its
+    multilingual default where it names none)."""
+    import spacy
+    import srsly
+
+    path = Path(spacy.__file__).parent / "cli" / "templates" / "quickstart_training_recommendations.yml"
+    recommendations = srsly.read_yaml(path)
+
+    def name(key: str) -> Optional[str]:
+        trf = (recommendations.get(key) or {}).get("transformer") or {}
+        return (trf.get("efficiency") or {}).get("name")
+
+    return name(lang) or name("__default__") or "bert-base-multilingual-uncased"
+
+
+def max_positions(transformer: str) -> int:
+    """The position limit of a local transformer folder (its config.json), else BERT's 512."""
+    config = Path(transformer) / "config.json"
+    if config.is_file():
+        return int(json.loads(config.read_text(encoding="utf8")).get("max_position_embeddings", 512))
+    return 512
+
+
+def read_facts(train: Union[str, Path], lang: str, spans_key: str = "sc") -> DataFacts:
+    """Labels, the longest gold span in the tokens of a blank ``lang``
+    pipeline's tokenizer (what training aligns the gold to), and whether any
+    two gold spans of a doc overlap."""
+    from spacy.tokens import DocBin
+    from spacy.training import Example
+
+    from spacy_globalpointer.training.convert import make_tokenizer
+
+    nlp = make_tokenizer(lang)
+    facts = DataFacts()
+    labels = set()
+    for ref in DocBin().from_disk(train).get_docs(nlp.vocab):
+        spans = list(ref.spans[spans_key]) if spans_key in ref.spans else list(ref.ents)
+        facts.docs += 1
+        facts.spans += len(spans)
+        labels.update(s.label_ for s in spans)
+        ordered = sorted(spans, key=lambda s: (s.start, -s.end))
+        facts.nested = facts.nested or any(b.start < a.end for a, b in zip(ordered, ordered[1:]))
+        if spans:
+            aligned = Example(nlp.make_doc(ref.text), ref).get_aligned_spans_y2x(spans, allow_overlap=True)
+            facts.max_span_length = max([facts.max_span_length] + [len(s) for s in aligned])
+    facts.labels = sorted(labels)
+    return facts
+
+
+def render_config(
+    lang: str,
+    *,
+    gpu: bool = False,
+    transformer: Optional[str] = None,
+    facts: Optional[DataFacts] = None,
+    spans_key: str = "sc",
+    train_path: Optional[str] = None,
+    dev_path: Optional[str] = None,
+    output_name: str = "config.cfg",
+) -> str:
+    """The config's text. Without ``facts`` the labels are read from the data
+    at initialize, max_span_length is the component's default and the
+    selection is on the nested spans."""
+    import jinja2
+    import spacy
+
+    spacy.util.get_lang_class(lang)  # an unknown language fails here, naming it
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    template = env.from_string(TEMPLATE.read_text(encoding="utf8"))
+    transformer = transformer or (default_transformer(lang) if gpu else None)
+    values: Dict[str, object] = {
+        "lang": lang,
+        "gpu": gpu,
+        "transformer": transformer or "",
+        "max_positions": max_positions(transformer) if transformer else 512,
+        "spans_key": spans_key,
+        "labels": facts.labels if facts else [],
+        "labels_json": json.dumps(facts.labels if facts else [], ensure_ascii=False),
+        "max_span_length": facts.max_span_length if facts else DEFAULT_MAX_SPAN_LENGTH,
+        "nested": facts.nested if facts else True,
+        "max_steps": CPU_STEPS,
+        "train_path": json.dumps(train_path) if train_path else "null",
+        "dev_path": json.dumps(dev_path) if dev_path else "null",
+        "output_name": output_name,
+    }
+    return template.render(**values)
