@@ -1,16 +1,24 @@
-"""Every component setting, from the one table in settings.py: a value given
-at load time wins, a value set on the component survives save and load, a
-bad value fails naming the setting; and importing the package stays light."""
+"""Every component setting, as the component's class declares them: a value
+given at load time wins, a value set on the component survives save and load,
+a bad value fails naming the setting, a mapping cannot be changed through a
+copy, the README's table agrees; and importing the package stays light."""
 
+import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import spacy
 
-from spacy_globalpointer.pipeline.settings import DEFAULTS
+from spacy_globalpointer.pipeline.globalpointer_ner import GlobalPointerNER
+from spacy_globalpointer.pipeline.settings import defaults_of, settings_of
 
 from .toy import train_small
+
+DEFAULTS = defaults_of(GlobalPointerNER)
+README = Path(__file__).resolve().parent.parent / "README.md"
 
 TEXT = "张三在北京大学读书"
 # Per setting: a valid value other than the default, and a bad one.
@@ -86,10 +94,42 @@ def test_importing_the_package_imports_neither_transformers_nor_ray():
     code = (
         "import importlib, pkgutil, sys, spacy_globalpointer as gp\n"
         "assert not {'transformers', 'ray'} & set(sys.modules), 'on import'\n"
-        "for m in pkgutil.iter_modules(gp.__path__):\n"
-        "    if m.name != '__main__':\n"
-        "        importlib.import_module('spacy_globalpointer.' + m.name)\n"
+        "for m in pkgutil.walk_packages(gp.__path__, 'spacy_globalpointer.'):\n"
+        "    if not m.name.endswith('__main__'):\n"
+        "        importlib.import_module(m.name)\n"
         "print(sorted({'transformers', 'ray', 'spacy_transformers'} & set(sys.modules)))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_a_mapping_setting_cannot_be_changed_through_what_it_returns(saved):
+    gp = spacy.load(saved).get_pipe("globalpointer_ner")
+    gp.label_thresholds = {"PER": 1.0}
+    with pytest.raises(TypeError):
+        gp.label_thresholds["LOC"] = 2.0  # type: ignore[index]
+    assert dict(gp.label_thresholds) == {"PER": 1.0}
+    gp.label_thresholds = {**gp.label_thresholds, "LOC": 2.0}
+    assert dict(gp.label_thresholds) == {"PER": 1.0, "LOC": 2.0}
+
+
+def test_every_setting_is_declared_once_with_a_description():
+    settings = settings_of(GlobalPointerNER)
+    assert list(settings) == list(CASES)
+    for name, setting in settings.items():
+        assert setting.name == name and len(setting.doc) > 20
+        assert f"    {name}: {setting.doc}" in (
+            spacy.registry.factories.get("globalpointer_ner").__doc__ or ""
+        )
+
+
+def test_the_readme_table_lists_every_setting_with_its_default():
+    text = README.read_text(encoding="utf8")
+    section = text[text.index("### Component settings") :]
+    section = section[: section.index("\n\n", section.index("| key |"))]
+    rows = re.findall(r"^\| `(\w+)` \| `([^`]*)` \|", section, flags=re.M)
+    table = {name: json.loads(default) for name, default in rows if name in DEFAULTS}
+    assert table == DEFAULTS
+    names = re.findall(r"^\| `(\w+)` \|", section, flags=re.M)
+    assert [n for n in names if n not in DEFAULTS] == ["model", "scorer"]
+    assert [n for n in names if n in DEFAULTS] == list(DEFAULTS)

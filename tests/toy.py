@@ -66,7 +66,7 @@ def v2_model_config() -> dict:
     content term), for tests of a v2 pipeline."""
     from thinc.api import Config
 
-    from spacy_globalpointer.pipeline.globalpointer_ner import DEFAULT_MODEL_CONFIG
+    from spacy_globalpointer.ml.models.globalpointer import DEFAULT_MODEL_CONFIG
 
     model = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
     model["@architectures"] = "spacy_globalpointer.GlobalPointer.v2"

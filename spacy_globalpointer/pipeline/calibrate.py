@@ -242,7 +242,7 @@ def save_calibrated(nlp: Language, path: Union[str, Path], component: str = "glo
     from thinc.api import Config
 
     gp = nlp.get_pipe(component)
-    gp.cfg["config_settings"].update(threshold=gp.threshold, label_thresholds=gp.label_thresholds)
+    gp.mark_configured("threshold", "label_thresholds")
     nlp.to_disk(path)
     config = Config().from_disk(Path(path) / "config.cfg", interpolate=False)
     config["components"][component]["threshold"] = gp.threshold

@@ -2,7 +2,7 @@
 
 import os
 from itertools import islice
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from spacy.errors import Errors
 from spacy.language import Language
@@ -13,6 +13,7 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate, torch2xp, xp2torch
 from thinc.types import Floats4d
 
+from spacy_globalpointer.ml.models.globalpointer import DEFAULT_MODEL_CONFIG
 from spacy_globalpointer.ml.pytorch.loss import band_loss
 from spacy_globalpointer.pipeline.annotate import write_predictions
 from spacy_globalpointer.pipeline.batching import length_groups, one_torch_thread_if_forked
@@ -20,108 +21,75 @@ from spacy_globalpointer.pipeline.decode import SpanCandidates, decode_spans
 from spacy_globalpointer.pipeline.gold import TooLongCounter, gold_cells, gold_spans
 from spacy_globalpointer.pipeline.release_memory import release_freed_memory
 from spacy_globalpointer.pipeline.scorer import score_globalpointer
-from spacy_globalpointer.pipeline.settings import DEFAULTS, settings_after_load, with_settings
+from spacy_globalpointer.pipeline.settings import (
+    Setting,
+    WithSettings,
+    count,
+    count_or_none,
+    defaults_of,
+    flag,
+    non_empty_string,
+    non_negative_number,
+    number,
+    numbers_by_label,
+    positive_number,
+    settings_doc,
+)
 
-DEFAULT_MODEL_CONFIG = """
-[model]
-@architectures = "spacy_globalpointer.GlobalPointer.v3"
-head = "GlobalPointer"
-rope = true
-head_size = 64
-
-[model.tok2vec]
-@architectures = "spacy.Tok2Vec.v2"
-
-[model.tok2vec.embed]
-@architectures = "spacy.MultiHashEmbed.v2"
-width = 128
-attrs = ["NORM", "PREFIX", "SUFFIX", "SHAPE"]
-rows = [5000, 1000, 2500, 2500]
-include_static_vectors = false
-
-[model.tok2vec.encode]
-@architectures = "spacy.MaxoutWindowEncoder.v2"
-width = 128
-depth = 4
-window_size = 1
-maxout_pieces = 3
-"""
 DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
 
 
-@Language.factory(
-    "globalpointer_ner",
-    assigns=["doc.ents", "token.ent_iob", "token.ent_type", "doc.spans"],
-    default_config={
-        "model": DEFAULT_MODEL,
-        **DEFAULTS,
-        "scorer": {"@scorers": "spacy_globalpointer.scorer.v2"},
-    },
-    default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
-)
-def make_globalpointer_ner(
-    nlp: Language,
-    name: str,
-    model: Model[List[Doc], Floats4d],
-    spans_key: str,
-    threshold: float,
-    label_thresholds: Dict[str, float],
-    max_span_length: Optional[int],
-    spans_per_token: float,
-    overwrite_ents: bool,
-    max_batch_items: int,
-    length_weight: float,
-    scorer: Optional[Callable],
-) -> "GlobalPointerNER":
-    """Nested named entities with a GlobalPointer head.
-
-    model (Model[List[Doc], Floats4d]): spacy_globalpointer.GlobalPointer.v3
-        over any token-vector layer, or any model that scores the spans of a
-        batch in band layout (see README).
-    spans_key (str): doc.spans key for every predicted span (nested and
-        overlapping allowed); also where gold spans are read from when training
-        (falling back to doc.ents when the reference has no such group).
-    threshold (float): a span is predicted when its score (a logit) is above this.
-    label_thresholds (Dict[str, float]): thresholds for some labels, in place
-        of ``threshold`` (`spacy globalpointer calibrate` chooses them on dev).
-    max_span_length (Optional[int]): longest span scored, in tokens. Memory and
-        time grow with doc length x this; null scores every span of a doc
-        (quadratic in its length). Gold spans longer than this cannot be
-        learned and are reported with a warning when training.
-    spans_per_token (float): at most ceil(len(doc) x this) spans are kept per
-        doc, the best-scoring ones; bounds decoding while the model is untrained.
-    overwrite_ents (bool): false (as spaCy's ner): entities already in
-        doc.ents (an entity_ruler before this component, say) are kept, and
-        ours fill the tokens around them; true (as entity_ruler's setting):
-        ours replace the entities they overlap, the others stay.
-        doc.spans[spans_key] holds every predicted span either way.
-    max_batch_items (int): padded tokens (docs x longest doc) per model call
-        at prediction; docs are grouped by length. A doc longer than this
-        goes alone (and a long doc is scored in chunks, see the model).
-    length_weight (float): in training, each gold span of n tokens weighs
-        n**length_weight among its row's positives in the loss; above 0 (0.5,
-        say) a missed long span costs more than a missed short one. 0: every
-        span alike, as before the setting existed.
-    scorer (Optional[Callable]): spacy_globalpointer.scorer.v2 gives ents_*
-        and spans_{spans_key}_* scores, also by span length (v1: without them).
-    """
-    settings = dict(
-        spans_key=spans_key,
-        threshold=threshold,
-        label_thresholds=label_thresholds,
-        max_span_length=max_span_length,
-        spans_per_token=spans_per_token,
-        overwrite_ents=overwrite_ents,
-        max_batch_items=max_batch_items,
-        length_weight=length_weight,
-    )
-    return GlobalPointerNER(nlp.vocab, model, name, scorer=scorer, **settings)
-
-
-@with_settings
-class GlobalPointerNER(TrainablePipe):
+class GlobalPointerNER(WithSettings, TrainablePipe):
     """Span-scoring NER: spans above the threshold go to doc.spans[spans_key], a
-    non-overlapping selection to doc.ents. Settings (settings.py) are properties."""
+    non-overlapping selection to doc.ents. The settings below are properties,
+    checked when set and saved with the pipeline (settings.py)."""
+
+    spans_key = Setting(
+        "sc",
+        non_empty_string,
+        "doc.spans key for every predicted span (nested and overlapping allowed); also where gold spans "
+        "are read from when training (falling back to doc.ents when the reference has no such group).",
+    )
+    threshold = Setting(0.0, number, "A span is predicted when its score (a logit) is above this.")
+    label_thresholds: Setting[Mapping[str, float]] = Setting(
+        {},
+        numbers_by_label,
+        "Thresholds for some labels, in place of threshold (`spacy globalpointer calibrate` chooses "
+        "them on dev). Read-only as a mapping: assign a new one to change it.",
+    )
+    max_span_length = Setting(
+        64,
+        count_or_none,
+        "Longest span scored, in tokens. Memory and time grow with doc length x this; None scores every "
+        "span of a doc (quadratic in its length). Gold spans longer than this cannot be learned and are "
+        "reported with a warning when training. The weights do not depend on it.",
+    )
+    spans_per_token = Setting(
+        1.0,
+        positive_number,
+        "At most ceil(len(doc) x this) spans are kept per doc, the best-scoring ones; bounds decoding "
+        "while the model is untrained.",
+    )
+    overwrite_ents = Setting(
+        False,
+        flag,
+        "false (as spaCy's ner): entities already in doc.ents (an entity_ruler before this component, "
+        "say) are kept, and ours fill the tokens around them; true: ours replace the entities they "
+        "overlap. doc.spans[spans_key] holds every predicted span either way.",
+    )
+    max_batch_items = Setting(
+        4096,
+        count,
+        "Padded tokens (docs x longest doc) per model call at prediction; docs are grouped by length. "
+        "A doc longer than this goes alone (and a long doc is scored in chunks, see the model).",
+    )
+    length_weight = Setting(
+        0.0,
+        non_negative_number,
+        "In training, each gold span of n tokens weighs n**length_weight among its row's positives in "
+        "the loss; above 0 (0.5, say) a missed long span costs more than a missed short one. 0: every "
+        "span alike.",
+    )
 
     def __init__(
         self,
@@ -132,19 +100,12 @@ class GlobalPointerNER(TrainablePipe):
         scorer: Optional[Callable] = score_globalpointer,
         **settings: Any,
     ) -> None:
-        unknown = sorted(set(settings) - set(DEFAULTS))
-        if unknown:
-            raise TypeError(f"[{name}] unknown settings {unknown}; the settings are {sorted(DEFAULTS)}.")
         self.vocab = vocab
         self.model = model
         self.name = name
         self.scorer = scorer
         self.cfg: Dict[str, Any] = {"labels": []}
-        for key, default in DEFAULTS.items():
-            setattr(self, key, settings.get(key, default))
-        # What the config said: on loading, a setting that differs from the
-        # saved one was given at load time and wins (see settings_after_load).
-        self.cfg["config_settings"] = {key: self.cfg[key] for key in DEFAULTS}
+        self._init_settings(settings)
         self._too_long = TooLongCounter(name)
         self._pid = os.getpid()
 
@@ -154,7 +115,7 @@ class GlobalPointerNER(TrainablePipe):
 
     def _thresholds(self):
         """One threshold, or one per label (in label order)."""
-        per_label = self.cfg["label_thresholds"]
+        per_label = self.label_thresholds
         if not per_label:
             return self.threshold
         unknown = sorted(set(per_label) - set(self.labels))
@@ -289,21 +250,43 @@ class GlobalPointerNER(TrainablePipe):
         loss, grad = band_loss(xp2torch(scores), cells, lengths, self.length_weight)
         return loss, torch2xp(grad)
 
-    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()):
-        given = dict(self.cfg)
-        super().from_bytes(bytes_data, exclude=exclude)
-        self._after_load(given)
-        return self
 
-    def from_disk(self, path, *, exclude: Iterable[str] = tuple()):
-        given = dict(self.cfg)
-        super().from_disk(path, exclude=exclude)
-        self._after_load(given)
-        return self
+@Language.factory(
+    "globalpointer_ner",
+    assigns=["doc.ents", "token.ent_iob", "token.ent_type", "doc.spans"],
+    default_config={
+        "model": DEFAULT_MODEL,
+        **defaults_of(GlobalPointerNER),
+        "scorer": {"@scorers": "spacy_globalpointer.scorer.v2"},
+    },
+    default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
+)
+def make_globalpointer_ner(
+    nlp: Language,
+    name: str,
+    model: Model[List[Doc], Floats4d],
+    spans_key: str,
+    threshold: float,
+    label_thresholds: Dict[str, float],
+    max_span_length: Optional[int],
+    spans_per_token: float,
+    overwrite_ents: bool,
+    max_batch_items: int,
+    length_weight: float,
+    scorer: Optional[Callable],
+) -> GlobalPointerNER:
+    """Nested named entities with a GlobalPointer head.
 
-    def _after_load(self, given: Dict[str, Any]) -> None:
-        """The saved cfg replaces the constructor's; then every setting takes
-        its value from settings_after_load."""
-        for key, value in settings_after_load(given, dict(self.cfg)).items():
-            setattr(self, key, value)
-        self.cfg["config_settings"] = given["config_settings"]
+    model (Model[List[Doc], Floats4d]): spacy_globalpointer.GlobalPointer.v3
+        over any token-vector layer, or any model that scores the spans of a
+        batch in band layout (docs/design.md).
+    scorer (Optional[Callable]): spacy_globalpointer.scorer.v2 gives ents_*
+        and spans_{spans_key}_* scores, also by span length (v1: without them).
+    The settings (each a property of GlobalPointerNER, where they are
+    described once):
+    """
+    settings = {key: value for key, value in locals().items() if key in defaults_of(GlobalPointerNER)}
+    return GlobalPointerNER(nlp.vocab, model, name, scorer=scorer, **settings)
+
+
+make_globalpointer_ner.__doc__ = f"{make_globalpointer_ner.__doc__}\n{settings_doc(GlobalPointerNER)}\n"

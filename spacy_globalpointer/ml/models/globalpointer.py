@@ -18,6 +18,32 @@ from spacy_globalpointer.ml.pytorch.heads import check_head_args
 from spacy_globalpointer.ml.score_chunks import ScoreChunks
 from spacy_globalpointer.ml.torch_gemm import TorchGemmOps
 
+# The globalpointer_ner factory's default model: a CPU tok2vec (width 128) and the v3 head.
+DEFAULT_MODEL_CONFIG = """
+[model]
+@architectures = "spacy_globalpointer.GlobalPointer.v3"
+head = "GlobalPointer"
+rope = true
+head_size = 64
+
+[model.tok2vec]
+@architectures = "spacy.Tok2Vec.v2"
+
+[model.tok2vec.embed]
+@architectures = "spacy.MultiHashEmbed.v2"
+width = 128
+attrs = ["NORM", "PREFIX", "SUFFIX", "SHAPE"]
+rows = [5000, 1000, 2500, 2500]
+include_static_vectors = false
+
+[model.tok2vec.encode]
+@architectures = "spacy.MaxoutWindowEncoder.v2"
+width = 128
+depth = 4
+window_size = 1
+maxout_pieces = 3
+"""
+
 
 @registry.architectures("spacy_globalpointer.GlobalPointer.v3")
 def build_globalpointer_model(
