@@ -1,0 +1,105 @@
+"""The package's layers and the one way its imports point (docs/design.md):
+
+    files <- ml/pytorch <- ml <- pipeline, transformers <- training <- corpus <- cli
+
+A module imports from its own layer or the layers to its left, never to its
+right; nothing outside cli/ imports cli/. Imports inside functions count too."""
+
+import ast
+from pathlib import Path
+from typing import Dict, Iterator, Set, Tuple
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "spacy_globalpointer"
+# Each layer and the layers it may import from (its own included).
+ALLOWED: Dict[str, Set[str]] = {
+    "files": {"files"},
+    "ml.pytorch": {"ml.pytorch"},
+    "ml": {"files", "ml.pytorch", "ml"},
+    "pipeline": {"files", "ml.pytorch", "ml", "pipeline"},
+    "transformers": {"files", "ml.pytorch", "ml", "transformers"},
+    "training": {"files", "ml.pytorch", "ml", "pipeline", "transformers", "training"},
+    "corpus": {"files", "ml.pytorch", "ml", "pipeline", "transformers", "training", "corpus"},
+    "cli": {"files", "ml.pytorch", "ml", "pipeline", "transformers", "training", "corpus", "cli"},
+}
+MAX_LINES = 300
+
+
+def layer_of(module: str) -> str:
+    """The layer of a dotted module name inside the package ("" for the package root)."""
+    parts = module.split(".")
+    if parts[:2] == ["ml", "pytorch"]:
+        return "ml.pytorch"
+    return parts[0] if len(parts) > 1 or parts[0] in ALLOWED else ""
+
+
+def modules() -> Iterator[Tuple[str, Path]]:
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE).with_suffix("")
+        parts = [p for p in rel.parts if p != "__init__"]
+        yield ".".join(parts), path
+
+
+def imported(module: str, path: Path) -> Iterator[Tuple[str, int]]:
+    """The package's modules that ``module`` imports (relative or absolute), with the line."""
+    is_package = path.name == "__init__.py"
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf8"))):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = module.split(".") if module else []
+                base = base if is_package else base[:-1]
+                base = base[: len(base) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            elif node.module == "spacy_globalpointer" or (node.module or "").startswith(
+                "spacy_globalpointer."
+            ):
+                target = node.module[len("spacy_globalpointer.") :] if "." in node.module else ""
+            else:
+                continue
+            for alias in node.names:
+                yield (f"{target}.{alias.name}" if target else alias.name), node.lineno
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("spacy_globalpointer."):
+                    yield alias.name[len("spacy_globalpointer.") :], node.lineno
+
+
+def test_every_module_is_in_a_layer():
+    loose = [m for m, _ in modules() if m and layer_of(m) == "" and m != "__main__"]
+    assert loose == []
+
+
+def test_imports_point_one_way():
+    wrong = []
+    for module, path in modules():
+        here = layer_of(module)
+        if here == "":  # the package root's lazy exports and `python -m`
+            continue
+        for target, line in imported(module, path):
+            there = layer_of(target)
+            if there and there not in ALLOWED[here]:
+                wrong.append(f"{path.relative_to(PACKAGE)}:{line}: {here} imports {target} ({there})")
+    assert wrong == []
+
+
+def test_no_module_is_over_the_line_limit():
+    long = {m: n for m, p in modules() if (n := len(p.read_text(encoding="utf8").splitlines())) > MAX_LINES}
+    assert long == {}
+
+
+@pytest.mark.parametrize(
+    "module, source, allowed",
+    [
+        ("ml.head_layer", "from spacy_globalpointer.pipeline.decode import SpanCandidates", False),
+        ("pipeline.decode", "from ..ml.pytorch.band import valid_cells", True),
+        ("training.convert", "from ..cli.app import app", False),
+        ("pipeline.gold", "from spacy_globalpointer.corpus import predict", False),
+        ("corpus.predict", "from spacy_globalpointer.training.converters import cluener", True),
+    ],
+)
+def test_the_check_sees_a_backward_arrow(tmp_path, module, source, allowed):
+    path = tmp_path / "m.py"
+    path.write_text(f"def f():\n    {source}\n")
+    targets = [t for t, _ in imported(module, path)]
+    assert targets and all((layer_of(t) in ALLOWED[layer_of(module)]) == allowed for t in targets)
