@@ -9,7 +9,7 @@ with `transformers`, as bench_heads_tiny_bert.py does), trained with the head on
 of 16-doc batches, learning rate warmed up linearly to 5e-4 over the first 10% of the steps and decayed
 linearly after; dev ents P/R/F of model-best. The spacy-transformers run is a real `spacy train` of
 configs/cluener_trf.cfg, the curated run one of configs/cluener_curated.cfg filled from the same folder
-(python -m spacy_globalpointer.transformers.curated_config): the same weights, vocabulary, windows and head. Needs both
+(spacy globalpointer fill-curated-config): the same weights, vocabulary, windows and head. Needs both
 extras in one environment (pip install -e ".[transformers,curated]"). Prints a table, writes JSON.
 """
 
@@ -76,7 +76,7 @@ def main() -> None:
                 name = PATHS[path]
                 config_path = tmp / f"{name}.cfg"
                 if name == "cluener_curated":
-                    fill = [sys.executable, "-m", "spacy_globalpointer.transformers.curated_config"]
+                    fill = [sys.executable, "-m", "spacy_globalpointer", "fill-curated-config"]
                     subprocess.run([*fill, ROOT / "configs" / f"{name}.cfg", bert, config_path], check=True)
                     config = Config().from_disk(config_path, interpolate=False)
                 else:

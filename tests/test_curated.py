@@ -67,7 +67,7 @@ def checkpoints(tmp_path_factory):
 
 
 def filled_config(folder, **overrides) -> Config:
-    from spacy_globalpointer.transformers.curated_config import fill_curated_config
+    from spacy_globalpointer.transformers.fill_curated_config import fill_curated_config
 
     config = fill_curated_config(Config().from_disk(CONFIG, interpolate=False), folder)
     for key, value in {
@@ -220,7 +220,8 @@ def test_spacy_train_from_each_weight_format(checkpoints, tmp_path, fmt):
     fill = [
         sys.executable,
         "-m",
-        "spacy_globalpointer.transformers.curated_config",
+        "spacy_globalpointer",
+        "fill-curated-config",
         CONFIG,
         checkpoints[fmt],
         filled,
@@ -377,7 +378,7 @@ def test_config_json_unlike_the_built_encoder_is_named(checkpoints, tmp_path):
     other = write_tiny_bert_checkpoint(tmp_path / "other", TEXTS, hidden_size=48, heads=2)
     message = initialize_error(other, config_folder=checkpoints["safetensors"])
     assert f"{other / 'config.json'}: hidden_size is 48" in message
-    assert "hidden_width = 32" in message and "spacy_globalpointer.transformers.curated_config" in message
+    assert "hidden_width = 32" in message and "spacy globalpointer fill-curated-config" in message
 
 
 @pytest.mark.parametrize("fmt", ["safetensors", "bin"])
@@ -418,7 +419,8 @@ def test_fill_errors_name_the_config_and_the_folder(checkpoints, tmp_path):
         [
             sys.executable,
             "-m",
-            "spacy_globalpointer.transformers.curated_config",
+            "spacy_globalpointer",
+            "fill-curated-config",
             CONFIG,
             folder,
             tmp_path / "out.cfg",
@@ -427,7 +429,7 @@ def test_fill_errors_name_the_config_and_the_folder(checkpoints, tmp_path):
         text=True,
     )
     assert proc.returncode == 1 and f"{folder / 'config.json'} not found" in proc.stderr
-    from spacy_globalpointer.transformers.curated_config import fill_curated_config
+    from spacy_globalpointer.transformers.fill_curated_config import fill_curated_config
 
     config = Config().from_disk(CONFIG, interpolate=False)
     config["components"]["transformer"]["model"]["with_spans"]["window"] = 1024

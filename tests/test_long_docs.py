@@ -96,7 +96,7 @@ LONG = "".join(t for t, _ in TRAIN_DATA) * 3  # ~240 tokens, entities everywhere
 @pytest.mark.parametrize("rope", [True, False])
 @pytest.mark.parametrize("max_span_length", [None, 6])
 def test_chunked_prediction_equals_whole_batch_scores(head, rope, max_span_length):
-    """The component predicts through ScoreChunks (chunk_size starts at a time,
+    """The component predicts through ChunkedScores (chunk_size starts at a time,
     long docs encoded in windows); the training path scores the whole batch at
     once. Same spans, same scores, entities across chunk borders included."""
     from thinc.api import set_dropout_rate

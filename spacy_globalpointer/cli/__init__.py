@@ -1,4 +1,5 @@
-"""Commands: ``spacy globalpointer convert|init-config|predict|score|calibrate|interactive``,
+"""Commands: ``spacy globalpointer convert|init-config|predict|score|calibrate|interactive|
+fill-curated-config``,
 one module each.
 
 Registered under spaCy's own command line through the ``spacy_cli`` entry
@@ -10,6 +11,7 @@ spacy_globalpointer ...`` run the same commands.
 from spacy_globalpointer.cli import (  # noqa: F401
     calibrate,
     convert,
+    fill_curated_config,
     init_config,
     interactive,
     predict,

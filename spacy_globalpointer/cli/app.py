@@ -1,7 +1,8 @@
 """The command group, and what its commands share."""
 
+from contextlib import contextmanager
 from enum import Enum
-from typing import Sequence, Type
+from typing import Iterator, NoReturn, Optional, Sequence, Type
 
 import typer
 from wasabi import msg
@@ -28,3 +29,21 @@ def choices(name: str, values: Sequence[str]) -> Type[Enum]:
 def run() -> None:
     """The console script ``spacy-globalpointer`` (and ``python -m spacy_globalpointer``)."""
     app(prog_name="spacy-globalpointer")
+
+
+def fail(message: str, hint: Optional[str] = None) -> NoReturn:
+    """End a command: the message (and what to do about it) on standard error, exit status 1."""
+    # Unwrapped (wasabi would wrap at 80 columns): a path or a field stays on one line.
+    typer.echo(f"✘ {message}" + (f"\n{hint}" if hint else ""), err=True)
+    raise typer.Exit(1)
+
+
+@contextmanager
+def failing_on(*errors: Type[Exception], hint: Optional[str] = None) -> Iterator[None]:
+    """The commands' one failure path: an error of these types (bad input, a
+    bad setting: its message names the file, line and field, or the setting)
+    ends the command through :func:`fail`, without a traceback."""
+    try:
+        yield
+    except errors as err:
+        fail(str(err), hint)

@@ -3,11 +3,10 @@
 from pathlib import Path
 from typing import Optional
 
-import typer
 from spacy.cli._util import Arg, Opt, setup_gpu
 from wasabi import msg
 
-from spacy_globalpointer.cli.app import app, table
+from spacy_globalpointer.cli.app import app, failing_on, table
 from spacy_globalpointer.files.json_lines import write_json
 
 
@@ -49,11 +48,8 @@ def calibrate_cli(
     setup_gpu(gpu_id, silent=True)
     nlp = spacy.load(model)
     references = list(DocBin().from_disk(dev_path).get_docs(nlp.vocab))
-    try:
+    with failing_on(ValueError):
         result = calibrate(nlp, references, component, metric)
-    except ValueError as err:
-        msg.fail(str(err))
-        raise typer.Exit(1) from None
     save_calibrated(nlp, output_model or model, component)
     msg.info(f"Metric: {result.metric}" + ("" if metric else " (the pipeline's selection target)"))
     rows = [

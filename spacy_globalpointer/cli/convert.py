@@ -7,7 +7,7 @@ import typer
 from spacy.cli._util import Arg, Opt
 from wasabi import msg
 
-from spacy_globalpointer.cli.app import app, choices, table
+from spacy_globalpointer.cli.app import app, choices, failing_on, table
 from spacy_globalpointer.training.alignment import ALIGNMENTS
 from spacy_globalpointer.training.convert import FORMATS
 from spacy_globalpointer.training.converters.conll import SCHEMES
@@ -67,7 +67,6 @@ def convert_cli(
       spacy globalpointer convert ann/ corpus/train.spacy --format brat --model en_core_web_sm
       spacy globalpointer convert train.conll corpus/train.spacy --scheme iob2
     """
-    from spacy_globalpointer.files.json_lines import InputError
     from spacy_globalpointer.training.convert import convert, make_tokenizer, report_path
 
     if len(paths) < 2:
@@ -79,7 +78,8 @@ def convert_cli(
         "conll": {"scheme": scheme.value if scheme else None, "token_col": token_col, "tag_col": tag_col}
     }
     options["label-studio"] = {"text_field": text_field}
-    try:
+    hint = "Fix it, or pass --skip-invalid to leave bad records out (they are listed)."
+    with failing_on(ValueError, hint=hint):  # InputError is one
         report = convert(
             inputs,
             output,
@@ -95,9 +95,6 @@ def convert_cli(
             progress=not no_progress,
             on_format=lambda name, why: msg.info(f"Format: {name} (from {why})"),
         )
-    except (InputError, ValueError) as err:
-        msg.fail(str(err), "Fix it, or pass --skip-invalid to leave bad records out (they are listed).")
-        raise typer.Exit(1) from None
     print_report(report, output, dev_output, spans_key, report_path(output))
 
 

@@ -7,7 +7,7 @@ import typer
 from spacy.cli._util import Arg, Opt
 from wasabi import msg
 
-from spacy_globalpointer.cli.app import app
+from spacy_globalpointer.cli.app import app, failing_on
 
 
 @app.command("init-config")
@@ -46,7 +46,7 @@ def init_config_cli(
 
     if transformer is not None and not gpu:
         raise typer.BadParameter("--transformer needs --gpu", param_hint="--transformer")
-    try:
+    with failing_on(ImportError, ValueError, OSError):
         facts = read_facts(train, lang, spans_key) if train is not None else None
         text = render_config(
             lang,
@@ -58,9 +58,6 @@ def init_config_cli(
             dev_path=str(dev) if dev else None,
             output_name=str(output),
         )
-    except (ImportError, ValueError, OSError) as err:
-        msg.fail(str(err))
-        raise typer.Exit(1) from None
     if str(output) == "-":
         print(text, end="")
         return

@@ -3,13 +3,11 @@
 from pathlib import Path
 from typing import Optional
 
-import typer
 from spacy.cli._util import Arg, Opt
 from wasabi import msg
 
-from spacy_globalpointer.cli.app import app, table
+from spacy_globalpointer.cli.app import app, failing_on, table
 from spacy_globalpointer.files.json_lines import json_text, write_json
-from spacy_globalpointer.training.converters import cluener
 
 
 @app.command("score")
@@ -30,11 +28,8 @@ def score_cli(
     """
     from spacy_globalpointer.corpus.score import score_files
 
-    try:
+    with failing_on(ValueError):  # CluenerError is one
         scores = score_files(gold, pred)
-    except (cluener.CluenerError, ValueError) as err:
-        msg.fail(str(err))
-        raise typer.Exit(1) from None
     if output:
         write_json(output, scores)
     if as_json:

@@ -16,8 +16,8 @@ from thinc.api import get_array_module, torch2xp, xp2torch
 from thinc.types import Floats4d
 from thinc.util import to_numpy
 
+from spacy_globalpointer.ml.chunked_scores import OffsetScores
 from spacy_globalpointer.ml.pytorch.band import valid_cells
-from spacy_globalpointer.ml.score_chunks import ScoreChunk
 
 
 @dataclass
@@ -46,15 +46,15 @@ def max_spans(n_tokens: int, spans_per_token: float) -> int:
 
 
 def decode_spans(
-    scores: Union[Floats4d, Iterable[ScoreChunk]],
+    scores: Union[Floats4d, Iterable[OffsetScores]],
     lengths: Sequence[int],
     threshold: Union[float, Sequence[float]],
     spans_per_token: float,
-    max_width: Optional[int] = None,
+    max_span_length: Optional[int] = None,
 ) -> List[SpanCandidates]:
     """All spans scoring above ``threshold`` (one value, or one per label),
     per doc, at most ``max_spans(len, spans_per_token)`` of them (the best),
-    of at most ``max_width`` tokens (None: any).
+    of at most ``max_span_length`` tokens (None: any).
 
     ``scores``: a (B, C, L, W) array, or chunks of it along L as
     ``(offset, array)`` pairs in any order. Works in the scores' own array
@@ -64,7 +64,7 @@ def decode_spans(
     chunks = [(0, scores)] if hasattr(scores, "shape") else scores
     for offset, chunk in chunks:
         # A model may score wider spans than asked for (every span, say).
-        decoder.add(offset, chunk[..., :max_width] if max_width else chunk)
+        decoder.add(offset, chunk[..., :max_span_length] if max_span_length else chunk)
     return decoder.result()
 
 

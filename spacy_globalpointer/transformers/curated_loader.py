@@ -20,7 +20,7 @@ from spacy_globalpointer.transformers.hf_checkpoint import (
 )
 
 # How the fix reads in a message: the settings come from config.json, by the fill step.
-FILL = "fill the config from the folder: python -m spacy_globalpointer.transformers.curated_config CONFIG FOLDER OUTPUT"
+FILL = "fill the config from the folder: spacy globalpointer fill-curated-config CONFIG FOLDER OUTPUT"
 
 
 # Registered through the thinc_model_loaders entry point only: the registry

@@ -1,7 +1,7 @@
 """The registered GlobalPointer architectures: a token-vector layer and the span head.
 
 Training runs both on the whole batch and returns (B, C, L, W) scores. At
-prediction the model returns :class:`ScoreChunks` (score_chunks.py): the same
+prediction the model returns :class:`ChunkedScores` (chunked_scores.py): the same
 scores, computed when read, in chunks of start positions."""
 
 import functools
@@ -12,10 +12,10 @@ from spacy.util import registry
 from thinc.api import Model, NumpyOps
 from thinc.types import Floats2d, Floats4d
 
+from spacy_globalpointer.ml.chunked_scores import ChunkedScores
 from spacy_globalpointer.ml.head_layer import HeadInput, pad, span_head_layer, unpad
 from spacy_globalpointer.ml.pytorch.band import band_width
 from spacy_globalpointer.ml.pytorch.heads import check_head_args
-from spacy_globalpointer.ml.score_chunks import ScoreChunks
 from spacy_globalpointer.ml.torch_gemm import TorchGemmOps
 
 # The globalpointer_ner factory's default model: a CPU tok2vec (width 128) and the v3 head.
@@ -91,7 +91,7 @@ def build_globalpointer_model(
 
     Training output: (n_docs, n_labels, L, W) scores in band layout (see
     heads.py), L the batch's longest doc, W its max_span_length (or L).
-    Prediction output: ScoreChunks, the same scores in chunks of starts.
+    Prediction output: ChunkedScores, the same scores in chunks of starts.
     The component sets ``attrs["max_span_length"]`` (None: every span).
     """
     check_head_args(head, head_size, rope)
@@ -190,7 +190,7 @@ def init(model: Model, X: Optional[List[Doc]] = None, Y: Any = None) -> None:
 def forward(model: Model, docs: List[Doc], is_train: bool, chunk_size: int, encoder_window: int):
     tok2vec, scorer = model.layers
     if not is_train:
-        return ScoreChunks(model, docs, chunk_size, encoder_window), lambda d_scores: []
+        return ChunkedScores(model, docs, chunk_size, encoder_window), lambda d_scores: []
     tokvecs, backprop_tok2vec = tok2vec(docs, is_train)
     padded = pad(scorer.ops, tokvecs, scorer.get_dim("nI"))
     width = band_width(padded.shape[1], model.attrs["max_span_length"])

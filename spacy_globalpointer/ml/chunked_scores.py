@@ -14,10 +14,10 @@ from spacy_globalpointer.ml.pytorch.band import band_width
 from spacy_globalpointer.ml.windowed import WindowedVectors, encoder_context
 
 # (offset of the first start, scores for starts offset, offset + 1, ...).
-ScoreChunk = Tuple[int, Floats4d]
+OffsetScores = Tuple[int, Floats4d]
 
 
-class ScoreChunks:
+class ChunkedScores:
     """A batch's scores at prediction, computed when iterated: ``(offset,
     scores)`` pairs, ``scores`` of shape (B, C, t, W) for the spans starting at
     tokens ``offset..offset + t - 1``. Docs of up to ``chunk_size`` tokens
@@ -33,7 +33,7 @@ class ScoreChunks:
         L = max(self.lengths, default=0)
         self.width = band_width(L, model.attrs["max_span_length"])
 
-    def __iter__(self) -> Iterator[ScoreChunk]:
+    def __iter__(self) -> Iterator[OffsetScores]:
         tok2vec, scorer = self.model.layers
         L, W, T = max(self.lengths, default=0), self.width, self.chunk_size
         if L == 0:
@@ -53,4 +53,4 @@ class ScoreChunks:
 
 
 # (offset of the first start, scores for starts offset, offset + 1, ...).
-ScoreChunk = Tuple[int, Floats4d]
+OffsetScores = Tuple[int, Floats4d]

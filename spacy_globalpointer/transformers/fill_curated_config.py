@@ -1,16 +1,13 @@
-"""A spacy-curated-transformers BERT config filled from a local Hugging Face checkpoint folder.
-
-    python -m spacy_globalpointer.transformers.curated_config configs/cluener_curated.cfg /path/to/bert train.cfg
+"""A spacy-curated-transformers BERT config filled from a local Hugging Face checkpoint folder
+(the command: `spacy globalpointer fill-curated-config`).
 
 The encoder's sizes are part of the pipeline's config (the pipeline is rebuilt from it when it is loaded,
 without the folder), so they are written into the config from the folder's config.json once, before
 training, as curated's own ``spacy init fill-curated-transformer`` does from the hub.
 """
 
-import argparse
-import sys
 from pathlib import Path
-from typing import List, Optional, Union
+from typing import Union
 
 from thinc.api import Config
 
@@ -61,28 +58,3 @@ def fill_curated_config(
     if "transformer" in filled.get("paths", {}):
         filled["paths"]["transformer"] = str(folder)
     return filled
-
-
-def main(argv: Optional[List[str]] = None) -> None:
-    p = argparse.ArgumentParser(
-        prog="python -m spacy_globalpointer.transformers.curated_config",
-        description="Fill a spacy-curated-transformers BERT config from a local Hugging Face checkpoint "
-        "folder (config.json, vocab.txt, model.safetensors or pytorch_model.bin).",
-    )
-    p.add_argument("config", type=Path, help="the config to fill (configs/cluener_curated.cfg)")
-    p.add_argument("folder", type=Path, help="the checkpoint folder")
-    p.add_argument("output", type=Path, help="where to write the filled config")
-    p.add_argument("--pipe", default="transformer", help="the curated_transformer component (transformer)")
-    args = p.parse_args(argv)
-    try:
-        config = Config().from_disk(args.config, interpolate=False)
-        filled = fill_curated_config(config, args.folder, args.pipe, source=str(args.config))
-    except (OSError, ValueError) as e:  # CheckpointError is a ValueError
-        sys.exit(f"✘ {e}")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    filled.to_disk(args.output, interpolate=False)
-    print(f"✔ {args.output}: [components.{args.pipe}] filled from {args.folder}")
-
-
-if __name__ == "__main__":
-    main()
