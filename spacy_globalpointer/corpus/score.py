@@ -8,7 +8,7 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 from spacy_globalpointer.training.converters.cluener import CLUENER_LABELS, CluenerError
 from spacy_globalpointer.files.json_lines import InputError, iter_json_lines
-from spacy_globalpointer.pipeline.scorer import prf
+from spacy_globalpointer.pipeline.scorer import count_matches, prf
 
 
 def load_json_lines(path: Union[str, Path]) -> List[Dict[str, Any]]:
@@ -52,12 +52,7 @@ def exact_scores(gold: List[Dict[str, Any]], pred: List[Dict[str, Any]]) -> Dict
             for pos in ents.values()
             for s, e in pos
         }
-        for label, *_ in g_set & p_set:
-            counts[label][0] += 1
-        for label, *_ in p_set - g_set:
-            counts[label][1] += 1
-        for label, *_ in g_set - p_set:
-            counts[label][2] += 1
+        count_matches(g_set, p_set, lambda item: item[0], counts)
     total = [sum(c[i] for c in counts.values()) for i in range(3)]
     return {**prf(*total), "per_type": {label: prf(*c) for label, c in sorted(counts.items())}}
 
@@ -75,14 +70,12 @@ def official_scores(
     labels = list(labels)
     per_type = {}
     for label in labels:
-        tp = fp = fn = 0
+        row = [[0, 0, 0]]
         for g, p in _pair_lines(gold, pred):
             g_keys = set((g.get("label") or {}).get(label, {}))
             p_keys = set((p.get("label") or {}).get(label, {}))
-            tp += len(p_keys & g_keys)
-            fp += len(p_keys - g_keys)
-            fn += len(g_keys - p_keys)
-        per_type[label] = prf(tp, fp, fn)
+            count_matches(g_keys, p_keys, lambda _: 0, row)
+        per_type[label] = prf(*row[0])
     macro = sum(v["f"] for v in per_type.values()) / len(labels) if labels else 0.0
     return {"macro_f": macro, "per_type": per_type}
 

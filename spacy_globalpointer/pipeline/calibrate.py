@@ -27,7 +27,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from spacy_globalpointer.pipeline.decode import SpanCandidates, select_flat
-from spacy_globalpointer.pipeline.scorer import prf
+from spacy_globalpointer.pipeline.scorer import count_matches, prf
 
 GRID = numpy.round(numpy.arange(-4.0, 2.01, 0.1), 2)
 
@@ -133,12 +133,7 @@ def counts(docs: Sequence[DevDoc], thresholds: numpy.ndarray, n_labels: int) -> 
         if doc.flat and len(keep):
             chosen = keep[select_flat(cand.starts[keep], cand.ends[keep], cand.scores[keep])]
         pred = {doc.chars[k] for k in chosen}
-        for _, _, label in pred & doc.gold:
-            out[label, 0] += 1
-        for _, _, label in pred - doc.gold:
-            out[label, 1] += 1
-        for _, _, label in doc.gold - pred:
-            out[label, 2] += 1
+        count_matches(doc.gold, pred, lambda span: span[2], out)
     return out
 
 

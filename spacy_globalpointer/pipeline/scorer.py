@@ -3,11 +3,13 @@ both by span length), and the package's one P/R/F of counts."""
 
 import functools
 from collections import defaultdict
-from typing import Any, Callable, Dict, Iterable, List, Sequence
+from typing import AbstractSet, Any, Callable, Dict, Hashable, Iterable, List, Sequence, TypeVar
 
 from spacy.scorer import PRFScore, Scorer, get_ner_prf
 from spacy.training import Example
 from spacy.util import registry
+
+T = TypeVar("T")
 
 # Where each length bucket starts, in tokens: 1-2, 3-4, 5-7, 8-12, 13+.
 LENGTH_BUCKETS = (1, 3, 5, 8, 13)
@@ -73,9 +75,7 @@ def per_length(
             for s in eg.get_aligned_spans_y2x(spans(eg.reference), allow_overlap=True)
         }
         pred = {(s.start, s.end, s.label_) for s in spans(eg.predicted)}
-        for key, row in ((gold & pred, 0), (pred - gold, 1), (gold - pred, 2)):
-            for start, end, _ in key:
-                counts[bucket(end - start)][row] += 1
+        count_matches(gold, pred, lambda span: bucket(span[1] - span[0]), counts)
     return {name: prf(*counts[name]) for name in names if name in counts}
 
 
@@ -94,6 +94,17 @@ def make_globalpointer_scorer_v2(length_buckets: List[int] = list(LENGTH_BUCKETS
     if not length_buckets or sorted(set(length_buckets)) != list(length_buckets) or length_buckets[0] < 1:
         raise ValueError(f"length_buckets must be increasing positive token counts, got {length_buckets!r}")
     return functools.partial(score_with_lengths, length_buckets=tuple(length_buckets))
+
+
+def count_matches(
+    gold: AbstractSet[T], pred: AbstractSet[T], key: Callable[[T], Hashable], counts: Any
+) -> None:
+    """Add one doc's true positives, false positives and false negatives to
+    ``counts[key(item)]`` (a row of three counts: a dict of lists, or an
+    array): the package's one comparison of gold and predicted items."""
+    for items, row in ((gold & pred, 0), (pred - gold, 1), (gold - pred, 2)):
+        for item in items:
+            counts[key(item)][row] += 1
 
 
 def prf(tp: int, fp: int, fn: int) -> Dict[str, float]:
