@@ -12,7 +12,15 @@ from typing import Any, Dict, Iterator, List, Tuple, Union
 
 from spacy.tokens import Doc
 
-from spacy_globalpointer.training.converters.gold_records import FormatError, GoldRecord, Mention, read_json_records
+from spacy_globalpointer.training.converters.gold_records import (
+    FormatError,
+    GoldRecord,
+    Mention,
+    check_label,
+    check_offsets,
+    read_json_records,
+    text_record,
+)
 from spacy_globalpointer.files.json_lines import InputError
 
 CLUENER_LABELS = (
@@ -49,49 +57,37 @@ class CluenerError(FormatError):
 def parse_gold_record(obj: Union[Dict[str, Any], InputError], source: str, line: int) -> GoldRecord:
     """A CLUENER object (or parse_json_line's error) -> GoldRecord, or a
     CluenerError saying where and what."""
+    try:
+        return _parse(obj, source, line)
+    except FormatError as err:
+        raise CluenerError(str(err)) from None
 
-    def fail(field_name: str, msg: str) -> CluenerError:
-        return CluenerError(
-            f"{source}:{line}: field {field_name}: {msg}" if field_name else f"{source}:{line}: {msg}"
-        )
 
-    if isinstance(obj, InputError):
-        raise CluenerError(str(obj))
-    text = obj.get("text")
-    if not isinstance(text, str):
-        raise fail("text", "missing or not a string")
-    record = GoldRecord(source, line, text)
-    if obj.get("id") is not None:
-        record.user_data[ID_KEY] = obj["id"]
-    labels = obj.get("label", {})
-    if labels is None:
-        labels = {}
+def _parse(obj: Union[Dict[str, Any], InputError], source: str, line: int) -> GoldRecord:
+    record = text_record(obj, source, line, id_key=ID_KEY)
+    assert not isinstance(obj, InputError)  # text_record raised it
+    labels = obj.get("label") or {}
     if not isinstance(labels, dict):
-        raise fail(
-            "label", f"expected {{type: {{entity: [[start, end], ...]}}}}, got {type(labels).__name__}"
-        )
+        raise record.error("label", f"expected {{type: {{entity: [[start, end], ...]}}}}, got {type(labels).__name__}")
     for label, entities in labels.items():
+        check_label(record, label, "label")
         if not isinstance(entities, dict):
-            raise fail(
+            raise record.error(
                 f"label.{label}", f"expected {{entity: [[start, end], ...]}}, got {type(entities).__name__}"
             )
         for surface, positions in entities.items():
             where = f"label.{label}.{surface}"
             if not isinstance(positions, list):
-                raise fail(where, f"expected a list of [start, end] pairs, got {type(positions).__name__}")
+                raise record.error(where, f"expected a list of [start, end] pairs, got {type(positions).__name__}")
             for pos in positions:
-                ints = (
-                    all(isinstance(p, int) and not isinstance(p, bool) for p in pos)
-                    if isinstance(pos, list)
-                    else False
-                )
-                if not (isinstance(pos, list) and len(pos) == 2 and ints):
-                    raise fail(where, f"expected [start, end] integers, got {pos!r}")
-                start, end = cluener_to_char_offsets(*pos)
-                if not 0 <= start < end <= len(text):
-                    raise fail(where, f"offsets {pos} out of range for a text of {len(text)} characters")
-                if text[start:end] != surface:
-                    raise fail(where, f"offsets {pos} cover {text[start:end]!r}, not {surface!r}")
+                if not (isinstance(pos, list) and len(pos) == 2):
+                    raise record.error(where, f"expected [start, end] integers, got {pos!r}")
+                first, last = pos
+                # Only an int is an offset: check_offsets names anything else.
+                check_offsets(record, first, last + 1 if type(last) is int else last, where)
+                start, end = cluener_to_char_offsets(first, last)
+                if record.text[start:end] != surface:
+                    raise record.error(where, f"offsets {pos} cover {record.text[start:end]!r}, not {surface!r}")
                 record.mentions.append(Mention(start, end, label, where))
     return record
 

@@ -96,17 +96,20 @@ def read_json_records(
             yield err
 
 
-def text_record(obj: Union[Dict[str, Any], InputError], source: str, line: int) -> GoldRecord:
-    """The GoldRecord of a JSON object with a ``text`` (and maybe an ``id``),
-    mentions to come; a FormatError for bad JSON or a missing text."""
+def text_record(
+    obj: Union[Dict[str, Any], InputError], source: str, line: int, id_key: str = "record_id"
+) -> GoldRecord:
+    """The GoldRecord of a JSON object with a ``text`` (and maybe an ``id``,
+    kept in the Doc's user_data under ``id_key``), mentions to come; a
+    FormatError for bad JSON or a missing text."""
     if isinstance(obj, InputError):
         raise FormatError(str(obj))
     text = obj.get("text")
     record = GoldRecord(source, line, text if isinstance(text, str) else "")
     if not isinstance(text, str):
         raise record.error("text", "missing or not a string")
-    if "id" in obj:
-        record.user_data["record_id"] = obj["id"]
+    if obj.get("id") is not None:
+        record.user_data[id_key] = obj["id"]
     return record
 
 
