@@ -1,19 +1,19 @@
 """The torch span head as a thinc layer: a PyTorchShim whose mixed precision
-follows the head's device, the conversions between thinc arrays and the
+follows the head's device, its forward, the conversions between thinc arrays and the
 head's call, and the head's (de)serialization.
 
 The layer's one input is a :class:`HeadInput`, in training (the whole padded
 batch) and at prediction (a chunk of start positions) alike.
 """
 
+import functools
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy
 import srsly
 import torch
 from thinc.api import Model, PyTorchGradScaler, PyTorchShim, get_torch_default_device, torch2xp, xp2torch
-from thinc.layers.pytorchwrapper import forward as pytorch_forward
 from thinc.types import ArgsKwargs, Floats2d, Floats3d, Floats4d
 
 from spacy_globalpointer.ml.pytorch.heads import SpanHead, build_head
@@ -41,89 +41,88 @@ def span_head_layer(
     span_content: bool = False,
 ) -> Model[HeadInput, Floats4d]:
     """The torch head behind a PyTorchShim. The torch module needs the input
-    width and the label count, known only at initialize: until then the shim
-    holds an empty placeholder module."""
-    # The name is part of saved pipelines: thinc checks it when loading.
+    width and the label count, known only at initialize: until then (and
+    until a saved head is loaded into it) the shim holds an empty module."""
+    precision = functools.partial(
+        head_shim, mixed_precision=mixed_precision, grad_scaler_config=dict(grad_scaler_config)
+    )
+    # The name is part of saved pipelines: thinc checks it when loading. The
+    # precision settings stay out of attrs, which thinc saves with the weights
+    # and would restore over a value given at load.
     return Model(
         "globalpointer_scorer",
-        pytorch_forward,
-        init=init_head_layer,
-        shims=[HeadShim(mixed_precision, grad_scaler_config)],
+        forward,
+        init=functools.partial(init_head_layer, make_shim=precision),
+        shims=[precision(torch.nn.Module())],
         dims={"nI": None, "nO": None},
-        attrs={
-            "convert_inputs": convert_inputs,
-            "convert_outputs": convert_outputs,
-            "head": head,
-            "rope": rope,
-            "head_size": head_size,
-            "span_content": span_content,
-        },
+        attrs={"head": head, "rope": rope, "head_size": head_size, "span_content": span_content},
     )
 
 
-def init_head_layer(model: Model, X: Optional[HeadInput] = None, Y: Any = None) -> None:
+def head_shim(module: torch.nn.Module, *, mixed_precision: bool, grad_scaler_config: dict) -> PyTorchShim:
+    """A PyTorchShim for the head on the current torch device, with autocast
+    and grad scaling where that device is a GPU: both are CUDA features, and
+    thinc's scaler fails on CPU tensors (training on the CPU of a machine that
+    has a GPU, say). The device is the one in use when the shim is made (at
+    build, load and initialize): make or load a pipeline where it runs, as
+    spaCy's ``require_gpu`` before ``spacy.load`` does."""
+    device = get_torch_default_device()
+    cuda = device.type == "cuda"
+    enabled = bool(grad_scaler_config.get("enabled", mixed_precision)) and cuda
+    return PyTorchShim(
+        module,
+        mixed_precision=mixed_precision and cuda,
+        grad_scaler=PyTorchGradScaler(**{**grad_scaler_config, "enabled": enabled}),
+        device=device,
+        serialize_model=serialize_head,
+        deserialize_model=deserialize_head,
+    )
+
+
+def init_head_layer(
+    model: Model,
+    X: Optional[HeadInput] = None,
+    Y: Any = None,
+    *,
+    make_shim: Callable[[torch.nn.Module], PyTorchShim],
+) -> None:
     if X is not None:
         model.set_dim("nI", int(X.vectors.shape[2]))
     if not model.has_dim("nI") or not model.has_dim("nO"):
         raise ValueError(
-            "GlobalPointer: cannot build the head before the token-vector width "
-            "(nI) and the number of labels (nO) are known. Initialize the "
-            "component with examples or labels."
+            "[spacy_globalpointer.GlobalPointer] cannot build the head before the token-vector width "
+            "(nI) and the number of labels (nO) are known. Initialize the component with examples "
+            "or labels."
         )
     head = build_head(
         model.attrs["head"],
-        model.get_dim("nI"),
-        model.get_dim("nO"),
-        model.attrs["head_size"],
-        model.attrs["rope"],
+        input_width=model.get_dim("nI"),
+        n_labels=model.get_dim("nO"),
+        head_size=model.attrs["head_size"],
+        rope=model.attrs["rope"],
         span_content=model.attrs.get("span_content", False),
     )
-    shim = model.shims[0]
-    shim._model = head.to(get_torch_default_device())
+    model.shims[0] = make_shim(head)
 
 
-class HeadShim(PyTorchShim):
-    """PyTorchShim whose autocast and grad scaling follow the device the head
-    is on: both are CUDA features, and thinc's scaler fails on CPU tensors
-    (training on the CPU of a machine that has a GPU, say)."""
+def forward(model: Model, X: HeadInput, is_train: bool) -> Tuple[Floats4d, Callable]:
+    """thinc's PyTorchWrapper forward, for the head's one input type."""
+    Xtorch, get_dX = convert_inputs(model, X, is_train)
+    Ytorch, torch_backprop = model.shims[0](Xtorch, is_train)
+    Y, get_dYtorch = convert_outputs(model, (X, Ytorch), is_train)
 
-    def __init__(self, mixed_precision: bool, grad_scaler_config: dict):
-        self._wanted = (mixed_precision, dict(grad_scaler_config))
-        self._on: Optional[str] = None
-        super().__init__(
-            torch.nn.Module(),
-            mixed_precision=False,
-            grad_scaler=PyTorchGradScaler(enabled=False),
-            serialize_model=serialize_head,
-            deserialize_model=deserialize_head,
-        )
+    def backprop(dY: Floats4d) -> Floats3d:
+        return get_dX(torch_backprop(get_dYtorch(dY)))
 
-    def _follow_device(self) -> None:
-        device = self.device
-        if self._on == str(device):
-            return
-        mixed_precision, scaler_config = self._wanted
-        cuda = device.type == "cuda"
-        self._mixed_precision = mixed_precision and cuda
-        enabled = bool(scaler_config.get("enabled", mixed_precision)) and cuda
-        self._grad_scaler = PyTorchGradScaler(**{**scaler_config, "enabled": enabled})
-        self._grad_scaler.to_(device)
-        self._on = str(device)
-
-    def predict(self, inputs: ArgsKwargs) -> Any:
-        self._follow_device()
-        return super().predict(inputs)
-
-    def begin_update(self, inputs: ArgsKwargs):
-        self._follow_device()
-        return super().begin_update(inputs)
+    return Y, backprop
 
 
 def convert_inputs(model: Model, X: HeadInput, is_train: bool):
     shim = model.shims[0]
     if not isinstance(shim._model, SpanHead):
         raise ValueError(
-            "GlobalPointer model is not initialized: call nlp.initialize() or load a trained pipeline."
+            "[spacy_globalpointer.GlobalPointer] the model is not initialized: call nlp.initialize() "
+            "or load a trained pipeline."
         )
     Xt = xp2torch(X.vectors, requires_grad=is_train, device=shim.device)
     lengths = torch.tensor(X.lengths, dtype=torch.long, device=shim.device)

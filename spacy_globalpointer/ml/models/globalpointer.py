@@ -97,8 +97,17 @@ def build_globalpointer_model(
     check_head_args(head, head_size, rope)
     for name, value in (("chunk_size", chunk_size), ("encoder_window", encoder_window)):
         if not isinstance(value, int) or value < 1:
-            raise ValueError(f"GlobalPointer model: {name} must be a positive integer, got {value!r}.")
-    scorer = span_head_layer(head, rope, head_size, mixed_precision, grad_scaler_config, span_content)
+            raise ValueError(
+                f"[spacy_globalpointer.GlobalPointer] {name} must be a positive integer, got {value!r}."
+            )
+    scorer = span_head_layer(
+        head,
+        rope=rope,
+        head_size=head_size,
+        mixed_precision=mixed_precision,
+        grad_scaler_config=grad_scaler_config,
+        span_content=span_content,
+    )
     if torch_gemm:
         _use_torch_gemm(tok2vec)
     # Settings live in the forward's closure, not in attrs: thinc saves attrs
@@ -135,15 +144,15 @@ def build_globalpointer_model_v2(
     Kept so that saved pipelines load and score unchanged."""
     return build_globalpointer_model(
         tok2vec,
-        head,
-        rope,
-        head_size,
-        nO,
-        mixed_precision,
-        grad_scaler_config,
-        chunk_size,
-        encoder_window,
-        torch_gemm,
+        head=head,
+        rope=rope,
+        head_size=head_size,
+        nO=nO,
+        mixed_precision=mixed_precision,
+        grad_scaler_config=grad_scaler_config,
+        chunk_size=chunk_size,
+        encoder_window=encoder_window,
+        torch_gemm=torch_gemm,
         span_content=False,
     )
 
@@ -161,7 +170,14 @@ def build_globalpointer_model_v1(
     """The first version: v2 with its defaults (the same scores), thinc's own
     CPU matrix products. Kept so that saved pipelines load unchanged."""
     return build_globalpointer_model_v2(
-        tok2vec, head, rope, head_size, nO, mixed_precision, grad_scaler_config, torch_gemm=False
+        tok2vec,
+        head=head,
+        rope=rope,
+        head_size=head_size,
+        nO=nO,
+        mixed_precision=mixed_precision,
+        grad_scaler_config=grad_scaler_config,
+        torch_gemm=False,
     )
 
 

@@ -100,7 +100,14 @@ def NgramHashEmbed_v1(
     ngram_rows: List[int] = [50000],
 ) -> Model[List[Doc], List[Floats2d]]:
     """NgramHashEmbed.v2 without word features (same settings, same layers)."""
-    return NgramHashEmbed(width, attrs, rows, ngram_attr, ngram_sizes, ngram_rows)
+    return NgramHashEmbed(
+        width=width,
+        attrs=attrs,
+        rows=rows,
+        ngram_attr=ngram_attr,
+        ngram_sizes=ngram_sizes,
+        ngram_rows=ngram_rows,
+    )
 
 
 def ngram_features(

@@ -188,4 +188,6 @@ def build_head(
 ) -> SpanHead:
     """Build a head by name; ``config`` of the result rebuilds it."""
     check_head_args(head, head_size, rope)
-    return HEAD_CLASSES[head](input_width, n_labels, head_size, rope, span_content)
+    return HEAD_CLASSES[head](
+        input_width=input_width, n_labels=n_labels, head_size=head_size, rope=rope, span_content=span_content
+    )
