@@ -84,10 +84,11 @@ def print_per_length(nlp, references, component: str, metric: str, name: str) ->
     """P/R/F by gold span length at the thresholds chosen, for the metric's spans."""
     from spacy.training import Example
 
+    from spacy_globalpointer.pipeline.calibrate import pipes_up_to
     from spacy_globalpointer.pipeline.scorer import score_with_lengths
 
     gp = nlp.get_pipe(component)
-    with nlp.select_pipes(disable=nlp.pipe_names[nlp.pipe_names.index(component) + 1 :]):
+    with pipes_up_to(nlp, component):
         docs = nlp.pipe(r.text for r in references)
         examples = [Example(doc, ref) for doc, ref in zip(docs, references)]
     key = "ents_per_length" if metric == "ents_f" else f"spans_{gp.spans_key}_per_length"

@@ -20,7 +20,7 @@ score there is in-sample. Calibrate model-best, as the project does.)
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy
 from spacy.language import Language
@@ -81,6 +81,13 @@ class Calibration:
         return self.choice == "per_label"
 
 
+def pipes_up_to(nlp: Language, component: str) -> Any:
+    """``with pipes_up_to(nlp, name):`` runs the pipes before the component
+    (a transformer it listens to, an entity_ruler) and the component, not
+    the ones after it."""
+    return nlp.select_pipes(disable=nlp.pipe_names[nlp.pipe_names.index(component) + 1 :])
+
+
 def collect(
     nlp: Language, component: str, references: Sequence[Doc], metric: str = "ents_f", batch_size: int = 256
 ) -> List[DevDoc]:
@@ -99,9 +106,7 @@ def collect(
     label_ids = {label: i for i, label in enumerate(gp.labels)}
     out = []
     try:
-        # The pipes before it run (a transformer it listens to, an
-        # entity_ruler), the ones after it do not.
-        with nlp.select_pipes(disable=nlp.pipe_names[nlp.pipe_names.index(component) + 1 :]):
+        with pipes_up_to(nlp, component):
             for ref, doc in zip(references, nlp.pipe((r.text for r in references), batch_size=batch_size)):
                 group = doc.spans[gp.spans_key]
                 labels = [label_ids[s.label_] for s in group]
@@ -183,7 +188,7 @@ def calibrate(
     gp = nlp.get_pipe(component)
     metric = metric or selection_metric(nlp, gp.spans_key)
     if metric not in metrics(gp.spans_key):
-        raise ValueError(f"metric must be one of {metrics(gp.spans_key)}, got {metric!r}")
+        raise ValueError(f"[{component}] metric must be one of {metrics(gp.spans_key)}, got {metric!r}")
     labels = list(gp.labels)
     n = len(labels)
     docs = collect(nlp, component, references, metric)

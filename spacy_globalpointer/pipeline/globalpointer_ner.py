@@ -177,7 +177,7 @@ class GlobalPointerNER(WithSettings, TrainablePipe):
         validate_examples(sample, "GlobalPointerNER.initialize")
         if not self.labels:
             raise ValueError(
-                f"The '{self.name}' component has no labels: none were given and "
+                f"[{self.name}] no labels: none were given and "
                 f"the examples hold no spans in doc.spans['{self.spans_key}'] or doc.ents. "
                 f"Check the spans key, or pass labels via [initialize.components.{self.name}.labels]."
             )

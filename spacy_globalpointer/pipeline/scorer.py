@@ -92,7 +92,10 @@ def make_globalpointer_scorer_v2(length_buckets: List[int] = list(LENGTH_BUCKETS
         is open-ended): [1, 3, 5, 8, 13] gives 1-2, 3-4, 5-7, 8-12, 13+.
     """
     if not length_buckets or sorted(set(length_buckets)) != list(length_buckets) or length_buckets[0] < 1:
-        raise ValueError(f"length_buckets must be increasing positive token counts, got {length_buckets!r}")
+        raise ValueError(
+            "[spacy_globalpointer.scorer.v2] length_buckets must be increasing positive token "
+            f"counts, got {length_buckets!r}"
+        )
     return functools.partial(score_with_lengths, length_buckets=tuple(length_buckets))
 
 

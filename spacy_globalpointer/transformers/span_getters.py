@@ -22,11 +22,15 @@ def make_checked_strided_spans(window: int, stride: int, max_positions: int = 51
 
     if window > max_positions - 2:
         raise ValueError(
-            f"Transformer span window {window} is larger than the model allows: "
+            f"[spacy_globalpointer.checked_strided_spans.v1] window {window} is larger than the model "
+            "allows: "
             f"max_positions {max_positions} - 2 special tokens = {max_positions - 2}. "
             f"Lower [components.transformer.model.get_spans] window (each spaCy token "
             f"takes at least one wordpiece)."
         )
     if not 0 < stride <= window:
-        raise ValueError(f"Transformer span stride must be in 1..window ({window}), got {stride}.")
+        raise ValueError(
+            f"[spacy_globalpointer.checked_strided_spans.v1] stride must be in 1..window ({window}), "
+            f"got {stride}."
+        )
     return configure_strided_spans(window, stride)

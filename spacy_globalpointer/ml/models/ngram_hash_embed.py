@@ -61,15 +61,20 @@ def NgramHashEmbed(
     """
     if len(rows) != len(attrs):
         raise ValueError(
-            f"NgramHashEmbed: {len(attrs)} attrs but {len(rows)} rows; give one row count per attr."
+            f"[spacy_globalpointer.NgramHashEmbed] {len(attrs)} attrs but {len(rows)} rows; give one "
+            "row count per attr."
         )
     if len(ngram_rows) != len(ngram_sizes):
         raise ValueError(
-            f"NgramHashEmbed: {len(ngram_sizes)} ngram_sizes but {len(ngram_rows)} ngram_rows; "
+            f"[spacy_globalpointer.NgramHashEmbed] {len(ngram_sizes)} ngram_sizes but "
+            f"{len(ngram_rows)} ngram_rows; "
             "give one row count per n-gram size."
         )
     if any(not isinstance(n, int) or n < 2 for n in ngram_sizes):
-        raise ValueError(f"NgramHashEmbed: ngram_sizes must be integers of at least 2, got {ngram_sizes}.")
+        raise ValueError(
+            "[spacy_globalpointer.NgramHashEmbed] ngram_sizes must be integers of at least 2, got "
+            f"{ngram_sizes}."
+        )
     table_rows = list(rows) + [r for n, r in zip(ngram_sizes, ngram_rows) for _ in range(n)]
     features = ngram_features(attrs, ngram_attr, ngram_sizes)
     context = features.attrs["context"]
@@ -118,7 +123,9 @@ def ngram_features(
     attr_ids = [intify_attr(a) for a in attrs]
     ngram_id = intify_attr(ngram_attr)
     if None in attr_ids or ngram_id is None:
-        raise ValueError(f"NgramHashEmbed: unknown token attribute in {list(attrs) + [ngram_attr]}.")
+        raise ValueError(
+            f"[spacy_globalpointer.NgramHashEmbed] unknown token attribute in {list(attrs) + [ngram_attr]}."
+        )
     return Model(
         "ngram_features",
         _features_forward,
@@ -163,7 +170,8 @@ def word_features(segmenter: str) -> Model[List[Doc], List[Ints2d]]:
     ``doc.user_data[(WORD_PLACES_KEY, segmenter)]`` when set)."""
     if segmenter not in _SEGMENTERS:
         raise ValueError(
-            f"NgramHashEmbed: words must be one of {sorted(_SEGMENTERS)} or null, got {segmenter!r}."
+            f"[spacy_globalpointer.NgramHashEmbed] words must be one of {sorted(_SEGMENTERS)} or "
+            f"null, got {segmenter!r}."
         )
     return Model("word_features", _words_forward, attrs={"segmenter": segmenter, "context": 0})
 

@@ -17,14 +17,17 @@ def check_head_args(head: str, head_size: int, rope: bool) -> None:
     """Raise a ValueError that says what to change for a bad head setting."""
     if head not in HEADS:
         raise ValueError(
-            f"Unknown GlobalPointer head {head!r}. Set the model's `head` to "
+            f"[spacy_globalpointer.GlobalPointer] unknown head {head!r}. Set the model's `head` to "
             f"one of {', '.join(repr(h) for h in HEADS)}."
         )
     if not isinstance(head_size, int) or head_size < 1:
-        raise ValueError(f"head_size must be a positive integer, got {head_size!r}.")
+        raise ValueError(
+            f"[spacy_globalpointer.GlobalPointer] head_size must be a positive integer, got {head_size!r}."
+        )
     if rope and head_size % 2:
         raise ValueError(
-            f"RoPE rotates pairs of dimensions, so head_size must be even "
+            "[spacy_globalpointer.GlobalPointer] RoPE rotates pairs of dimensions, so head_size must "
+            "be even "
             f"when rope = true (got {head_size}). Use an even head_size, "
             f"or set rope = false."
         )
