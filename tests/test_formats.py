@@ -323,6 +323,25 @@ def test_conll_schemes_detected_and_decoded(tmp_path, scheme):
     check_counts(report)
 
 
+@pytest.mark.parametrize("lang, separator", [("zh", ""), ("en", " "), (None, " ")])
+def test_conll_text_is_joined_as_the_language_writes(tmp_path, lang, separator):
+    """A character-per-line Chinese file (Weibo NER, say) gives back the raw text, so the
+    Docs' offsets are those of the text the pipeline later sees; a spaced language keeps spaces."""
+    raw = "科技全方位服务北京大学"
+    chars = list(raw)
+    entities = [(7, 10, "ORG")]
+    src = write_conll(tmp_path / "weibo.conll", [(chars, entities)], "iob2")
+    args = {"nlp": make_tokenizer(lang)} if lang else {}
+    convert([src], tmp_path / "out.spacy", progress=False, **args)
+    (doc,) = docs_of(tmp_path / "out.spacy")
+    assert doc.text == separator.join(chars)
+    assert [t.text for t in doc] == chars
+    start = raw.index("北京大学") + (7 * len(separator))
+    assert [(s.start_char, s.end_char, s.text) for s in doc.spans["sc"]] == [
+        (start, start + len(separator.join("北京大学")), separator.join("北京大学"))
+    ]
+
+
 def test_conll_bad_tags_name_the_line(tmp_path):
     src = tmp_path / "bad.conll"
     src.write_text("a\tO\nb\tI-X\n\nc\tB-X\nd\tFOO\n", encoding="utf8")

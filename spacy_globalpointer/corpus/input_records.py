@@ -4,31 +4,19 @@ as InputRecords that know their file and line.
 Light on purpose (no spaCy, no torch): Ray's read tasks import it.
 """
 
-
-import codecs
-
 import glob
-
-import json
-
 import os
-
 from dataclasses import dataclass
-
 from pathlib import Path
-
-from typing import IO, Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from spacy_globalpointer.files.json_lines import InputError, numbered_lines, parse_json_line
-
 
 INPUT_FORMATS = ("jsonl", "text")
 
 
-
 # Files a folder contributes, by suffix.
 SHARD_SUFFIXES = (".jsonl", ".json", ".txt")
-
 
 
 @dataclass
@@ -40,7 +28,6 @@ class InputRecord:
     text: Optional[str]
     id: Any = None
     error: Optional[str] = None
-
 
 
 def parse_input_record(
@@ -57,7 +44,6 @@ def parse_input_record(
     if id_field is not None and id_field not in obj:
         return InputRecord(source, line, None, error=f"{source}:{line}: field {id_field}: missing")
     return InputRecord(source, line, text, obj.get(id_field) if id_field is not None else None)
-
 
 
 def records_from_lines(
@@ -82,7 +68,6 @@ def records_from_lines(
             yield parse_input_record(obj, source, line_no, text_field, id_field)
 
 
-
 def read_records(
     path: Union[str, Path],
     input_format: str = "jsonl",
@@ -93,7 +78,6 @@ def read_records(
     with open(path, "rb") as f:
         lines = numbered_lines(f, str(path))
         yield from records_from_lines(lines, str(path), input_format, text_field, id_field)
-
 
 
 def expand_inputs(inputs: Sequence[Union[str, Path]]) -> List[Tuple[Path, Path]]:
@@ -121,9 +105,5 @@ def expand_inputs(inputs: Sequence[Union[str, Path]]) -> List[Tuple[Path, Path]]
     return shards
 
 
-
 def guess_input_format(path: Path) -> str:
     return "text" if path.suffix == ".txt" else "jsonl"
-
-
-

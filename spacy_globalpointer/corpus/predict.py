@@ -19,11 +19,15 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from spacy_globalpointer.files.json_lines import InputError, count_lines
-from spacy_globalpointer.corpus.input_records import InputRecord, expand_inputs, guess_input_format, read_records
+from spacy_globalpointer.corpus.input_records import (
+    InputRecord,
+    expand_inputs,
+    guess_input_format,
+    read_records,
+)
 from spacy_globalpointer.corpus.output import OUTPUT_FORMATS, check_record, output_line
 from spacy_globalpointer.corpus.report import REPORT_NAME, PredictReport, write_report
-from spacy_globalpointer.files.json_lines import json_line, write_json
+from spacy_globalpointer.files.json_lines import InputError, count_lines, json_line, write_json
 
 
 def component_spans_key(nlp: Language) -> str:

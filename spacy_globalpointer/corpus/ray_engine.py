@@ -29,12 +29,17 @@ import re
 from pathlib import Path
 from typing import Iterator, List, Optional, Sequence, Union
 
-# Only the light input and output layers at import: read and write tasks load this module.
-from spacy_globalpointer.files.json_lines import InputError, numbered_lines
-from spacy_globalpointer.corpus.input_records import InputRecord, expand_inputs, guess_input_format, records_from_lines
-from spacy_globalpointer.corpus.report import REPORT_NAME, PredictReport, write_report
+from spacy_globalpointer.corpus.input_records import (
+    InputRecord,
+    expand_inputs,
+    guess_input_format,
+    records_from_lines,
+)
 from spacy_globalpointer.corpus.output import check_record, output_line
-from spacy_globalpointer.files.json_lines import json_line
+from spacy_globalpointer.corpus.report import REPORT_NAME, PredictReport, write_report
+
+# Only the light input and output layers at import: read and write tasks load this module.
+from spacy_globalpointer.files.json_lines import InputError, json_line, numbered_lines
 
 ROWS_PER_BLOCK = 2048
 

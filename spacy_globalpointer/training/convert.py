@@ -14,9 +14,9 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 from spacy.language import Language
 from spacy.tokens import Doc
 
+from spacy_globalpointer.files.json_lines import InputError, decode_line
 from spacy_globalpointer.training.alignment import SpanChange, record_to_doc
 from spacy_globalpointer.training.converters.gold_records import FormatError, GoldRecord, Ignored
-from spacy_globalpointer.files.json_lines import InputError, decode_line
 
 FORMATS = ("auto", "cluener", "spans", "doccano", "label-studio", "brat", "conll")
 # Suffixes that say the format by themselves.
@@ -73,9 +73,10 @@ class ConvertReport:
         }
 
 
-def readers() -> Dict[str, Callable[..., Iterable[Union[GoldRecord, Ignored, FormatError]]]]:
-    from spacy_globalpointer.training.converters.cluener import read_cluener
+def format_readers() -> Dict[str, Callable[..., Iterable[Union[GoldRecord, Ignored, FormatError]]]]:
+    """Each format's reader (training/converters/), by the name --format takes."""
     from spacy_globalpointer.training.converters.brat import read_brat
+    from spacy_globalpointer.training.converters.cluener import read_cluener
     from spacy_globalpointer.training.converters.conll import read_conll
     from spacy_globalpointer.training.converters.doccano import read_doccano
     from spacy_globalpointer.training.converters.label_studio import read_label_studio
@@ -163,6 +164,7 @@ def convert(
     say). ``on_format`` hears the format chosen and why."""
     from spacy.tokens import DocBin
 
+    from spacy_globalpointer.training.converters.conll import separator_for
     from spacy_globalpointer.training.msgpack_cache import cached_msgpack_lookup
 
     if format not in FORMATS:
@@ -176,11 +178,13 @@ def convert(
     if not 0.0 <= dev_fraction < 1.0 or (dev_fraction > 0) != (dev_output is not None):
         raise ValueError("give both dev_fraction (0 < f < 1) and dev_output, or neither")
     report = ConvertReport(format=format)
-    read = readers()[format]
+    read = format_readers()[format]
     docs: List[Doc] = []
     groups: List[str] = []
     vocab_nlp = nlp
-    options = (reader_options or {}).get(format, {})
+    options = dict((reader_options or {}).get(format, {}))
+    if format == "conll" and "separator" not in options:
+        options["separator"] = separator_for(nlp.lang if nlp is not None else None)
     for item in _progress(_read_all(read, inputs, options), progress):
         report.records += 1
         if isinstance(item, Ignored):

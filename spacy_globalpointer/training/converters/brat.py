@@ -9,7 +9,13 @@ from pathlib import Path
 from typing import Iterator, List, Union
 
 from spacy_globalpointer.files.json_lines import InputError, read_text_file
-from spacy_globalpointer.training.converters.gold_records import FormatError, GoldRecord, Mention, check_label, check_offsets
+from spacy_globalpointer.training.converters.gold_records import (
+    FormatError,
+    GoldRecord,
+    Mention,
+    check_label,
+    check_offsets,
+)
 
 # What the first character of an .ann line's id says it is.
 _KINDS = {

@@ -12,6 +12,7 @@ from typing import Any, Dict, Iterator, List, Tuple, Union
 
 from spacy.tokens import Doc
 
+from spacy_globalpointer.files.json_lines import InputError
 from spacy_globalpointer.training.converters.gold_records import (
     FormatError,
     GoldRecord,
@@ -21,7 +22,6 @@ from spacy_globalpointer.training.converters.gold_records import (
     read_json_records,
     text_record,
 )
-from spacy_globalpointer.files.json_lines import InputError
 
 CLUENER_LABELS = (
     "address",
@@ -68,7 +68,9 @@ def _parse(obj: Union[Dict[str, Any], InputError], source: str, line: int) -> Go
     assert not isinstance(obj, InputError)  # text_record raised it
     labels = obj.get("label") or {}
     if not isinstance(labels, dict):
-        raise record.error("label", f"expected {{type: {{entity: [[start, end], ...]}}}}, got {type(labels).__name__}")
+        raise record.error(
+            "label", f"expected {{type: {{entity: [[start, end], ...]}}}}, got {type(labels).__name__}"
+        )
     for label, entities in labels.items():
         check_label(record, label, "label")
         if not isinstance(entities, dict):
@@ -78,7 +80,9 @@ def _parse(obj: Union[Dict[str, Any], InputError], source: str, line: int) -> Go
         for surface, positions in entities.items():
             where = f"label.{label}.{surface}"
             if not isinstance(positions, list):
-                raise record.error(where, f"expected a list of [start, end] pairs, got {type(positions).__name__}")
+                raise record.error(
+                    where, f"expected a list of [start, end] pairs, got {type(positions).__name__}"
+                )
             for pos in positions:
                 if not (isinstance(pos, list) and len(pos) == 2):
                     raise record.error(where, f"expected [start, end] integers, got {pos!r}")
@@ -87,7 +91,9 @@ def _parse(obj: Union[Dict[str, Any], InputError], source: str, line: int) -> Go
                 check_offsets(record, first, last + 1 if type(last) is int else last, where)
                 start, end = cluener_to_char_offsets(first, last)
                 if record.text[start:end] != surface:
-                    raise record.error(where, f"offsets {pos} cover {record.text[start:end]!r}, not {surface!r}")
+                    raise record.error(
+                        where, f"offsets {pos} cover {record.text[start:end]!r}, not {surface!r}"
+                    )
                 record.mentions.append(Mention(start, end, label, where))
     return record
 

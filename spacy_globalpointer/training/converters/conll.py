@@ -1,7 +1,10 @@
 """CoNLL-style columns: one token per line, a blank line between sentences,
 ``-DOCSTART-`` between documents. Tags in IOB1, IOB2, BIOES (BILOU) or BMES,
 detected from the whole file or given. The text of a sentence is its tokens
-joined by single spaces; entities are flat by construction."""
+joined by single spaces, or by nothing for a language written without spaces
+between words (a character-per-line Chinese file gives the raw text back, so
+the offsets are those of the text the pipeline later sees); entities are flat
+by construction."""
 
 from pathlib import Path
 from typing import Iterator, List, Optional, Tuple, Union
@@ -15,12 +18,24 @@ _PREFIXES = {"B", "I", "E", "S", "L", "U", "M"}
 _CANONICAL = {"L": "E", "U": "S", "M": "I"}
 
 Row = Tuple[int, str, str]  # line, token, tag
+# Languages written without spaces between words: their tokens are joined with none.
+UNSPACED_LANGS = ("zh", "ja", "th", "lo", "km", "my", "bo", "dz")
+
+
+def separator_for(lang: Optional[str]) -> str:
+    """What joins a sentence's tokens into its text in this language."""
+    return "" if lang in UNSPACED_LANGS else " "
 
 
 def read_conll(
-    path: Union[str, Path], scheme: Optional[str] = None, token_col: int = 0, tag_col: int = -1
+    path: Union[str, Path],
+    scheme: Optional[str] = None,
+    token_col: int = 0,
+    tag_col: int = -1,
+    separator: str = " ",
 ) -> Iterator[Union[GoldRecord, FormatError]]:
-    """Each sentence as a GoldRecord, or a FormatError for a bad one."""
+    """Each sentence as a GoldRecord (its tokens joined by ``separator``), or
+    a FormatError for a bad one."""
     if scheme is not None and scheme not in SCHEMES:
         raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
     sentences = list(_sentences(path, token_col, tag_col))
@@ -36,7 +51,7 @@ def read_conll(
         else:
             rows = item[1]
             try:
-                yield _record(str(path), rows, scheme, f"{path}#{doc}" if has_docs else None)
+                yield _record(str(path), rows, scheme, f"{path}#{doc}" if has_docs else None, separator)
             except FormatError as err:
                 yield err
 
@@ -99,13 +114,13 @@ def detect_scheme(sentences: List[List[Row]]) -> str:
     return "iob2"
 
 
-def _record(source: str, rows: List[Row], scheme: str, doc_id: Optional[str]) -> GoldRecord:
+def _record(source: str, rows: List[Row], scheme: str, doc_id: Optional[str], separator: str) -> GoldRecord:
     words = [token for _, token, _ in rows]
     starts, pos = [], 0
     for word in words:
         starts.append(pos)
-        pos += len(word) + 1
-    record = GoldRecord(source, rows[0][0], " ".join(words), doc_id=doc_id)
+        pos += len(word) + len(separator)
+    record = GoldRecord(source, rows[0][0], separator.join(words), doc_id=doc_id)
     record.tokens = [(s, s + len(w)) for s, w in zip(starts, words)]
     open_at: Optional[int] = None
     open_label = ""

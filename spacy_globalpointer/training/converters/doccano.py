@@ -7,7 +7,16 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, Union
 
 from spacy_globalpointer.files.json_lines import InputError
-from spacy_globalpointer.training.converters.gold_records import FormatError, GoldRecord, Mention, check_label, check_offsets, objects, read_json_records, text_record
+from spacy_globalpointer.training.converters.gold_records import (
+    FormatError,
+    GoldRecord,
+    Mention,
+    check_label,
+    check_offsets,
+    objects,
+    read_json_records,
+    text_record,
+)
 
 
 def read_doccano(path: Union[str, Path]) -> Iterator[Union[GoldRecord, FormatError]]:

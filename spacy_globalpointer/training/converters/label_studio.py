@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple, Union
 
 from spacy_globalpointer.files.json_lines import InputError, lone_surrogate, read_text_file
-from spacy_globalpointer.training.converters.gold_records import FormatError, GoldRecord, Ignored, Mention, check_label, check_offsets
+from spacy_globalpointer.training.converters.gold_records import (
+    FormatError,
+    GoldRecord,
+    Ignored,
+    Mention,
+    check_label,
+    check_offsets,
+)
 
 
 def read_label_studio(

@@ -9,7 +9,17 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 from spacy_globalpointer.files.json_lines import InputError
-from spacy_globalpointer.training.converters.gold_records import FormatError, GoldRecord, Ignored, Mention, check_label, check_offsets, objects, read_json_records, text_record
+from spacy_globalpointer.training.converters.gold_records import (
+    FormatError,
+    GoldRecord,
+    Ignored,
+    Mention,
+    check_label,
+    check_offsets,
+    objects,
+    read_json_records,
+    text_record,
+)
 
 Read = Union[GoldRecord, Ignored, FormatError]
 
