@@ -7,7 +7,7 @@ batch) and at prediction (a chunk of start positions) alike.
 """
 
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, cast
 
 import numpy
 import srsly
@@ -121,6 +121,7 @@ class HeadShim(PyTorchShim):
 
 def convert_inputs(model: Model, X: HeadInput, is_train: bool):
     shim = model.shims[0]
+    assert isinstance(shim, PyTorchShim)  # span_head_layer's HeadShim
     if not isinstance(shim._model, SpanHead):
         raise ValueError(
             "GlobalPointer model is not initialized: call nlp.initialize() or load a trained pipeline."
@@ -133,6 +134,7 @@ def convert_inputs(model: Model, X: HeadInput, is_train: bool):
 
 def convert_outputs(model: Model, X_Ytorch, is_train: bool):
     shim = model.shims[0]
+    assert isinstance(shim, PyTorchShim)  # span_head_layer's HeadShim
     _, Ytorch = X_Ytorch
     Y = to_array(Ytorch)
 
@@ -145,7 +147,8 @@ def convert_outputs(model: Model, X_Ytorch, is_train: bool):
 
 def to_array(scores: torch.Tensor) -> Floats4d:
     # numpy has no bfloat16; float16 (the autocast default) passes as is.
-    return torch2xp(scores.float() if scores.dtype == torch.bfloat16 else scores)
+    # cast: torch2xp is typed to return any thinc array; the head's scores are 4d.
+    return cast(Floats4d, torch2xp(scores.float() if scores.dtype == torch.bfloat16 else scores))
 
 
 def pad(ops, X: List[Floats2d], width: int) -> Floats3d:

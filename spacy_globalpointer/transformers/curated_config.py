@@ -1,6 +1,7 @@
 """A spacy-curated-transformers BERT config filled from a local Hugging Face checkpoint folder.
 
-    python -m spacy_globalpointer.transformers.curated_config configs/cluener_curated.cfg /path/to/bert train.cfg
+    python -m spacy_globalpointer.transformers.curated_config \\
+        configs/cluener_curated.cfg /path/to/bert train.cfg
 
 The encoder's sizes are part of the pipeline's config (the pipeline is rebuilt from it when it is loaded,
 without the folder), so they are written into the config from the folder's config.json once, before

@@ -20,7 +20,10 @@ from spacy_globalpointer.transformers.hf_checkpoint import (
 )
 
 # How the fix reads in a message: the settings come from config.json, by the fill step.
-FILL = "fill the config from the folder: python -m spacy_globalpointer.transformers.curated_config CONFIG FOLDER OUTPUT"
+FILL = (
+    "fill the config from the folder: "
+    "python -m spacy_globalpointer.transformers.curated_config CONFIG FOLDER OUTPUT"
+)
 
 
 # Registered through the thinc_model_loaders entry point only: the registry
@@ -68,6 +71,7 @@ def load_checkpoint(model, folder: Path) -> None:
             f"spacy-curated-transformers.BertTransformer.v1 (not torchscript); this transformer's encoder "
             f"is a {type(encoder).__name__}"
         )
+    assert curated is not None  # it holds the BertEncoder checked above
     expected = encoder_settings(folder)
     built = built_sizes(encoder)
     for field, arg in SIZES.items():
