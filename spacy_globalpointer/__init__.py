@@ -7,6 +7,7 @@ torch and spaCy. spaCy finds the component through entry points either way.
 """
 
 import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 _EXPORTS = {
@@ -22,6 +23,28 @@ _EXPORTS = {
     "TorchGemmOps": "ml.torch_gemm",
 }
 __all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:
+    # The same names for type checkers, which do not run __getattr__ (keep in step with _EXPORTS;
+    # ``X as X``: an explicit re-export).
+    from spacy_globalpointer.ml.models.globalpointer import (
+        build_globalpointer_model as build_globalpointer_model,
+    )
+    from spacy_globalpointer.ml.models.globalpointer import (
+        build_globalpointer_model_v1 as build_globalpointer_model_v1,
+    )
+    from spacy_globalpointer.ml.models.globalpointer import (
+        build_globalpointer_model_v2 as build_globalpointer_model_v2,
+    )
+    from spacy_globalpointer.ml.models.ngram_hash_embed import NgramHashEmbed as NgramHashEmbed
+    from spacy_globalpointer.ml.models.ngram_hash_embed import NgramHashEmbed_v1 as NgramHashEmbed_v1
+    from spacy_globalpointer.ml.torch_gemm import TorchGemmOps as TorchGemmOps
+    from spacy_globalpointer.pipeline.globalpointer_ner import GlobalPointerNER as GlobalPointerNER
+    from spacy_globalpointer.pipeline.globalpointer_ner import (
+        make_globalpointer_ner as make_globalpointer_ner,
+    )
+    from spacy_globalpointer.pipeline.scorer import make_globalpointer_scorer as make_globalpointer_scorer
+    from spacy_globalpointer.pipeline.scorer import score_globalpointer as score_globalpointer
 
 
 def __getattr__(name: str):

@@ -2,7 +2,7 @@
 
 from contextlib import contextmanager
 from enum import Enum
-from typing import Iterator, NoReturn, Optional, Sequence, Type
+from typing import Iterator, NoReturn, Optional, Sequence, Type, cast
 
 import typer
 from wasabi import msg
@@ -23,7 +23,8 @@ def table(rows, header) -> None:
 def choices(name: str, values: Sequence[str]) -> Type[Enum]:
     """A closed option's values as typer takes them, an Enum: any other value
     is a usage error that lists these."""
-    return Enum(name, [(value, value) for value in values], type=str)
+    # cast: mypy types Enum's functional API only where its result is assigned to a name.
+    return cast(Type[Enum], Enum(name, [(value, value) for value in values], type=str))
 
 
 def run() -> None:

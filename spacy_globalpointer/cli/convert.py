@@ -1,7 +1,8 @@
 """`spacy globalpointer convert`."""
 
+from enum import Enum
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
 from spacy.cli._util import Arg, Opt
@@ -12,11 +13,18 @@ from spacy_globalpointer.training.alignment import ALIGNMENTS
 from spacy_globalpointer.training.convert import FORMATS
 from spacy_globalpointer.training.converters.conll import SCHEMES
 
-Format = choices("Format", FORMATS)
 # Invalid records printed on the terminal; the report lists them all.
 SHOWN = 50
-Alignment = choices("Alignment", ALIGNMENTS)
-Scheme = choices("Scheme", SCHEMES)
+if TYPE_CHECKING:
+    # typer reads the options' Enums, made at run time by choices(), from the annotations below; a type
+    # checker cannot take a class made at run time as a type: to it they are Enum.
+    Format = Enum
+    Alignment = Enum
+    Scheme = Enum
+else:
+    Format = choices("Format", FORMATS)
+    Alignment = choices("Alignment", ALIGNMENTS)
+    Scheme = choices("Scheme", SCHEMES)
 
 
 @app.command("convert")
@@ -34,7 +42,7 @@ def convert_cli(
         None, "--model", help="Tokenize with this pipeline's tokenizer (name or path)"
     ),
     alignment: Alignment = Opt(
-        Alignment.strict,
+        Alignment("strict"),
         "--alignment",
         help="A span off token boundaries: strict (an error), expand or contract",
     ),

@@ -1,7 +1,7 @@
 """`spacy globalpointer score`."""
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, List, Optional, Tuple
 
 from spacy.cli._util import Arg, Opt
 from wasabi import msg
@@ -41,7 +41,7 @@ def score_cli(
         return f"{100 * v:.2f}"
 
     msg.divider("Exact (start, end, label) match, micro")
-    rows = [
+    rows: List[Tuple[Any, ...]] = [
         (label, pct(v["p"]), pct(v["r"]), pct(v["f"]), v["tp"] + v["fn"])
         for label, v in exact["per_type"].items()
     ]

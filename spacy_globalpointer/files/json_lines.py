@@ -59,8 +59,9 @@ def lone_surrogate(obj: Any, where: str = "") -> Optional[Tuple[str, int]]:
     items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else ()
     for key, value in items:
         name = f"{where}.{key}" if where else str(key)
-        if isinstance(key, str) and lone_surrogate(key) is not None:
-            return name, lone_surrogate(key)[1]
+        key_bad = lone_surrogate(key) if isinstance(key, str) else None
+        if key_bad is not None:
+            return name, key_bad[1]
         found = lone_surrogate(value, name)
         if found is not None:
             return found

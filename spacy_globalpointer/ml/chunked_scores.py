@@ -50,7 +50,3 @@ class ChunkedScores:
             t = min(T, L - s)
             rows = vectors(s, min(L, s + t + W - 1))
             yield s, scorer.predict(HeadInput(rows, self.lengths, W, offset=s, n_starts=t))
-
-
-# (offset of the first start, scores for starts offset, offset + 1, ...).
-OffsetScores = Tuple[int, Floats4d]

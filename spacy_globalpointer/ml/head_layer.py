@@ -8,7 +8,7 @@ batch) and at prediction (a chunk of start positions) alike.
 
 import functools
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, cast
 
 import numpy
 import srsly
@@ -119,6 +119,7 @@ def forward(model: Model, X: HeadInput, is_train: bool) -> Tuple[Floats4d, Calla
 
 def convert_inputs(model: Model, X: HeadInput, is_train: bool):
     shim = model.shims[0]
+    assert isinstance(shim, PyTorchShim)  # span_head_layer's HeadShim
     if not isinstance(shim._model, SpanHead):
         raise ValueError(
             "[spacy_globalpointer.GlobalPointer] the model is not initialized: call nlp.initialize() "
@@ -132,6 +133,7 @@ def convert_inputs(model: Model, X: HeadInput, is_train: bool):
 
 def convert_outputs(model: Model, X_Ytorch, is_train: bool):
     shim = model.shims[0]
+    assert isinstance(shim, PyTorchShim)  # span_head_layer's HeadShim
     _, Ytorch = X_Ytorch
     Y = to_array(Ytorch)
 
@@ -144,7 +146,8 @@ def convert_outputs(model: Model, X_Ytorch, is_train: bool):
 
 def to_array(scores: torch.Tensor) -> Floats4d:
     # numpy has no bfloat16; float16 (the autocast default) passes as is.
-    return torch2xp(scores.float() if scores.dtype == torch.bfloat16 else scores)
+    # cast: torch2xp is typed to return any thinc array; the head's scores are 4d.
+    return cast(Floats4d, torch2xp(scores.float() if scores.dtype == torch.bfloat16 else scores))
 
 
 def pad(ops, X: List[Floats2d], width: int) -> Floats3d:

@@ -3,7 +3,7 @@ each depend on a fixed window of tokens, a doc can be encoded piece by piece
 (each piece with the layer's context on both sides) and the vectors are those
 of one pass over the whole doc."""
 
-from typing import List, Optional
+from typing import Any, Dict, List, Optional, cast
 
 from spacy.attrs import (
     IS_ALPHA,
@@ -22,7 +22,7 @@ from spacy.attrs import (
 )
 from spacy.tokens import Doc
 from thinc.api import Model
-from thinc.types import Floats2d, Floats3d
+from thinc.types import Floats2d, Floats3d, Ints2d
 
 from spacy_globalpointer.ml.models.ngram_hash_embed import WORD_PLACES_KEY, doc_word_places
 
@@ -96,7 +96,8 @@ class WindowedVectors:
         self.tok2vec, self.doc, self.window, self.context = tok2vec, doc, window, context
         # Token-level norms (a component may have set them); the rest of what
         # an encoder reads is lexical, and comes with the words.
-        self.norms = doc.to_array([NORM])
+        # cast: spacy/tokens/doc.pyi types to_array's result as floats; they are uint64 ids.
+        self.norms = cast(Ints2d, doc.to_array([NORM]))
         # Word features: the whole doc segmented once (a segmenter's path can
         # depend on text far away), each window given its slice.
         segmenters = {node.attrs["segmenter"] for node in tok2vec.walk() if node.name == "word_features"}
@@ -113,7 +114,9 @@ class WindowedVectors:
             self.held.append(self._encode(self.start + len(self.held) * self.window))
         xp = self.tok2vec.ops.xp
         joined = self.held[0] if len(self.held) == 1 else xp.concatenate(self.held)
-        return joined[None, lo - self.start : hi - self.start]
+        # thinc's array types leave None (numpy's newaxis) out of the index types they take (so the
+        # result has no type either).
+        return joined[None, lo - self.start : hi - self.start]  # type: ignore[index,return-value]
 
     def _encode(self, a: int) -> Floats2d:
         b = min(len(self.doc), a + self.window)
@@ -122,5 +125,6 @@ class WindowedVectors:
         sub = Doc(self.doc.vocab, words=[t.text for t in span], spaces=[bool(t.whitespace_) for t in span])
         sub.from_array([NORM], self.norms[lo:hi])
         for segmenter, places in self.word_places.items():
-            sub.user_data[(WORD_PLACES_KEY, segmenter)] = places[lo:hi]
+            # cast: spacy/tokens/doc.pyi types user_data's keys as str; spaCy's own keys are tuples too.
+            cast(Dict[Any, Any], sub.user_data)[(WORD_PLACES_KEY, segmenter)] = places[lo:hi]
         return self.tok2vec.predict([sub])[0][a - lo : b - lo]

@@ -20,7 +20,7 @@ score there is in-sample. Calibrate model-best, as the project does.)
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union, cast
 
 import numpy
 from spacy.language import Language
@@ -28,6 +28,9 @@ from spacy.tokens import Doc
 
 from spacy_globalpointer.pipeline.decode import SpanCandidates, select_flat
 from spacy_globalpointer.pipeline.scorer import count_matches, prf
+
+if TYPE_CHECKING:
+    from spacy_globalpointer.pipeline.globalpointer_ner import GlobalPointerNER
 
 GRID = numpy.round(numpy.arange(-4.0, 2.01, 0.1), 2)
 
@@ -95,7 +98,8 @@ def collect(
     grid (or the component's own, if lower: it is scored too), keeping every
     candidate span with its score. For a spans metric, references without
     the span group are left out, as spaCy's scorer leaves them out."""
-    gp = nlp.get_pipe(component)
+    # cast: Language.get_pipe is typed to return any pipe; ``component`` names a globalpointer_ner.
+    gp = cast("GlobalPointerNER", nlp.get_pipe(component))
     flat = metric == "ents_f"
     if not flat:
         references = [ref for ref in references if gp.spans_key in ref.spans]
@@ -185,7 +189,8 @@ def calibrate(
     pipeline's selection target) and set them on the component; returns what
     was chosen, with the dev scores at the old threshold, the global and the
     per-label ones, and the held-out scores that decided between them."""
-    gp = nlp.get_pipe(component)
+    # cast: Language.get_pipe is typed to return any pipe; ``component`` names a globalpointer_ner.
+    gp = cast("GlobalPointerNER", nlp.get_pipe(component))
     metric = metric or selection_metric(nlp, gp.spans_key)
     if metric not in metrics(gp.spans_key):
         raise ValueError(f"[{component}] metric must be one of {metrics(gp.spans_key)}, got {metric!r}")
@@ -241,7 +246,8 @@ def save_calibrated(nlp: Language, path: Union[str, Path], component: str = "glo
     keeps them: the component's cfg and config.cfg (what spacy.load reads)."""
     from thinc.api import Config
 
-    gp = nlp.get_pipe(component)
+    # cast: Language.get_pipe is typed to return any pipe; ``component`` names a globalpointer_ner.
+    gp = cast("GlobalPointerNER", nlp.get_pipe(component))
     gp.mark_configured("threshold", "label_thresholds")
     nlp.to_disk(path)
     config = Config().from_disk(Path(path) / "config.cfg", interpolate=False)

@@ -9,7 +9,7 @@ over all cells of a doc.
 
 import math
 from dataclasses import dataclass
-from typing import Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Iterable, List, Optional, Sequence, Tuple, Union, cast
 
 import numpy
 from thinc.api import get_array_module, torch2xp, xp2torch
@@ -61,10 +61,13 @@ def decode_spans(
     module; only the cells above the threshold leave the device.
     """
     decoder = SpanDecoder(lengths, threshold, spans_per_token)
-    chunks = [(0, scores)] if hasattr(scores, "shape") else scores
+    # A whole array is told from chunks by its shape (Floats4d is no class an array is an instance of).
+    chunks = (
+        [(0, cast(Floats4d, scores))] if hasattr(scores, "shape") else cast(Iterable[OffsetScores], scores)
+    )
     for offset, chunk in chunks:
         # A model may score wider spans than asked for (every span, say).
-        decoder.add(offset, chunk[..., :max_span_length] if max_span_length else chunk)
+        decoder.add(offset, chunk[:, :, :, :max_span_length] if max_span_length else chunk)
     return decoder.result()
 
 
@@ -123,6 +126,7 @@ class SpanDecoder:
     def _thresholds(self, xp, C: int):
         if numpy.ndim(self.threshold) == 0:
             return self.threshold
+        assert not isinstance(self.threshold, float)  # a number has ndim 0
         if len(self.threshold) != C:
             raise ValueError(f"{len(self.threshold)} thresholds for scores of {C} labels.")
         return xp.asarray(self.threshold, dtype="float32").reshape(1, C, 1, 1)
@@ -165,7 +169,9 @@ def _top_cells(xp, scores, lengths, caps, offset: int):
     least its cap-th best (ties kept: the exact cut is made on the host).
     Linear in the cells: a partition, then a sort of the K best only."""
     B, C, t, W = scores.shape
-    inside = torch2xp(valid_cells(xp2torch(xp.asarray(lengths)), t, W, offset))[:, None]
+    valid = torch2xp(valid_cells(xp2torch(xp.asarray(lengths)), t, W, offset))
+    # thinc's array types leave None (numpy's newaxis) out of the index types they take.
+    inside = valid[:, None]  # type: ignore[index,call-overload]
     neg = xp.where(inside, -scores, xp.inf).reshape(B, -1)
     K = min(int(caps.max()), neg.shape[1])
     best = xp.sort(xp.partition(neg, K - 1, axis=1)[:, :K], axis=1)

@@ -2,7 +2,7 @@
 
 import os
 from itertools import islice
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, cast
 
 from spacy.errors import Errors
 from spacy.language import Language
@@ -57,7 +57,7 @@ class GlobalPointerNER(WithSettings, TrainablePipe):
         "Thresholds for some labels, in place of threshold (`spacy globalpointer calibrate` chooses "
         "them on dev). Read-only as a mapping: assign a new one to change it.",
     )
-    max_span_length = Setting(
+    max_span_length: Setting[Optional[int]] = Setting(
         64,
         count_or_none,
         "Longest span scored, in tokens. Memory and time grow with doc length x this; None scores every "
@@ -248,7 +248,7 @@ class GlobalPointerNER(WithSettings, TrainablePipe):
             self._too_long.add(too_long, self.max_span_length, self)
         lengths = [len(eg.predicted) for eg in examples]
         loss, grad = band_loss(xp2torch(scores), cells, lengths, self.length_weight)
-        return loss, torch2xp(grad)
+        return loss, cast(Floats4d, torch2xp(grad))
 
 
 @Language.factory(

@@ -3,7 +3,7 @@ both by span length), and the package's one P/R/F of counts."""
 
 import functools
 from collections import defaultdict
-from typing import AbstractSet, Any, Callable, Dict, Hashable, Iterable, List, Sequence, TypeVar
+from typing import AbstractSet, Any, Callable, DefaultDict, Dict, Hashable, Iterable, List, Sequence, TypeVar
 
 from spacy.scorer import PRFScore, Scorer, get_ner_prf
 from spacy.training import Example
@@ -66,7 +66,7 @@ def per_length(
     def bucket(n: int) -> str:
         return names[max(k for k, a in enumerate(starts) if n >= a)] if n >= starts[0] else names[0]
 
-    counts = defaultdict(lambda: [0, 0, 0])
+    counts: DefaultDict[str, List[int]] = defaultdict(lambda: [0, 0, 0])
     for eg in examples:
         if not annotated(eg.reference):
             continue

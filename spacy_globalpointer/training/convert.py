@@ -197,6 +197,7 @@ def convert(
                 raise item.error("", "has no tokens of its own: give --lang or --model to tokenize it")
             if vocab_nlp is None:
                 vocab_nlp = make_tokenizer("xx")
+                assert vocab_nlp is not None  # make_tokenizer returns None only without a language
             doc, changes = record_to_doc(vocab_nlp, item, spans_key, alignment, skip_invalid)
         except FormatError as err:
             if not skip_invalid:

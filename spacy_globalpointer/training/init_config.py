@@ -6,7 +6,7 @@ the pipeline's own tokens, and whether its entities nest."""
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Set, Union
 
 TEMPLATE = Path(__file__).parent / "templates" / "init_config.cfg.jinja"
 # Without training data to measure: the component's default.
@@ -59,8 +59,9 @@ def read_facts(train: Union[str, Path], lang: str, spans_key: str = "sc") -> Dat
     from spacy_globalpointer.training.convert import make_tokenizer
 
     nlp = make_tokenizer(lang)
+    assert nlp is not None  # make_tokenizer returns None only without a language or a model
     facts = DataFacts()
-    labels = set()
+    labels: Set[str] = set()
     for ref in DocBin().from_disk(train).get_docs(nlp.vocab):
         spans = list(ref.spans[spans_key]) if spans_key in ref.spans else list(ref.ents)
         facts.docs += 1

@@ -68,6 +68,7 @@ def load_checkpoint(model, folder: Path) -> None:
             f"spacy-curated-transformers.BertTransformer.v1 (not torchscript); this transformer's encoder "
             f"is a {type(encoder).__name__}"
         )
+    assert curated is not None  # it holds the BertEncoder checked above
     expected = encoder_settings(folder)
     built = built_sizes(encoder)
     for field, arg in SIZES.items():

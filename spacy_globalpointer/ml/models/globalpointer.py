@@ -112,7 +112,7 @@ def build_globalpointer_model(
         _use_torch_gemm(tok2vec)
     # Settings live in the forward's closure, not in attrs: thinc saves attrs
     # with the weights and would restore them over a value given at load.
-    model = Model(
+    model: Model[List[Doc], Floats4d] = Model(
         "globalpointer",
         functools.partial(forward, chunk_size=chunk_size, encoder_window=encoder_window),
         init=init,

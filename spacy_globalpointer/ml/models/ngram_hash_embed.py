@@ -10,11 +10,13 @@ the rest: which word of its dictionary a character belongs to, and where in
 it (北京大学: 北 begins a four-character word).
 """
 
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union, cast
 
 import numpy
 from spacy.attrs import IDX, LENGTH, intify_attr
-from spacy.strings import hash_string
+
+# spacy/strings.pyi leaves out hash_string, a cpdef function of strings.pyx.
+from spacy.strings import hash_string  # type: ignore[attr-defined]
 from spacy.tokens import Doc
 from spacy.util import registry
 from thinc.api import HashEmbed, Maxout, Model, chain, concatenate, list2ragged, ragged2list, with_array
@@ -83,7 +85,9 @@ def NgramHashEmbed(
         table_rows += [word_rows, 64]
     # Seeds as MultiHashEmbed numbers them (8, 9, ...): the attribute tables
     # are hashed the same way as there.
-    embeddings = [HashEmbed(width, r, column=i, seed=8 + i, dropout=0.0) for i, r in enumerate(table_rows)]
+    embeddings: List[Model[Ints2d, Floats2d]] = [
+        HashEmbed(width, r, column=i, seed=8 + i, dropout=0.0) for i, r in enumerate(table_rows)
+    ]
     model = chain(
         features,
         list2ragged(),
@@ -152,7 +156,8 @@ def _features_forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Li
                 for k in range(1, n):
                     h = (h * _MIX) ^ keys[first + k : first + k + len(doc)]
                 cols.append(h[:, None])
-        out.append(model.ops.asarray(numpy.hstack(cols), dtype="uint64"))
+        # cast: thinc's array types do not take numpy's ndarray type, whose arrays they stand for.
+        out.append(model.ops.asarray2i(cast(Ints2d, numpy.hstack(cols)), dtype="uint64"))
     return out, lambda d_out: []
 
 
@@ -228,8 +233,10 @@ def _words_forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[
     segmenter = model.attrs["segmenter"]
     out = []
     for doc in docs:
-        places = doc.user_data.get((WORD_PLACES_KEY, segmenter))
+        # cast: spacy/tokens/doc.pyi types user_data's keys as str; spaCy's own keys are tuples too.
+        places = cast(Dict[Any, Any], doc.user_data).get((WORD_PLACES_KEY, segmenter))
         if places is None:
             places = doc_word_places(doc, segmenter)
-        out.append(model.ops.asarray(places, dtype="uint64"))
+        # cast: thinc's array types do not take numpy's ndarray type, whose arrays they stand for.
+        out.append(model.ops.asarray2i(cast(Ints2d, places), dtype="uint64"))
     return out, lambda d_out: []

@@ -121,12 +121,14 @@ def _record(source: str, rows: List[Row], scheme: str, doc_id: Optional[str], se
         starts.append(pos)
         pos += len(word) + len(separator)
     record = GoldRecord(source, rows[0][0], separator.join(words), doc_id=doc_id)
-    record.tokens = [(s, s + len(w)) for s, w in zip(starts, words)]
+    tokens = [(s, s + len(w)) for s, w in zip(starts, words)]
+    record.tokens = tokens
     open_at: Optional[int] = None
     open_label = ""
 
     def close(end_token: int) -> None:
-        start_char, end_char = record.tokens[open_at][0], record.tokens[end_token][1]
+        assert open_at is not None  # close() ends the mention open at open_at
+        start_char, end_char = tokens[open_at][0], tokens[end_token][1]
         record.mentions.append(
             Mention(start_char, end_char, open_label, f"tag {open_label}", rows[open_at][0])
         )

@@ -26,11 +26,13 @@ def read_doccano(path: Union[str, Path]) -> Iterator[Union[GoldRecord, FormatErr
 
 def parse_doccano_record(obj: Union[Dict[str, Any], InputError], source: str, line: int) -> GoldRecord:
     record = text_record(obj, source, line)
+    assert isinstance(obj, dict)  # text_record raised a FormatError for an InputError
     if "entities" in obj:
         expected = "{start_offset, end_offset, label}"
         for where, ent in objects(record, obj["entities"], "entities", expected):
             start, end = ent.get("start_offset"), ent.get("end_offset")
             check_offsets(record, start, end, where)
+            assert isinstance(start, int) and isinstance(end, int)  # check_offsets raised otherwise
             record.mentions.append(Mention(start, end, check_label(record, ent.get("label"), where), where))
         return record
     key = "label" if "label" in obj else "labels"

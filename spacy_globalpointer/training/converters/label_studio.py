@@ -116,6 +116,7 @@ def _read_result(record: GoldRecord, result: List[Any], where: str) -> None:
         place = f"{where}[{j}].value"
         start, end, labels = value.get("start"), value.get("end"), value.get("labels")
         check_offsets(record, start, end, place)
+        assert isinstance(start, int) and isinstance(end, int)  # check_offsets raised otherwise
         if not isinstance(labels, list) or not labels:
             raise record.error(f"{place}.labels", f"expected a non-empty list of labels, got {labels!r}")
         for label in labels:

@@ -36,7 +36,9 @@ def parse_spans_record(
     if answer != "accept":
         return Ignored(source, line, f"answer {answer!r}")
     record = text_record(obj, source, line)
-    meta = obj.get("meta") if isinstance(obj.get("meta"), dict) else {}
+    assert isinstance(obj, dict)  # text_record raised a FormatError for an InputError
+    meta = obj.get("meta")
+    meta = meta if isinstance(meta, dict) else {}
     doc_id = obj.get("doc_id", meta.get("doc_id"))
     record.doc_id = None if doc_id is None else str(doc_id)
     if obj.get("tokens") is not None:
@@ -44,6 +46,7 @@ def parse_spans_record(
     for where, span in objects(record, obj.get("spans"), "spans", "{start, end, label}"):
         start, end = span.get("start"), span.get("end")
         check_offsets(record, start, end, where)
+        assert isinstance(start, int) and isinstance(end, int)  # check_offsets raised otherwise
         label = check_label(record, span.get("label"), f"{where}.label")
         if record.tokens is not None and ("token_start" in span or "token_end" in span):
             _check_token_indices(record, span, start, end, where)
@@ -56,6 +59,7 @@ def _tokens(record: GoldRecord, tokens: Any) -> List[Tuple[int, int]]:
     for where, token in objects(record, tokens, "tokens", "{text, start, end}"):
         start, end = token.get("start"), token.get("end")
         check_offsets(record, start, end, where)
+        assert isinstance(start, int) and isinstance(end, int)  # check_offsets raised otherwise
         if "text" in token and record.text[start:end] != token["text"]:
             covered = record.text[start:end]
             raise record.error(where, f"offsets {start}..{end} cover {covered!r}, not {token['text']!r}")
