@@ -9,6 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import spacy
+from spacy.tokens import DocBin
+from spacy.training import Example
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -111,7 +114,10 @@ def test_project_workflows_and_packages(cluener_slice, tmp_path):
         pipelines[config] = json.loads((model / "meta.json").read_text())["pipeline"]
         metrics = json.loads((project / "metrics" / f"{config}_cluener.json").read_text())
         assert set(metrics) == {"exact", "official"}
-        assert json.loads((project / "metrics" / f"{config}_spacy.json").read_text())["ents_f"] is not None
+        # The slice's gold entities do not overlap, so doc.ents hold them all, and spaCy's ents_f is
+        # CLUENER's exact micro F of the same predictions (predict writes doc.ents), counted apart.
+        spacy_scores = json.loads((project / "metrics" / f"{config}_spacy.json").read_text())
+        assert spacy_scores["ents_f"] == pytest.approx(metrics["exact"]["f"], abs=1e-12)
         thresholds = json.loads((project / "metrics" / f"{config}_thresholds.json").read_text())
         assert f"threshold = {thresholds['threshold']}" in (model / "config.cfg").read_text()
         html = (project / "metrics" / f"{config}_dev_sample.html").read_text(encoding="utf8")
@@ -137,12 +143,20 @@ def test_project_workflows_and_packages(cluener_slice, tmp_path):
             wheel,
         ]
     )
+    # The installed package predicts what the pipeline it was built from does, spans and scores.
     code = (
-        "import spacy; nlp = spacy.load('zh_cluener_gp'); doc = nlp('北京欢迎你');"
-        " print(nlp.pipe_names, len(doc.spans['sc']) >= 0)"
+        "import json, sys, spacy; nlp = spacy.load(sys.argv[1]);"
+        " g = nlp('浙商银行企业信贷部叶老桂博士').spans['sc'];"
+        " print(json.dumps([nlp.pipe_names, [[s.start_char, s.end_char, s.label_] for s in g],"
+        " [float(x) for x in g.attrs['scores']]]))"
     )
-    out = run([sys.executable, "-c", code], cwd=tmp_path, env={"PYTHONPATH": str(site)})
-    assert "globalpointer_ner" in out
+    installed = run(
+        [sys.executable, "-c", code, "zh_cluener_gp"], cwd=tmp_path, env={"PYTHONPATH": str(site)}
+    )
+    model = project / "training" / "cluener_cpu" / "model-calibrated"
+    built_from = run([sys.executable, "-c", code, str(model)], cwd=tmp_path)
+    assert json.loads(installed.splitlines()[-1]) == json.loads(built_from.splitlines()[-1])
+    assert json.loads(installed.splitlines()[-1])[0] == ["globalpointer_ner"]
 
 
 @pytest.mark.slow
@@ -196,7 +210,11 @@ def test_own_data_workflow(genia_dir, tmp_path):
     thresholds = json.loads((project / "metrics" / "genia_thresholds.json").read_text())
     assert thresholds["metric"] == "spans_sc_f"  # nested data: selected and calibrated on the spans
     scores = json.loads((project / "metrics" / "genia_spacy.json").read_text())
-    assert scores["spans_sc_f"] is not None and "spans_sc_per_type" in scores
+    # spacy evaluate's file holds what the calibrated pipeline scores on the dev DocBin.
+    nlp = spacy.load(project / "training" / "genia" / "model-calibrated")
+    dev = list(DocBin().from_disk(project / "corpus" / "genia_dev.spacy").get_docs(nlp.vocab))
+    again = nlp.evaluate([Example(nlp.make_doc(doc.text), doc) for doc in dev])
+    assert scores["spans_sc_f"] == pytest.approx(again["spans_sc_f"]) and "spans_sc_per_type" in scores
     config = (project / "configs" / "genia.cfg").read_text()
     assert "spans_sc_f = 1.0" in config and '"protein"' in config
     report = json.loads((project / "corpus" / "genia_train.report.json").read_text())

@@ -6,8 +6,10 @@ import spacy
 from numpy.testing import assert_equal
 from spacy.language import Language
 from spacy.training import Example
+from thinc.api import fix_random_seed
 
 from spacy_globalpointer import GlobalPointerNER
+from spacy_globalpointer.ml.pytorch.heads import HEADS
 
 from .toy import LABELS, TRAIN_DATA, make_examples
 
@@ -101,66 +103,87 @@ def test_labels_read_from_ents_when_spans_key_absent():
     assert sorted(nlp.get_pipe("globalpointer_ner").labels) == LABELS
 
 
-@pytest.mark.parametrize("head", ["GlobalPointer", "EfficientGlobalPointer"])
-def test_overfit_save_load_same_predictions(head, tmp_path):
-    nlp = make_nlp(model={"head": head})
-    examples = make_examples(nlp, ents=True)
-    fix_random_seed()
-    steps = overfit(nlp, examples)
-    print(f"\n{head}: P/R/F = 1.0 on {len(examples)} docs after {steps} updates")
+VARIANTS = [(head, rope) for head in HEADS for rope in (True, False)]
+TEXTS = [text for text, _ in TRAIN_DATA]
+
+
+@pytest.fixture(scope="module", params=VARIANTS, ids=[f"{h}-rope_{r}" for h, r in VARIANTS])
+def overfitted(request):
+    """A pipeline of each head, with RoPE on and off, trained from seed 0
+    until every gold span (nested ones too) is predicted and nothing else;
+    its predictions of the training texts one doc at a time."""
+    head, rope = request.param
+    fix_random_seed(0)
+    nlp = make_nlp(model={"head": head, "rope": rope})
+    steps = overfit(nlp, make_examples(nlp, ents=True))
+    print(f"\n{head}, rope {rope}: P/R/F = 1.0 on {len(TRAIN_DATA)} docs after {steps} updates")
+    return nlp, steps, [nlp(text) for text in TEXTS]
+
+
+def predictions(doc):
+    return spans_of(doc), doc.spans["sc"].attrs["scores"], [(e.start, e.end, e.label_) for e in doc.ents]
+
+
+def test_overfits_the_nested_toy_set(overfitted):
+    nlp, steps, _ = overfitted
     assert 0 < steps <= MAX_STEPS
-    scores = nlp.evaluate(examples)
+    scores = nlp.evaluate(make_examples(nlp, ents=True))
     assert scores["spans_sc_p"] == scores["spans_sc_r"] == scores["spans_sc_f"] == 1.0
     assert set(scores["spans_sc_per_type"]) == set(LABELS)
-    # Where nothing nests, doc.ents are exactly the gold entities. (Where spans
-    # nest, ents keep the best-scoring one, which need not be the longest.)
-    flat = make_examples(nlp, [d for d in TRAIN_DATA if not is_nested(d[1])], ents=True)
-    flat_scores = nlp.evaluate(flat)
-    assert flat_scores["ents_p"] == flat_scores["ents_r"] == flat_scores["ents_f"] == 1.0
 
-    texts = [text for text, _ in TRAIN_DATA]
-    docs = [nlp(text) for text in texts]
-    # nested spans survive in doc.spans, and doc.ents are a flat subset of them
-    nested = docs[0]
-    assert {("北京大学", "ORG"), ("北京", "LOC")} <= {(s.text, s.label_) for s in nested.spans["sc"]}
+
+def test_ents_are_the_gold_where_nothing_nests(overfitted):
+    # Where spans nest, ents keep the best-scoring one, which need not be the longest.
+    nlp, _, _ = overfitted
+    flat = make_examples(nlp, [d for d in TRAIN_DATA if not is_nested(d[1])], ents=True)
+    scores = nlp.evaluate(flat)
+    assert scores["ents_p"] == scores["ents_r"] == scores["ents_f"] == 1.0
+
+
+def test_nested_spans_stay_and_ents_are_a_flat_subset(overfitted):
+    _, _, docs = overfitted
+    assert {("北京大学", "ORG"), ("北京", "LOC")} <= {(s.text, s.label_) for s in docs[0].spans["sc"]}
     for doc in docs:
+        ents = [(e.start, e.end) for e in doc.ents]
         assert {(e.start, e.end, e.label_) for e in doc.ents} <= set(spans_of(doc))
+        assert all(a[1] <= b[0] for a, b in zip(sorted(ents), sorted(ents)[1:]))
         assert len(doc.spans["sc"].attrs["scores"]) == len(doc.spans["sc"])
 
+
+def test_to_disk_and_load_predict_identically(overfitted, tmp_path):
+    nlp, _, docs = overfitted
     nlp.to_disk(tmp_path)
-    nlp2 = spacy.load(tmp_path)
-    # Same docs one at a time: exactly the same. (Batches pad to other
-    # shapes, and BLAS rounds differently: compared with a tolerance below.)
-    for doc, doc2 in zip(docs, map(nlp2, texts)):
-        assert spans_of(doc) == spans_of(doc2)
-        assert_equal(doc.spans["sc"].attrs["scores"], doc2.spans["sc"].attrs["scores"])
-        assert [(e.start, e.end, e.label_) for e in doc.ents] == [
-            (e.start, e.end, e.label_) for e in doc2.ents
-        ]
-    assert nlp2.evaluate(make_examples(nlp2, ents=True))["spans_sc_f"] == 1.0
+    loaded = spacy.load(tmp_path)
+    for doc, again in zip(docs, map(loaded, TEXTS)):
+        expected, got = predictions(doc), predictions(again)
+        assert expected[0] == got[0] and expected[2] == got[2]
+        assert_equal(expected[1], got[1])
 
-    nlp3 = make_nlp(model={"head": head})
-    nlp3.get_pipe("globalpointer_ner").from_bytes(nlp.get_pipe("globalpointer_ner").to_bytes())
-    for doc, doc3 in zip(docs, map(nlp3, texts)):
-        assert spans_of(doc) == spans_of(doc3)
-        assert_equal(doc.spans["sc"].attrs["scores"], doc3.spans["sc"].attrs["scores"])
 
-    # a batch predicts what single docs do
-    for doc, batched in zip(docs, nlp.pipe(texts, batch_size=5)):
+def test_to_bytes_and_from_bytes_predict_identically(overfitted):
+    nlp, _, docs = overfitted
+    head, rope = (nlp.config["components"]["globalpointer_ner"]["model"][k] for k in ("head", "rope"))
+    other = make_nlp(model={"head": head, "rope": rope})
+    other.get_pipe("globalpointer_ner").from_bytes(nlp.get_pipe("globalpointer_ner").to_bytes())
+    for doc, again in zip(docs, map(other, TEXTS)):
+        assert spans_of(doc) == spans_of(again)
+        assert_equal(doc.spans["sc"].attrs["scores"], again.spans["sc"].attrs["scores"])
+
+
+def test_a_batch_predicts_what_single_docs_do(overfitted):
+    # Batches pad to other shapes, and BLAS rounds differently: scores within a tolerance.
+    nlp, _, docs = overfitted
+    for doc, batched in zip(docs, nlp.pipe(TEXTS, batch_size=5)):
         assert spans_of(doc) == spans_of(batched)
         numpy.testing.assert_allclose(
             doc.spans["sc"].attrs["scores"], batched.spans["sc"].attrs["scores"], rtol=1e-4, atol=1e-4
         )
 
-    # several processes
-    multi = list(nlp2.pipe(texts, n_process=2, batch_size=4))
+
+def test_two_processes_predict_the_same_spans(overfitted):
+    nlp, _, docs = overfitted
+    multi = list(nlp.pipe(TEXTS, n_process=2, batch_size=4))
     assert [spans_of(d) for d in multi] == [spans_of(d) for d in docs]
-
-
-def fix_random_seed():
-    from thinc.api import fix_random_seed as fix
-
-    fix(0)
 
 
 def test_empty_docs():
@@ -204,9 +227,9 @@ def test_gold_longer_than_max_span_length_is_reported():
 def test_bad_settings():
     with pytest.raises(ValueError, match="max_span_length"):
         make_nlp(max_span_length=0)
-    with pytest.raises(Exception, match="EfficientGlobalPointer"):
+    with pytest.raises(ValueError, match="EfficientGlobalPointer"):
         make_nlp(model={"head": "Efficient"})
-    with pytest.raises(Exception, match="even"):
+    with pytest.raises(ValueError, match="even"):
         make_nlp(model={"head_size": 63})
 
 

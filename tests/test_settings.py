@@ -75,7 +75,7 @@ def test_a_bad_value_fails_naming_the_setting(saved, name):
     with pytest.raises(ValueError, match=f"\\[globalpointer_ner\\] {name} must"):
         setattr(gp, name, bad)
     assert getattr(gp, name) == DEFAULTS[name]  # unchanged
-    with pytest.raises(Exception, match=name):
+    with pytest.raises(ValueError, match=name):
         spacy.load(saved, config={"components": {"globalpointer_ner": {name: bad}}})
 
 

@@ -53,7 +53,7 @@ def test_overfit_and_round_trip(tiny_bert, tmp_path):
 
 
 def test_window_checked_against_positions(tiny_bert):
-    with pytest.raises(Exception, match="max_positions"):
+    with pytest.raises(ValueError, match="max_positions"):
         make_trf_nlp(tiny_bert, **{"components.transformer.model.get_spans.window": 511})
 
 
