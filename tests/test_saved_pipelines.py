@@ -39,3 +39,37 @@ def test_every_saved_architecture_is_still_registered(loaded):
     config = loaded.config["components"]
     archs = {config[name]["model"]["@architectures"] for name in COMPONENTS}
     assert archs == {f"spacy_globalpointer.{arch}" for arch, *_ in COMPONENTS.values()}
+
+
+# Every name this package has registered: released names never change meaning or go away.
+REGISTERED = {
+    "spacy_factories": {"globalpointer_ner"},
+    "spacy_architectures": {
+        "spacy_globalpointer.GlobalPointer.v1",
+        "spacy_globalpointer.GlobalPointer.v2",
+        "spacy_globalpointer.GlobalPointer.v3",
+        "spacy_globalpointer.NgramHashEmbed.v1",
+        "spacy_globalpointer.NgramHashEmbed.v2",
+    },
+    "spacy_scorers": {"spacy_globalpointer.scorer.v1", "spacy_globalpointer.scorer.v2"},
+    "spacy_readers": {"spacy_globalpointer.Corpus.v1"},
+    "spacy_tokenizers": {"spacy_globalpointer.ChineseCharTokenizer.v1"},
+    "spacy_callbacks": {
+        "spacy_globalpointer.torch_cpu_ops.v1",
+        "spacy_globalpointer.cached_msgpack_lookup.v1",
+    },
+    "spacy_span_getters": {"spacy_globalpointer.checked_strided_spans.v1"},
+    "thinc_model_loaders": {"spacy_globalpointer.HFCheckpointLoader.v1"},
+    "spacy_cli": {"globalpointer"},
+}
+
+
+def test_every_registered_name_is_still_there_and_loads():
+    from importlib.metadata import distribution
+
+    points = distribution("spacy-globalpointer").entry_points
+    found = {group: {ep.name for ep in points if ep.group == group} for group in REGISTERED}
+    assert found == REGISTERED
+    for ep in points:
+        if ep.group in REGISTERED:
+            assert callable(ep.load()), ep
