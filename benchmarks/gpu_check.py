@@ -49,14 +49,16 @@ DATA = ROOT.parent / "shared" / "data" / "cluener"
 CONFIGS = {"trf": "cluener_trf", "curated": "cluener_curated"}
 
 # Dev F of step a's runs on the CPU: the same seed, steps, slice, BERT and learning rate as a GPU run with
-# the default arguments. Training on a GPU (other kernels, float16) takes another path through the same
-# optimisation; the tolerance is the spread of those runs over training seeds 0-2 on the CPU, doubled.
+# the default arguments. A GPU (other kernels, float16) takes another path through the same optimisation.
+# After 100 steps the random BERT has only begun to learn (F was 0.00 at step 50), so F is small and
+# noisy; the tolerance is a judgement, not a measured seed spread (one seed was run, for lack of time).
 EXPECTED: Dict = {
-    "command": "python benchmarks/gpu_check.py --gpu-id -1 --only a  (2 CPU cores, torch 2.13 CPU)",
+    "command": "python benchmarks/gpu_check.py --gpu-id -1 --only a  (2 shared CPU cores, torch 2.13 CPU,"
+    " spaCy 3.8.18, spacy-transformers 1.4.0, transformers 4.53.2, spacy-curated-transformers 0.3.1)",
     "protocol": {"steps": 100, "train_limit": 800, "dev_limit": 200, "seed": 0, "bert_hidden": 64},
-    "cluener_trf": {"ents_f": None, "spans_sc_f": None},
-    "cluener_curated": {"ents_f": None, "spans_sc_f": None},
-    "tolerance": None,
+    "cluener_trf": {"ents_f": 0.0333, "spans_sc_f": 0.0333},
+    "cluener_curated": {"ents_f": 0.0696, "spans_sc_f": 0.0692},
+    "tolerance": 0.05,
 }
 
 
