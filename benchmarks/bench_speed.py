@@ -5,6 +5,7 @@ plain PyTorch loop written the way the common GlobalPointer scripts are.
     python benchmarks/bench_speed.py --transformer PATH    # any local Hugging Face folder
     python benchmarks/bench_speed.py --threads 1 --gpu-id 0
     python benchmarks/bench_speed.py --setups cpu --model training/cluener_cpu/model-calibrated
+    python benchmarks/bench_speed.py --setups curated      # spacy-curated-transformers, same BERT
 
 Both sides use the same encoder (the pipeline's own tok2vec, or the same
 transformer weights) and the same head class, loss and thread count; ratios
@@ -39,7 +40,10 @@ def parse_args():
         "--transformer", default=None, help="local HF model folder (default: build a tiny random BERT)"
     )
     p.add_argument(
-        "--setups", default="cpu,trf", help="comma-separated: cpu (CPU tok2vec config), trf (transformer)"
+        "--setups",
+        default="cpu,trf",
+        help="comma-separated: cpu (CPU tok2vec config), trf (spacy-transformers), curated"
+        " (spacy-curated-transformers, its config filled from the --transformer folder)",
     )
     p.add_argument(
         "--config", default=str(ROOT / "configs" / "cluener_cpu.cfg"), help="the CPU setup's config"
@@ -119,7 +123,7 @@ def load_nlp(setup: str, trf_path: str, overrides=None):
     if setup == "cpu":
         config = Config().from_disk(ARGS.config, overrides=overrides or {})
     else:
-        overrides = {"components.transformer.model.name": trf_path}
+        overrides = {} if setup == "curated" else {"components.transformer.model.name": trf_path}
         if DEVICE.type == "cpu":
             overrides.update(
                 {
@@ -128,7 +132,13 @@ def load_nlp(setup: str, trf_path: str, overrides=None):
                     "components.globalpointer_ner.model.mixed_precision": False,
                 }
             )
-        config = Config().from_disk(ROOT / "configs" / "cluener_trf.cfg", overrides=overrides)
+        if setup == "curated":
+            from spacy_globalpointer.transformers.curated_config import fill_curated_config
+
+            raw = Config().from_disk(ROOT / "configs" / "cluener_curated.cfg", interpolate=False)
+            config = Config().from_str(fill_curated_config(raw, trf_path).to_str(), overrides=overrides)
+        else:
+            config = Config().from_disk(ROOT / "configs" / "cluener_trf.cfg", overrides=overrides)
     return spacy.util.load_model_from_config(config, auto_fill=True)
 
 
@@ -236,8 +246,18 @@ class Baseline:
             self.tokenizer = AutoTokenizer.from_pretrained(trf_path)
             self.bert = AutoModel.from_pretrained(trf_path).to(DEVICE)
             width = self.bert.config.hidden_size
+        # The CPU config's GlobalPointer.v3 has the span content term: built alike, so ours' weights load
+        # (full_scores, the scripts' way, leaves the term out).
+        span_content = setup == "cpu" and bool(
+            fresh.config["components"]["globalpointer_ner"]["model"].get("span_content")
+        )
         self.head = build_head(
-            "GlobalPointer" if setup == "cpu" else "EfficientGlobalPointer", width, self.C, 64, True
+            "GlobalPointer" if setup == "cpu" else "EfficientGlobalPointer",
+            width,
+            self.C,
+            64,
+            True,
+            span_content,
         ).to(DEVICE)
         params = list(self.head.parameters()) + (list(self.bert.parameters()) if setup != "cpu" else [])
         self.encoder_s = 0.0
@@ -331,10 +351,11 @@ class Baseline:
         self.head.load_state_dict(gp.model.get_ref("scorer").shims[0]._model.state_dict())
         if self.setup == "cpu":
             self.tok2vec.from_bytes(gp.model.get_ref("tok2vec").to_bytes())
-        else:
+        elif self.setup == "trf":
             self.bert.load_state_dict(
                 nlp.get_pipe("transformer").model.layers[0].shims[0]._model.state_dict()
             )
+        # curated: its encoder's parameters have other names; the baseline keeps the folder's weights.
 
     @torch.no_grad()
     def predict(self, text):
@@ -411,7 +432,8 @@ def main():
     records = list(cluener.read_cluener(ARGS.dev))
     tmp = None
     trf_path = ARGS.transformer
-    if "trf" in ARGS.setups and trf_path is None:
+    transformer_setups = [s for s in ARGS.setups.split(",") if s != "cpu"]
+    if transformer_setups and trf_path is None:
         from tests.tiny_bert import build_tiny_bert
 
         tmp = tempfile.TemporaryDirectory()
@@ -433,8 +455,8 @@ def main():
             "python": sys.version.split()[0],
         },
         "transformer": trf_path
-        if "trf" in ARGS.setups and ARGS.transformer
-        else ("tiny random BERT (hidden 128, 2 layers)" if "trf" in ARGS.setups else None),
+        if transformer_setups and ARGS.transformer
+        else ("tiny random BERT (hidden 128, 2 layers)" if transformer_setups else None),
         "device": str(DEVICE),
         "rounds": ARGS.rounds,
         "model": ARGS.model,
