@@ -2,22 +2,7 @@
 flat doc.ents.
 """
 
-
-import json
-
-from dataclasses import dataclass, field
-
 from pathlib import Path
-
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
-
-from spacy_globalpointer.files.json_lines import InputError, iter_json_lines
-
-from spacy_globalpointer.corpus.input_records import InputRecord
-
-if TYPE_CHECKING:
-    from spacy.tokens import Doc
-
 
 
 def write_displacy(docs, path, spans_key: str) -> None:
@@ -40,6 +25,3 @@ def write_displacy(docs, path, spans_key: str) -> None:
     )
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(html, encoding="utf8")
-
-
-

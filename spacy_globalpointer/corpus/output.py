@@ -6,27 +6,17 @@ Light on purpose (no spaCy, no torch at import): Ray's read and write tasks
 import the engine that imports it.
 """
 
-
-import json
-
-from dataclasses import dataclass, field
-
-from pathlib import Path
-
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
-
-from spacy_globalpointer.files.json_lines import InputError, iter_json_lines
+from typing import TYPE_CHECKING, Any, Dict, Optional
 
 from spacy_globalpointer.corpus.input_records import InputRecord
+from spacy_globalpointer.files.json_lines import InputError
 
 if TYPE_CHECKING:
     from spacy.tokens import Doc
 
 from spacy_globalpointer.corpus.report import PredictReport
 
-
 OUTPUT_FORMATS = ("jsonl", "cluener")
-
 
 
 def doc_predictions(doc: "Doc", spans_key: str, *, with_text: bool = False) -> Dict[str, Any]:
@@ -46,7 +36,6 @@ def doc_predictions(doc: "Doc", spans_key: str, *, with_text: bool = False) -> D
         {"start": e.start_char, "end": e.end_char, "label": e.label_, "text": e.text} for e in doc.ents
     ]
     return out
-
 
 
 def output_line(
@@ -75,7 +64,6 @@ def output_line(
     return {**key, **doc_predictions(doc, spans_key, with_text=with_text)}
 
 
-
 def check_record(record: InputRecord, skip_invalid: bool, report: Optional[PredictReport] = None) -> None:
     """Stop at an invalid record with its file, line and field, or with
     ``skip_invalid`` let it through (to be written as an error line), counted
@@ -86,6 +74,3 @@ def check_record(record: InputRecord, skip_invalid: bool, report: Optional[Predi
         raise InputError(record.error + " (pass --skip-invalid to write it as an error record and go on)")
     if report is not None:
         report.add_invalid(record.error)
-
-
-

@@ -2,27 +2,13 @@
 written and skipped, written as JSON next to the output.
 """
 
-
-import json
-
 from dataclasses import dataclass, field
-
 from pathlib import Path
+from typing import Any, Dict, List
 
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
-
-from spacy_globalpointer.files.json_lines import InputError, iter_json_lines
-
-from spacy_globalpointer.corpus.input_records import InputRecord
-
-if TYPE_CHECKING:
-    from spacy.tokens import Doc
-
-from spacy_globalpointer.files.json_lines import write_json
-
+from spacy_globalpointer.files.json_lines import iter_json_lines, write_json
 
 REPORT_NAME = "predict_report.json"
-
 
 
 @dataclass
@@ -62,10 +48,6 @@ class PredictReport:
         }
 
 
-
 def write_report(path: Path, report: PredictReport, **header: Any) -> None:
     """The report file of a run: ``header`` (the local engine's run and status), then the report."""
     write_json(path, {**header, **report.to_dict()})
-
-
-

@@ -6,9 +6,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
-from spacy_globalpointer.training.converters.cluener import CLUENER_LABELS, CluenerError
 from spacy_globalpointer.files.json_lines import InputError, iter_json_lines
 from spacy_globalpointer.pipeline.scorer import prf
+from spacy_globalpointer.training.converters.cluener import CLUENER_LABELS, CluenerError
 
 
 def load_json_lines(path: Union[str, Path]) -> List[Dict[str, Any]]:
