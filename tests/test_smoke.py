@@ -29,6 +29,7 @@ def test_this_python_is_in_the_range_that_pyproject_and_the_readme_state():
     versions = [
         c.rsplit(" :: ", 1)[1] for c in meta.get_all("Classifier") or [] if re.fullmatch(PYTHON_X_Y, c)
     ]
+    assert versions, "no 'Python :: 3.X' classifiers in the installed metadata (pip install -e . again)"
     lowest, highest = min(versions, key=minor), max(versions, key=minor)
     assert [minor(v) for v in versions] == list(range(minor(lowest), minor(highest) + 1))  # no gap
     allowed = SpecifierSet(meta["Requires-Python"])
