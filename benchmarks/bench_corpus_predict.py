@@ -76,13 +76,15 @@ def child(engine: str, model: str, corpus: str, out: str) -> None:
         import spacy
 
         from spacy_globalpointer.corpus.predict import predict_corpus
+        from spacy_globalpointer.corpus.predict_options import PredictOptions
 
         nlp = spacy.load(model)
         t0 = time.perf_counter()
-        predict_corpus(nlp, [corpus], out, id_field="id", progress=False)
+        predict_corpus(nlp, [corpus], out, PredictOptions(id_field="id", progress=False))
     else:
         import ray
 
+        from spacy_globalpointer.corpus.predict_options import PredictOptions
         from spacy_globalpointer.corpus.ray_engine import predict_with_ray
 
         workers = int(engine.split("_")[1])
@@ -91,7 +93,7 @@ def child(engine: str, model: str, corpus: str, out: str) -> None:
         sampler = threading.Thread(target=worker_peak, args=(stop, found), daemon=True)
         sampler.start()
         t0 = time.perf_counter()
-        predict_with_ray(model, [corpus], out, id_field="id", workers=workers, progress=False)
+        predict_with_ray(model, [corpus], out, PredictOptions(id_field="id", progress=False), workers=workers)
         stop.set()
         sampler.join()
         extra["worker_peak_rss_mb"] = found.get("mb")

@@ -19,6 +19,16 @@ def cluener_dir() -> Path:
     return CLUENER_DIR
 
 
+@pytest.fixture(scope="module")
+def cluener_slice(cluener_dir, tmp_path_factory):
+    """The first lines of each CLUENER split: a small slice for end-to-end runs (and the smoke run)."""
+    out = tmp_path_factory.mktemp("cluener_slice")
+    for split, n in (("train", 400), ("dev", 100), ("test", 60)):
+        with open(cluener_dir / f"{split}.json", encoding="utf8") as f:
+            (out / f"{split}.json").write_text("".join(line for _, line in zip(range(n), f)), encoding="utf8")
+    return out
+
+
 @pytest.fixture(scope="session")
 def genia_dir() -> Path:
     if not (GENIA_DIR / "train.jsonl").exists():
@@ -29,4 +39,7 @@ def genia_dir() -> Path:
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "slow: end-to-end runs (spacy train, spacy project); deselect with -m 'not slow'"
+    )
+    config.addinivalue_line(
+        "markers", "smoke: a new user's first steps, on each supported Python (.ci/run); select with -m smoke"
     )

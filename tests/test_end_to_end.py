@@ -25,16 +25,6 @@ def run(cmd, cwd=None, env=None):
     return proc.stdout
 
 
-@pytest.fixture(scope="module")
-def cluener_slice(cluener_dir, tmp_path_factory):
-    """The first lines of each CLUENER split: a small slice for end-to-end runs."""
-    out = tmp_path_factory.mktemp("cluener_slice")
-    for split, n in (("train", 400), ("dev", 100), ("test", 60)):
-        with open(cluener_dir / f"{split}.json", encoding="utf8") as f:
-            (out / f"{split}.json").write_text("".join(line for _, line in zip(range(n), f)), encoding="utf8")
-    return out
-
-
 @pytest.mark.slow
 def test_spacy_train_from_config(cluener_slice, tmp_path):
     """`spacy train` finds the factory through the entry points (no --code)."""

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from spacy_globalpointer.cli import app
 from spacy_globalpointer.corpus import predict as corpus
+from spacy_globalpointer.corpus.predict_options import PredictOptions
 from spacy_globalpointer.corpus.report import REPORT_NAME
 from spacy_globalpointer.files.json_lines import InputError
 
@@ -93,7 +94,7 @@ def test_two_workers_match_one_process(model_path, tmp_path):
     assert sorted(ids, key=lambda i: int(i[1:])) == [f"d{k}" for k in range(1200)]  # every record, once
     assert ids == sorted(ids, key=lambda i: int(i[1:]))  # in input order
     corpus.predict_corpus(
-        spacy.load(model_path), [src], tmp_path / "local", id_field="doc_id", progress=False
+        spacy.load(model_path), [src], tmp_path / "local", PredictOptions(id_field="doc_id", progress=False)
     )
     local = by_id(
         r
@@ -110,9 +111,8 @@ def test_two_workers_match_one_process(model_path, tmp_path):
 def test_a_killed_worker_loses_nothing(model_path, tmp_path, kill_flag):
     src = write_shards(tmp_path / "in", n_shards=2, per_shard=200)
     kill_flag.write_text("")
-    predict_with_ray(
-        model_path, [src], tmp_path / "out", id_field="doc_id", workers=2, batch_size=50, progress=False
-    )
+    options = PredictOptions(id_field="doc_id", batch_size=50, progress=False)
+    predict_with_ray(model_path, [src], tmp_path / "out", options, workers=2)
     claimed = list(kill_flag.parent.glob(f"{kill_flag.name}{CLAIMED}*"))
     assert not kill_flag.exists() and len(claimed) == 1  # one worker claimed it, and so died
     assert claimed[0].name != f"{kill_flag.name}{CLAIMED}{os.getpid()}"  # a worker, not this process
@@ -124,10 +124,9 @@ def test_bad_input_and_edge_texts(model_path, tmp_path):
     src = tmp_path / "bad.jsonl"
     src.write_text("\n".join(BAD + [json.dumps({"text": "长" * 100_000})]) + "\n", encoding="utf8")
     with pytest.raises(InputError, match=f"{src}:2: not valid JSON"):  # Ray's wrappers removed
-        predict_with_ray(model_path, [src], tmp_path / "stop", workers=1, progress=False)
-    report = predict_with_ray(
-        model_path, [src], tmp_path / "out", workers=1, skip_invalid=True, progress=False
-    )
+        predict_with_ray(model_path, [src], tmp_path / "stop", PredictOptions(progress=False), workers=1)
+    skip = PredictOptions(skip_invalid=True, progress=False)
+    report = predict_with_ray(model_path, [src], tmp_path / "out", skip, workers=1)
     got = parts(tmp_path / "out")
     assert [r["line"] for r in got] == [1, 2, 3, 4, 5, 6, 7]
     assert [bool(r.get("error")) for r in got] == [False, True, True, True, True, False, False]
@@ -136,19 +135,21 @@ def test_bad_input_and_edge_texts(model_path, tmp_path):
     # an earlier run's output is not written over without --overwrite, and
     # --overwrite replaces only what this command writes
     with pytest.raises(InputError, match="output of an earlier run"):
-        predict_with_ray(model_path, [src], tmp_path / "out", workers=1, skip_invalid=True, progress=False)
+        predict_with_ray(model_path, [src], tmp_path / "out", skip, workers=1)
     (tmp_path / "out" / "notes.txt").write_text("mine")
     with pytest.raises(InputError, match="files this command did not write"):
-        predict_with_ray(model_path, [src], tmp_path / "out", workers=1, overwrite=True, progress=False)
+        predict_with_ray(
+            model_path, [src], tmp_path / "out", PredictOptions(overwrite=True, progress=False), workers=1
+        )
     assert (tmp_path / "out" / "notes.txt").read_text() == "mine"
 
 
 def test_text_shards_in_a_glob_as_cluener_spans(model_path, tmp_path):
     for s in range(2):
         (tmp_path / f"t{s}.txt").write_text("\n".join(TEXTS) + "\n", encoding="utf8")
-    options = dict(output_format="cluener", source="spans", progress=False)
-    predict_with_ray(model_path, [str(tmp_path / "t*.txt")], tmp_path / "out", workers=2, **options)
-    corpus.predict_corpus(spacy.load(model_path), [str(tmp_path / "t*.txt")], tmp_path / "local", **options)
+    options = PredictOptions(output_format="cluener", source="spans", progress=False)
+    predict_with_ray(model_path, [str(tmp_path / "t*.txt")], tmp_path / "out", options, workers=2)
+    corpus.predict_corpus(spacy.load(model_path), [str(tmp_path / "t*.txt")], tmp_path / "local", options)
     local = [
         json.loads(line)
         for s in range(2)

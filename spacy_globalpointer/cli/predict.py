@@ -1,11 +1,13 @@
 """`spacy globalpointer predict`."""
 
+import sys
+from enum import Enum
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
 from spacy.cli._util import Arg, Opt, setup_gpu
-from wasabi import msg
+from wasabi import Printer
 
 from spacy_globalpointer.cli.app import app, choices
 from spacy_globalpointer.corpus.displacy_page import write_displacy
@@ -13,10 +15,18 @@ from spacy_globalpointer.corpus.input_records import INPUT_FORMATS
 from spacy_globalpointer.corpus.output import OUTPUT_FORMATS
 from spacy_globalpointer.training.converters import cluener
 
-Engine = choices("Engine", ("local", "ray"))
-InputFormat = choices("InputFormat", INPUT_FORMATS)
-OutputFormat = choices("OutputFormat", OUTPUT_FORMATS)
-Source = choices("Source", cluener.SOURCES)
+if TYPE_CHECKING:
+    # typer reads the options' Enums, made at run time by choices(), from the annotations below; a type
+    # checker cannot take a class made at run time as a type: to it they are Enum.
+    Engine = Enum
+    InputFormat = Enum
+    OutputFormat = Enum
+    Source = Enum
+else:
+    Engine = choices("Engine", ("local", "ray"))
+    InputFormat = choices("InputFormat", INPUT_FORMATS)
+    OutputFormat = choices("OutputFormat", OUTPUT_FORMATS)
+    Source = choices("Source", cluener.SOURCES)
 
 
 @app.command("predict")
@@ -25,10 +35,12 @@ def predict_cli(
         ..., help="Pipeline name or path (e.g. training/cluener_cpu/model-best)", metavar="MODEL"
     ),
     inputs: List[str] = Arg(
-        ..., help="Input files, folders or (quoted) globs, then the output", metavar="INPUT... OUTPUT"
+        ...,
+        help="Input files, folders or (quoted) globs, then the output; - is standard input or output",
+        metavar="INPUT... OUTPUT",
     ),
     engine: Engine = Opt(
-        Engine.local, "--engine", help="local: one process, streaming, resumable; ray: Ray Data actors"
+        Engine("local"), "--engine", help="local: one process, streaming, resumable; ray: Ray Data actors"
     ),
     input_format: Optional[InputFormat] = Opt(
         None, "--input-format", help="jsonl or text (one text per line); default: by suffix (.txt: text)"
@@ -40,12 +52,12 @@ def predict_cli(
         help="JSON field carried to the output as the record's id (default: source file and line)",
     ),
     output_format: OutputFormat = Opt(
-        OutputFormat.jsonl,
+        OutputFormat("jsonl"),
         "--format",
         help="jsonl: spans and ents with character offsets; cluener: CLUENER's submission lines",
     ),
     source: Source = Opt(
-        Source.ents,
+        Source("ents"),
         "--source",
         help="--format cluener: ents (flat, what CLUENER's gold is) or spans (nested)",
     ),
@@ -82,25 +94,46 @@ def predict_cli(
 ):
     """Predict a corpus: one output line per input record, in input order
     per shard, with the record's id (--id-field) or its source file and line.
-    Inputs: JSON lines (--text-field), plain-text lines, or CLUENER files.
+    Inputs: JSON lines (--text-field), plain-text lines, or CLUENER files;
+    - reads standard input (JSON lines, or text with --input-format text).
     Output: a file when the input is one file and OUTPUT ends in .json/.jsonl,
-    else a folder with one file per input shard (local) or per block (ray).
+    a folder with one file per input shard (local) or per block (ray), or -
+    for standard output (local; messages and progress go to standard error).
 
     \b
     Examples:
       spacy globalpointer predict model-best dev.json dev_pred.json --format cluener
       spacy globalpointer predict model-best 'corpus/*.jsonl' out/ --id-field doc_id
+      cat texts.txt | spacy globalpointer predict model-best - - --input-format text
       spacy globalpointer predict model-best corpus/ out/ --engine ray --workers 8 \\
           --gpus-per-worker 1 --ray-address auto
     """
-    from spacy_globalpointer.corpus.predict import component_spans_key, model_fingerprint, predict_corpus
+    from spacy_globalpointer.corpus.input_records import STDIN
+    from spacy_globalpointer.corpus.predict import (
+        STDOUT,
+        component_spans_key,
+        model_fingerprint,
+        predict_corpus,
+    )
+    from spacy_globalpointer.corpus.predict_options import PredictOptions
     from spacy_globalpointer.files.json_lines import InputError
 
     if len(inputs) < 2:
         raise typer.BadParameter("give at least one input and an output", param_hint="INPUT... OUTPUT")
     *sources, output = inputs
+    if displacy_path is not None and sources[0] == STDIN:
+        raise typer.BadParameter(
+            "the sample is read from the first input again: not from -", param_hint="--displacy"
+        )
+    # With the predictions on standard output, every message goes to standard error.
+    say = Printer(no_print=True)
+    to_stderr = output == STDOUT
+
+    def tell(text: str) -> None:
+        print(text, file=sys.stderr if to_stderr else sys.stdout)
+
     nlp = None
-    common = dict(
+    options = PredictOptions(
         input_format=input_format.value if input_format else None,
         text_field=text_field,
         id_field=id_field,
@@ -109,45 +142,37 @@ def predict_cli(
         with_text=with_text,
         skip_invalid=skip_invalid,
         batch_size=batch_size,
+        overwrite=overwrite,
         progress=not no_progress,
     )
     try:
-        if engine == Engine.ray:
+        if engine == Engine("ray"):
             from spacy_globalpointer.corpus.ray_engine import predict_with_ray
 
             report = predict_with_ray(
                 model,
                 sources,
                 output,
+                options,
                 workers=workers,
                 cpus_per_worker=cpus_per_worker,
                 gpus_per_worker=gpus_per_worker,
                 ray_address=ray_address,
-                overwrite=overwrite,
-                **common,
             )
         else:
             import spacy
 
             setup_gpu(gpu_id, silent=True)
             nlp = spacy.load(model)
-            report = predict_corpus(
-                nlp,
-                sources,
-                output,
-                run_id=model_fingerprint(model),
-                overwrite=overwrite,
-                **common,
-            )
+            report = predict_corpus(nlp, sources, output, options, run_id=model_fingerprint(model))
             if report.shards_skipped:
-                msg.info(f"Resumed: {len(report.shards_skipped)} shard(s) were already done")
+                tell(say.info(f"Resumed: {len(report.shards_skipped)} shard(s) were already done"))
     except InputError as err:
-        msg.fail(str(err))
+        tell(say.fail(str(err)))
         raise typer.Exit(1) from None
-    msg.good(
-        f"Wrote {report.records} record(s) to {output}"
-        + (f" ({report.invalid} invalid, see the report)" if report.invalid else "")
-    )
+    where = "standard output" if output == STDOUT else output
+    invalid = f" ({report.invalid} invalid" + (")" if output == STDOUT else ", see the report)")
+    tell(say.good(f"Wrote {report.records} record(s) to {where}" + (invalid if report.invalid else "")))
     if displacy_path is not None:
         from itertools import islice
 
@@ -158,9 +183,9 @@ def predict_cli(
 
             nlp = spacy.load(model)
         shard = expand_inputs(sources)[0][0]
-        fmt = common["input_format"] or guess_input_format(shard)
+        fmt = options.input_format or guess_input_format(shard)
         records = read_records(shard, fmt, text_field, id_field)
-        texts = [r.text for r in islice((r for r in records if r.error is None), displacy_limit)]
+        texts = [r.text or "" for r in islice((r for r in records if r.error is None), displacy_limit)]
         records.close()
         write_displacy(list(nlp.pipe(texts)), displacy_path, component_spans_key(nlp))
-        msg.good(f"Wrote a displaCy sample of {len(texts)} docs to {displacy_path}")
+        tell(say.good(f"Wrote a displaCy sample of {len(texts)} docs to {displacy_path}"))

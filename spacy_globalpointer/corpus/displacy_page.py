@@ -3,10 +3,6 @@ flat doc.ents.
 """
 
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    pass
 
 
 def write_displacy(docs, path, spans_key: str) -> None:

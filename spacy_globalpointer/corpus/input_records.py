@@ -6,9 +6,10 @@ Light on purpose (no spaCy, no torch): Ray's read tasks import it.
 
 import glob
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Generator, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from spacy_globalpointer.files.json_lines import InputError, numbered_lines, parse_json_line
 
@@ -17,6 +18,11 @@ INPUT_FORMATS = ("jsonl", "text")
 
 # Files a folder contributes, by suffix.
 SHARD_SUFFIXES = (".jsonl", ".json", ".txt")
+
+# "-" as an input is standard input, as for cat and jq (a file named "-" is "./-"). Its shard is a
+# name no real file has, and its records' source: messages then say "<stdin>:LINE".
+STDIN = "-"
+STDIN_SHARD = Path("<stdin>")
 
 
 @dataclass
@@ -73,8 +79,13 @@ def read_records(
     input_format: str = "jsonl",
     text_field: str = "text",
     id_field: Optional[str] = None,
-) -> Iterator[InputRecord]:
+) -> Generator[InputRecord, None, None]:
     """The records of one shard, in order, invalid ones included (with ``error``), as a stream."""
+    if is_stdin(path):
+        # Not closed here: standard input belongs to the process.
+        lines = numbered_lines(sys.stdin.buffer, str(STDIN_SHARD))
+        yield from records_from_lines(lines, str(STDIN_SHARD), input_format, text_field, id_field)
+        return
     with open(path, "rb") as f:
         lines = numbered_lines(f, str(path))
         yield from records_from_lines(lines, str(path), input_format, text_field, id_field)
@@ -83,11 +94,16 @@ def read_records(
 def expand_inputs(inputs: Sequence[Union[str, Path]]) -> List[Tuple[Path, Path]]:
     """(shard, its path relative to the input it came from) for files,
     folders (every .jsonl/.json/.txt below, sorted) and globs, in the order
-    given. Raises if an input matches nothing."""
+    given; ``-`` is standard input (STDIN_SHARD, written as ``stdin``). Raises if an input matches
+    nothing."""
     shards: List[Tuple[Path, Path]] = []
     for item in inputs:
         path = Path(item)
-        if path.is_file():
+        if isinstance(item, str) and item == STDIN:
+            if any(is_stdin(shard) for shard, _ in shards):
+                raise InputError("standard input (-) is given twice: it can be read once")
+            shards.append((STDIN_SHARD, Path("stdin")))
+        elif path.is_file():
             shards.append((path, Path(path.name)))
         elif path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in SHARD_SUFFIXES)
@@ -105,5 +121,10 @@ def expand_inputs(inputs: Sequence[Union[str, Path]]) -> List[Tuple[Path, Path]]
     return shards
 
 
+def is_stdin(path: Union[str, Path]) -> bool:
+    return Path(path) == STDIN_SHARD
+
+
 def guess_input_format(path: Path) -> str:
+    """Standard input has no suffix: it is JSON lines unless --input-format says text."""
     return "text" if path.suffix == ".txt" else "jsonl"

@@ -3,7 +3,7 @@
 Input is JSON lines (one object per line, the text under ``text_field``),
 plain-text lines (one text per line) or CLUENER files (JSON lines with
 ``text`` and ``id``); a corpus is one or more files, folders or globs, each
-file a *shard*. Every input record becomes one output line (outputs.py), in
+file a *shard*, or standard input (``-``). Every input record becomes one output line (outputs.py), in
 input order per shard, carrying the record's id (``id_field``) or its source
 file and line. Shards are written to a temporary name and renamed when
 complete, so a rerun skips finished shards and never takes a half-written
@@ -13,8 +13,10 @@ shard for done.
 import hashlib
 import json
 import os
+import sys
+import uuid
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, BinaryIO, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -23,11 +25,16 @@ from spacy_globalpointer.corpus.input_records import (
     InputRecord,
     expand_inputs,
     guess_input_format,
+    is_stdin,
     read_records,
 )
-from spacy_globalpointer.corpus.output import OUTPUT_FORMATS, check_record, output_line
+from spacy_globalpointer.corpus.output import check_record, output_line
+from spacy_globalpointer.corpus.predict_options import PredictOptions
 from spacy_globalpointer.corpus.report import REPORT_NAME, PredictReport, write_report
 from spacy_globalpointer.files.json_lines import InputError, count_lines, json_line, write_json
+
+# An output of "-" is standard output, as for cat and jq.
+STDOUT = "-"
 
 
 def component_spans_key(nlp: Language) -> str:
@@ -76,18 +83,9 @@ def predict_corpus(
     nlp: Language,
     inputs: Sequence[Union[str, Path]],
     output: Union[str, Path],
+    options: PredictOptions = PredictOptions(),
     *,
-    input_format: Optional[str] = None,
-    text_field: str = "text",
-    id_field: Optional[str] = None,
-    output_format: str = "jsonl",
-    source: str = "ents",
-    with_text: bool = False,
-    skip_invalid: bool = False,
-    batch_size: int = 256,
     run_id: str = "",
-    overwrite: bool = False,
-    progress: bool = True,
 ) -> PredictReport:
     """Predict every record of a corpus with ``nlp``, shard by shard, streaming.
 
@@ -97,31 +95,39 @@ def predict_corpus(
     output exists, so a run stopped by a crash or Ctrl-C resumes where it
     stopped (its report counts the finished shards from their files); output
     left by a different run (another model, options, or an input shard that
-    changed) is an error unless ``overwrite``.
+    changed) is an error unless ``options.overwrite``.
     An invalid record raises an InputError naming its file, line and field,
-    or with ``skip_invalid`` is written as ``{..., "error": ...}`` in its
+    or with ``options.skip_invalid`` is written as ``{..., "error": ...}`` in its
     place and counted in the report (see output_layout). Memory does not grow
-    with the corpus: records are read, predicted and written ``batch_size``
+    with the corpus: records are read, predicted and written ``options.batch_size``
     at a time.
+    An input ``-`` is standard input. An ``output`` of ``-`` is standard output: every shard's
+    lines, in order, and no report file (nor resume).
     """
-    from tqdm import tqdm
+    from tqdm import tqdm  # type: ignore[import-untyped]  # no stubs, no py.typed
 
-    if output_format not in OUTPUT_FORMATS:
-        raise ValueError(f"output format must be one of {OUTPUT_FORMATS}, got {output_format!r}")
-    output = Path(output)
     shards = expand_inputs(inputs)
-    targets, report_file = output_layout(shards, output, output_format)
     spans_key = component_spans_key(nlp)
+    # Standard input can be read once and has no size: the bar then counts without a total.
+    total = None if any(is_stdin(p) for p, _ in shards) else sum(count_lines(p) for p, _ in shards)
+    bar = tqdm(total=total, unit=" lines", disable=not options.progress, smoothing=0.1)
+    report = PredictReport(engine="local")
+    if str(output) == STDOUT:
+        for shard, _ in shards:
+            bar.set_description(f"predict {shard.name}")
+            # Flushed line by line: a reader at the other end of a pipe gets each line as it is predicted.
+            _write_shard(nlp, shard, sys.stdout.buffer, spans_key, options, report, bar, flush=True)
+            report.shards_done.append(str(shard))
+        bar.close()
+        return report
+    output = Path(output)
+    targets, report_file = output_layout(shards, output, options.output_format)
     run = {
         "run_id": run_id,
-        "shards": [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p, _ in shards],
-        "options": [input_format, text_field, id_field, output_format, source, with_text],
+        "shards": [_shard_stamp(p) for p, _ in shards],
+        "options": options.output_key(),
     }
-    _claim_output(report_file, run, targets, overwrite)
-    report = PredictReport(engine="local")
-    bar = tqdm(
-        total=sum(count_lines(p) for p, _ in shards), unit=" lines", disable=not progress, smoothing=0.1
-    )
+    _claim_output(report_file, run, targets, options.overwrite)
     for (shard, _), target in zip(shards, targets):
         if target.exists():
             # Done by an earlier try of this run: count what it wrote.
@@ -130,24 +136,52 @@ def predict_corpus(
             bar.update(count_lines(shard))
             continue
         bar.set_description(f"predict {shard.name}")
-        records = read_records(shard, input_format or guess_input_format(shard), text_field, id_field)
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(target.name + ".part")
-        written = 0
-        with open(partial, "w", encoding="utf8") as f:
-            for record, doc in _predict_records(nlp, records, skip_invalid, batch_size, report):
-                f.write(json_line(output_line(record, doc, spans_key, output_format, with_text, source)))
-                written += 1
-                bar.update(1)
+        with open(partial, "wb") as f:
+            _write_shard(nlp, shard, f, spans_key, options, report, bar)
             f.flush()
             os.fsync(f.fileno())
-        bar.update(count_lines(shard) - written)  # blank lines
-        report.records += written
         os.replace(partial, target)
         report.shards_done.append(str(shard))
     bar.close()
     write_report(report_file, report, run=run, status="done")
     return report
+
+
+def _write_shard(
+    nlp: Language,
+    shard: Path,
+    out: BinaryIO,
+    spans_key: str,
+    options: PredictOptions,
+    report: PredictReport,
+    bar: Any,
+    flush: bool = False,
+) -> None:
+    """One shard's output lines, as UTF-8 (a file's and standard output's bytes are the same)."""
+    fmt = options.input_format or guess_input_format(shard)
+    records = read_records(shard, fmt, options.text_field, options.id_field)
+    written = 0
+    for record, doc in _predict_records(nlp, records, options.skip_invalid, options.batch_size, report):
+        line = output_line(record, doc, spans_key, options.output_format, options.with_text, options.source)
+        out.write(json_line(line).encode("utf8"))
+        if flush:
+            out.flush()
+        written += 1
+        bar.update(1)
+    if not is_stdin(shard):
+        bar.update(count_lines(shard) - written)  # blank lines
+    report.records += written
+
+
+def _shard_stamp(shard: Path) -> List[Any]:
+    """What says a shard changed since an earlier run. Standard input cannot say: a stamp no earlier
+    run has, so output written from it is never taken for a finished shard of this run."""
+    if is_stdin(shard):
+        return [str(shard), uuid.uuid4().hex]
+    stat = shard.stat()
+    return [str(shard), stat.st_size, stat.st_mtime_ns]
 
 
 def _claim_output(report_file: Path, run: Dict[str, Any], targets: List[Path], overwrite: bool) -> None:

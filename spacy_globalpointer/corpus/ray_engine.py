@@ -29,23 +29,24 @@ import re
 from pathlib import Path
 from typing import Iterator, List, Optional, Sequence, Union
 
+# Only the light input and output layers at import: read and write tasks load this module.
 from spacy_globalpointer.corpus.input_records import (
+    STDIN,
     InputRecord,
     expand_inputs,
     guess_input_format,
     records_from_lines,
 )
 from spacy_globalpointer.corpus.output import check_record, output_line
+from spacy_globalpointer.corpus.predict_options import PredictOptions
 from spacy_globalpointer.corpus.report import REPORT_NAME, PredictReport, write_report
-
-# Only the light input and output layers at import: read and write tasks load this module.
 from spacy_globalpointer.files.json_lines import InputError, json_line, numbered_lines
 
 ROWS_PER_BLOCK = 2048
 
 
 def _record_source_class():
-    import pyarrow
+    import pyarrow  # type: ignore[import-untyped]  # no stubs, no py.typed
     from ray.data.datasource import FileBasedDatasource
 
     class RecordSource(FileBasedDatasource):
@@ -118,17 +119,7 @@ class _RawStream(io.RawIOBase):
 class Predictor:
     """The map_batches callable: loads the pipeline once per actor."""
 
-    def __init__(
-        self,
-        model: str,
-        output_format: str = "jsonl",
-        source: str = "ents",
-        with_text: bool = False,
-        skip_invalid: bool = False,
-        gpu: bool = False,
-        threads: int = 1,
-        batch_size: int = 256,
-    ):
+    def __init__(self, model: str, options: PredictOptions, gpu: bool = False, threads: int = 1):
         import spacy
         import torch
 
@@ -140,9 +131,7 @@ class Predictor:
         torch.set_num_threads(max(1, threads))
         self.nlp = spacy.load(model)
         self.spans_key = component_spans_key(self.nlp)
-        self.output_format, self.source = output_format, source
-        self.with_text, self.skip_invalid = with_text, skip_invalid
-        self.batch_size = batch_size
+        self.options = options
 
     def __call__(self, batch):
         import pyarrow
@@ -152,19 +141,20 @@ class Predictor:
             InputRecord(source, line, text, None if id_ is None else json.loads(id_), error)
             for source, line, text, id_, error in zip(*columns)
         ]
+        opts = self.options
         for record in records:
-            check_record(record, self.skip_invalid)  # counted from the written lines (see _report)
+            check_record(record, opts.skip_invalid)  # counted from the written lines (see _report)
         valid = [r for r in records if r.error is None]
-        docs = iter(self.nlp.pipe((r.text for r in valid), batch_size=self.batch_size))
+        docs = iter(self.nlp.pipe((r.text or "" for r in valid), batch_size=opts.batch_size))
         lines = [
             json_line(
                 output_line(
                     r,
                     next(docs) if r.error is None else None,
                     self.spans_key,
-                    self.output_format,
-                    self.with_text,
-                    self.source,
+                    opts.output_format,
+                    opts.with_text,
+                    opts.source,
                 )
             )
             for r in records
@@ -176,21 +166,12 @@ def predict_with_ray(
     model: Union[str, Path],
     inputs: Sequence[Union[str, Path]],
     output: Union[str, Path],
+    options: PredictOptions = PredictOptions(),
     *,
-    input_format: Optional[str] = None,
-    text_field: str = "text",
-    id_field: Optional[str] = None,
-    output_format: str = "jsonl",
-    source: str = "ents",
-    with_text: bool = False,
-    skip_invalid: bool = False,
-    batch_size: int = 256,
     workers: int = 1,
     cpus_per_worker: float = 1,
     gpus_per_worker: float = 0,
     ray_address: Optional[str] = None,
-    overwrite: bool = False,
-    progress: bool = True,
 ) -> PredictReport:
     """Predict a corpus on Ray Data; returns the report (also in ``output``).
 
@@ -198,8 +179,9 @@ def predict_with_ray(
     inputs: files, folders or globs, on a file system every node can read
         (local paths for a local Ray; a shared file system on a cluster).
     output: a folder; one JSON-lines file per block, in input order. It must
-        be empty or new; ``overwrite`` replaces an earlier run's output (its
-        part files and report, nothing else).
+        be empty or new; ``options.overwrite`` replaces an earlier run's output
+        (its part files and report, nothing else).
+    options: what is read and written, as for the local engine.
     workers, cpus_per_worker, gpus_per_worker: the actor pool; each actor
         loads the pipeline once, runs torch on its CPUs and, with GPUs,
         spaCy on the GPU.
@@ -210,13 +192,16 @@ def predict_with_ray(
     from ray.data import ActorPoolStrategy, DataContext
     from ray.data.datasource import FilenameProvider
 
+    if STDIN in map(str, inputs) or str(output) == STDIN:
+        # Read and write tasks run on any node, in other processes: none of them has our standard streams.
+        raise InputError("standard input and output (-) are for the local engine: Ray reads and writes files")
     output = Path(output)
     shards = [str(p.resolve()) for p, _ in expand_inputs(inputs)]
     if any(Path(shard).is_relative_to(output.resolve()) for shard in shards):
         raise InputError(f"{output}: the output folder holds input files; write to another folder")
     ours = [*output.glob("part-*.jsonl"), output / REPORT_NAME] if output.is_dir() else []
     others = [p for p in output.iterdir() if p not in ours] if output.is_dir() else []
-    if others or (any(p.exists() for p in ours) and not overwrite):
+    if others or (any(p.exists() for p in ours) and not options.overwrite):
         what = "files this command did not write" if others else "the output of an earlier run"
         raise InputError(
             f"{output}: the output folder holds {what}; give an empty or new folder (or --overwrite)"
@@ -229,14 +214,14 @@ def predict_with_ray(
     ctx = DataContext.get_current()
     saved = (ctx.execution_options.preserve_order, ctx.enable_progress_bars)
     ctx.execution_options.preserve_order = True
-    ctx.enable_progress_bars = progress
+    ctx.enable_progress_bars = options.progress
 
     class PartFiles(FilenameProvider):
         def get_filename_for_task(self, write_uuid: str, task_index: int) -> str:
             return f"part-{task_index:06d}.jsonl"
 
     try:
-        records = _record_source_class()(shards, input_format, text_field, id_field)
+        records = _record_source_class()(shards, options.input_format, options.text_field, options.id_field)
         # Reading and writing are light and take no CPU reservation: workers may
         # then hold every CPU of a machine (2 workers on 2 cores) without starving them.
         ds = ray.data.read_datasource(records, num_cpus=0)
@@ -245,17 +230,13 @@ def predict_with_ray(
             compute=ActorPoolStrategy(size=workers),
             num_cpus=cpus_per_worker,
             num_gpus=gpus_per_worker or None,
-            batch_size=batch_size,
+            batch_size=options.batch_size,
             batch_format="pyarrow",
             fn_constructor_kwargs={
                 "model": str(model),
-                "output_format": output_format,
-                "source": source,
-                "with_text": with_text,
-                "skip_invalid": skip_invalid,
+                "options": options,
                 "gpu": gpus_per_worker > 0,
                 "threads": int(cpus_per_worker),
-                "batch_size": batch_size,
             },
         )
         ds.write_datasink(

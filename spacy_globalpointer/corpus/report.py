@@ -4,14 +4,9 @@ written and skipped, written as JSON next to the output.
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List
+from typing import Any, Dict, List
 
-from spacy_globalpointer.files.json_lines import iter_json_lines
-
-if TYPE_CHECKING:
-    pass
-
-from spacy_globalpointer.files.json_lines import write_json
+from spacy_globalpointer.files.json_lines import iter_json_lines, write_json
 
 REPORT_NAME = "predict_report.json"
 
