@@ -9,7 +9,7 @@ import typer
 from spacy.cli._util import Arg, Opt, setup_gpu
 from wasabi import Printer
 
-from spacy_globalpointer.cli.app import app, choices
+from spacy_globalpointer.cli.app import app, choices, fail
 from spacy_globalpointer.corpus.displacy_page import write_displacy
 from spacy_globalpointer.corpus.input_records import INPUT_FORMATS
 from spacy_globalpointer.corpus.output import OUTPUT_FORMATS
@@ -168,8 +168,7 @@ def predict_cli(
             if report.shards_skipped:
                 tell(say.info(f"Resumed: {len(report.shards_skipped)} shard(s) were already done"))
     except InputError as err:
-        tell(say.fail(str(err)))
-        raise typer.Exit(1) from None
+        fail(str(err))
     where = "standard output" if output == STDOUT else output
     invalid = f" ({report.invalid} invalid" + (")" if output == STDOUT else ", see the report)")
     tell(say.good(f"Wrote {report.records} record(s) to {where}" + (invalid if report.invalid else "")))
