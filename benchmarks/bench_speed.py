@@ -133,7 +133,7 @@ def load_nlp(setup: str, trf_path: str, overrides=None):
                 }
             )
         if setup == "curated":
-            from spacy_globalpointer.transformers.curated_config import fill_curated_config
+            from spacy_globalpointer.transformers.fill_curated_config import fill_curated_config
 
             raw = Config().from_disk(ROOT / "configs" / "cluener_curated.cfg", interpolate=False)
             config = Config().from_str(fill_curated_config(raw, trf_path).to_str(), overrides=overrides)

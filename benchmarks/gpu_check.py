@@ -186,7 +186,7 @@ class GPUCheck:
 
         config = Config().from_disk(ROOT / "configs" / f"{name}.cfg", interpolate=False)
         if name == "cluener_curated":
-            from spacy_globalpointer.transformers.curated_config import fill_curated_config
+            from spacy_globalpointer.transformers.fill_curated_config import fill_curated_config
 
             config = fill_curated_config(config, self.bert)
         else:

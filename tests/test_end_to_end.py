@@ -136,7 +136,7 @@ def test_project_workflows_and_packages(cluener_slice, tmp_path):
     # The installed package predicts what the pipeline it was built from does, spans and scores.
     code = (
         "import json, sys, spacy; nlp = spacy.load(sys.argv[1]);"
-        " g = nlp('浙商银行企业信贷部叶老桂博士').spans['sc'];"
+        " doc = nlp('浙商银行企业信贷部叶老桂博士'); g = doc.spans['sc'];"
         " print(json.dumps([nlp.pipe_names, [[s.start_char, s.end_char, s.label_] for s in g],"
         " [float(x) for x in g.attrs['scores']]]))"
     )

@@ -43,15 +43,20 @@ def test_every_saved_architecture_is_still_registered(loaded):
 
 # Every name this package has registered: released names never change meaning or go away.
 REGISTERED = {
-    "spacy_factories": {"globalpointer_ner"},
+    "spacy_factories": {"globalpointer_ner", "globalpointer_rel"},
     "spacy_architectures": {
         "spacy_globalpointer.GlobalPointer.v1",
         "spacy_globalpointer.GlobalPointer.v2",
         "spacy_globalpointer.GlobalPointer.v3",
         "spacy_globalpointer.NgramHashEmbed.v1",
         "spacy_globalpointer.NgramHashEmbed.v2",
+        "spacy_globalpointer.RelationPointer.v1",
     },
-    "spacy_scorers": {"spacy_globalpointer.scorer.v1", "spacy_globalpointer.scorer.v2"},
+    "spacy_scorers": {
+        "spacy_globalpointer.scorer.v1",
+        "spacy_globalpointer.scorer.v2",
+        "spacy_globalpointer.relation_scorer.v1",
+    },
     "spacy_readers": {"spacy_globalpointer.Corpus.v1"},
     "spacy_tokenizers": {"spacy_globalpointer.ChineseCharTokenizer.v1"},
     "spacy_callbacks": {

@@ -17,6 +17,7 @@ from thinc.api import Model, PyTorchGradScaler, PyTorchShim, get_torch_default_d
 from thinc.types import ArgsKwargs, Floats2d, Floats3d, Floats4d
 
 from spacy_globalpointer.ml.pytorch.heads import SpanHead, build_head
+from spacy_globalpointer.ml.pytorch.pairs import PairPointer
 
 
 @dataclass
@@ -30,6 +31,13 @@ class HeadInput:
     width: int
     offset: int = 0
     n_starts: Optional[int] = None
+
+    def call(self, device: "torch.device", is_train: bool) -> Tuple[ArgsKwargs, Callable]:
+        """The torch module's call for this input, and the gradient of the vectors from its own."""
+        Xt = xp2torch(self.vectors, requires_grad=is_train, device=device)
+        lengths = torch.tensor(self.lengths, dtype=torch.long, device=device)
+        kwargs = {"width": self.width, "offset": self.offset, "n_starts": self.n_starts}
+        return ArgsKwargs(args=(Xt, lengths), kwargs=kwargs), lambda d_args: torch2xp(d_args.args[0])
 
 
 def span_head_layer(
@@ -105,8 +113,9 @@ def init_head_layer(
     model.shims[0] = make_shim(head)
 
 
-def forward(model: Model, X: HeadInput, is_train: bool) -> Tuple[Floats4d, Callable]:
-    """thinc's PyTorchWrapper forward, for the head's one input type."""
+def forward(model: Model, X: Any, is_train: bool) -> Tuple[Any, Callable]:
+    """thinc's PyTorchWrapper forward, for an input that knows its torch call
+    (HeadInput; pair_layer's inputs)."""
     Xtorch, get_dX = convert_inputs(model, X, is_train)
     Ytorch, torch_backprop = model.shims[0](Xtorch, is_train)
     Y, get_dYtorch = convert_outputs(model, (X, Ytorch), is_train)
@@ -117,18 +126,14 @@ def forward(model: Model, X: HeadInput, is_train: bool) -> Tuple[Floats4d, Calla
     return Y, backprop
 
 
-def convert_inputs(model: Model, X: HeadInput, is_train: bool):
+def convert_inputs(model: Model, X: Any, is_train: bool):
     shim = model.shims[0]
-    assert isinstance(shim, PyTorchShim)  # span_head_layer's HeadShim
-    if not isinstance(shim._model, SpanHead):
+    assert isinstance(shim, PyTorchShim)  # made by head_shim
+    if not isinstance(shim._model, (SpanHead, PairPointer)):
         raise ValueError(
-            "[spacy_globalpointer.GlobalPointer] the model is not initialized: call nlp.initialize() "
-            "or load a trained pipeline."
+            f"[{model.name}] the model is not initialized: call nlp.initialize() or load a trained pipeline."
         )
-    Xt = xp2torch(X.vectors, requires_grad=is_train, device=shim.device)
-    lengths = torch.tensor(X.lengths, dtype=torch.long, device=shim.device)
-    kwargs = {"width": X.width, "offset": X.offset, "n_starts": X.n_starts}
-    return ArgsKwargs(args=(Xt, lengths), kwargs=kwargs), lambda d_args: torch2xp(d_args.args[0])
+    return X.call(shim.device, is_train)
 
 
 def convert_outputs(model: Model, X_Ytorch, is_train: bool):
@@ -146,7 +151,7 @@ def convert_outputs(model: Model, X_Ytorch, is_train: bool):
 
 def to_array(scores: torch.Tensor) -> Floats4d:
     # numpy has no bfloat16; float16 (the autocast default) passes as is.
-    # cast: torch2xp is typed to return any thinc array; the head's scores are 4d.
+    # cast: torch2xp is typed to return any thinc array; span scores are 4d.
     return cast(Floats4d, torch2xp(scores.float() if scores.dtype == torch.bfloat16 else scores))
 
 
@@ -169,7 +174,7 @@ def unpad(ops, dX: Floats3d, X: List[Floats2d]) -> List[Floats2d]:
 def serialize_head(head: torch.nn.Module) -> bytes:
     """msgpack of the constructor arguments and the weights as arrays: loading
     a model never unpickles anything."""
-    if not isinstance(head, SpanHead):
+    if not isinstance(head, (SpanHead, PairPointer)):
         return srsly.msgpack_dumps({"config": None, "state": {}})
     state = {name: t.detach().float().cpu().numpy() for name, t in head.state_dict().items()}
     return srsly.msgpack_dumps({"config": head.config, "state": state})
@@ -181,6 +186,7 @@ def deserialize_head(placeholder: torch.nn.Module, data: bytes, device: "torch.d
         return placeholder
     # Pipelines saved before the input width had its own name call it "width".
     config = {("input_width" if key == "width" else key): value for key, value in msg["config"].items()}
-    head = build_head(**config)
+    module = config.pop("module", None)
+    head: torch.nn.Module = PairPointer(**config) if module == "PairPointer" else build_head(**config)
     head.load_state_dict({name: torch.from_numpy(numpy.array(arr)) for name, arr in msg["state"].items()})
     return head.to(device)

@@ -1,0 +1,278 @@
+"""The globalpointer_rel component (GPLinker): pair scores against a brute
+force, chunked prediction, learning nested relations, saving, processes,
+DocBins, entities another component made, and the scores."""
+
+import math
+import random
+
+import numpy
+import pytest
+import spacy
+import torch
+from numpy.testing import assert_equal
+from spacy.tokens import DocBin
+from spacy.training import Example
+from thinc.api import fix_random_seed
+
+from spacy_globalpointer.ml.models.relation_pointer import entity_pairs
+from spacy_globalpointer.ml.pytorch import pairs as pairs_module
+from spacy_globalpointer.ml.pytorch.heads import HEADS
+from spacy_globalpointer.ml.pytorch.pairs import PairPointer
+from spacy_globalpointer.pipeline.relations import Relation, relations, set_relations
+from spacy_globalpointer.pipeline.scorer import score_relations
+
+# Text, entities (nested ones too), relations (subject, object, label), in characters.
+DATA = [
+    (
+        "张三在北京大学读书",
+        [(0, 2, "PER"), (3, 7, "ORG"), (3, 5, "LOC")],
+        [(0, 1, "works_at"), (1, 2, "located_in")],
+    ),
+    (
+        "李四去了上海交通大学",
+        [(0, 2, "PER"), (4, 10, "ORG"), (4, 6, "LOC")],
+        [(0, 1, "works_at"), (1, 2, "located_in")],
+    ),
+    ("南京大学在南京", [(0, 4, "ORG"), (0, 2, "LOC"), (5, 7, "LOC")], [(0, 2, "located_in")]),
+    ("王五是清华大学的老师", [(0, 2, "PER"), (3, 7, "ORG")], [(0, 1, "works_at")]),
+    ("今天天气很好", [], []),
+]
+TEXTS = [text for text, _, _ in DATA]
+FIRST = [("张三", "PER", "works_at", "北京大学", "ORG"), ("北京大学", "ORG", "located_in", "北京", "LOC")]
+
+
+def gold_doc(nlp, text, ents, rels):
+    doc = nlp.make_doc(text)
+    doc.spans["sc"] = [doc.char_span(a, b, label) for a, b, label in ents]
+    spans = list(doc.spans["sc"])
+    set_relations(doc, [Relation(spans[h], spans[t], label) for h, t, label in rels])
+    return doc
+
+
+def examples_of(nlp):
+    return [Example(nlp.make_doc(text), gold_doc(nlp, text, e, r)) for text, e, r in DATA]
+
+
+def triples(doc):
+    return [(r.head.text, r.head.label_, r.label, r.tail.text, r.tail.label_) for r in relations(doc)]
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """globalpointer_ner and globalpointer_rel on one blank zh pipeline,
+    trained from seed 0 until both score F 1.0 on the toy set."""
+    fix_random_seed(0)
+    nlp = spacy.blank("zh")
+    nlp.add_pipe("globalpointer_ner")
+    nlp.add_pipe("globalpointer_rel", config={"max_distance": 8})
+    examples = examples_of(nlp)
+    optimizer = nlp.initialize(lambda: examples)
+    for step in range(1, 201):
+        losses = nlp.update(examples, sgd=optimizer)
+        assert all(math.isfinite(v) for v in losses.values())
+        if step % 10 == 0 and nlp.evaluate(examples)["rel_micro_f"] == 1.0:
+            break
+    return nlp, step
+
+
+@pytest.mark.parametrize("head", HEADS)
+@pytest.mark.parametrize("rope", [False, True])
+def test_pair_scores_equal_a_loop_over_pairs(head, rope):
+    torch.manual_seed(0)
+    module = PairPointer(head, 6, 3, head_size=4, rope=rope).double()
+    for p in module.parameters():
+        torch.nn.init.normal_(p)
+    X = torch.randn(2, 9, 6, dtype=torch.float64)
+    lengths, D = torch.tensor([9, 5]), 3
+    torch.set_grad_enabled(False)
+    try:
+        band = module(X, lengths, D)
+        rows = torch.tensor([0, 2, 4, 7, 8])
+        index = torch.tensor([[0, 3, 1, 4], [4, 0, 2, 1], [2, 2, 3, 0]])
+        picked = module(X[:1], None, rows=rows, pairs=index)
+    finally:
+        torch.set_grad_enabled(True)
+
+    @torch.no_grad()
+    def brute(pointer, b, c, i, j):
+        q, k, first, second = module.pointers[pointer].project(X[b : b + 1])
+        qi, kj = q[0, c if q.shape[1] > 1 else 0, i], k[0, c if k.shape[1] > 1 else 0, j]
+        want = (qi * kj).sum()
+        if first is not None:
+            want = want + first[0, c, i] + second[0, c, j]
+        return float(want)
+
+    for pointer in range(2):
+        for b in range(2):
+            for c in range(3):
+                for i in range(9):
+                    for w in range(2 * D + 1):
+                        j, got = i + w - D, band[b, c, pointer, i, w]
+                        if i < lengths[b] and 0 <= j < lengths[b]:
+                            assert float(got) == pytest.approx(brute(pointer, b, c, i, j), abs=1e-12)
+                        else:
+                            assert got == torch.finfo(torch.float64).min
+        for n, row in enumerate(index.tolist()):
+            i, j = int(rows[row[2 * pointer]]), int(rows[row[2 * pointer + 1]])
+            for c in range(3):
+                assert float(picked[n, c, pointer]) == pytest.approx(brute(pointer, 0, c, i, j), abs=1e-12)
+
+
+def test_chunked_prediction_equals_whole_doc_scores(monkeypatch):
+    torch.manual_seed(1)
+    module = PairPointer("GlobalPointer", 6, 2, head_size=4, rope=True).double()
+    X = torch.randn(1, 50, 6, dtype=torch.float64)
+    rows = torch.tensor(sorted(random.Random(0).sample(range(50), 20)))
+    index = torch.randint(0, 20, (37, 4))
+    whole = module(X, None, rows=rows, pairs=index)
+    monkeypatch.setattr(pairs_module, "ROWS_PER_STEP", 7)
+    monkeypatch.setattr(pairs_module, "PAIRS_PER_STEP", 5)
+    chunked = module(X, None, rows=rows, pairs=index)
+    assert torch.allclose(whole, chunked, rtol=0, atol=1e-12)
+
+
+def test_candidate_pairs_are_every_ordered_pair_within_the_distance():
+    nlp = spacy.blank("en")
+    rng = random.Random(0)
+    doc = nlp.make_doc(" ".join("w" for _ in range(200)))
+    spans = []
+    for _ in range(120):
+        start = rng.randrange(200)
+        spans.append(doc[start : min(200, start + rng.randrange(1, 6))])
+    for D in (0, 3, 17, 500):
+        brute = [
+            (a, b)
+            for a in range(len(spans))
+            for b in range(len(spans))
+            if a != b and abs(spans[a].start - spans[b].start) <= D and abs(spans[a].end - spans[b].end) <= D
+        ]
+        assert entity_pairs(spans, D) == sorted(brute)
+
+
+def test_nested_relations_are_learned(trained):
+    nlp, steps = trained
+    scores = nlp.evaluate(examples_of(nlp))
+    assert scores["rel_micro_f"] == scores["rel_boundaries_f"] == 1.0, (steps, scores)
+    doc = nlp("张三在北京大学读书")
+    assert triples(doc) == [
+        ("张三", "PER", "works_at", "北京大学", "ORG"),
+        ("北京大学", "ORG", "located_in", "北京", "LOC"),
+    ]
+
+
+def test_save_and_load_give_identical_relation_scores(trained, tmp_path):
+    nlp, _ = trained
+    nlp.to_disk(tmp_path)
+    loaded = spacy.load(tmp_path)
+    for doc, again in zip(nlp.pipe(TEXTS), loaded.pipe(TEXTS)):
+        assert doc.user_data == again.user_data
+        assert_equal([r.score for r in relations(doc)], [r.score for r in relations(again)])
+
+
+def test_two_processes_give_the_same_relations(trained):
+    nlp, _ = trained
+    one = [triples(doc) for doc in nlp.pipe(TEXTS)]
+    two = [triples(doc) for doc in nlp.pipe(TEXTS, n_process=2, batch_size=2)]
+    assert two == one and any(one)
+
+
+def test_gold_relations_survive_a_docbin(tmp_path):
+    nlp = spacy.blank("zh")
+    docs = [gold_doc(nlp, *item) for item in DATA]
+    DocBin(docs=docs, store_user_data=True).to_disk(tmp_path / "gold.spacy")
+    again = list(DocBin().from_disk(tmp_path / "gold.spacy").get_docs(nlp.vocab))
+    assert [triples(d) for d in again] == [triples(d) for d in docs]
+    assert sum(len(relations(d)) for d in again) == sum(len(r) for _, _, r in DATA)
+
+
+def test_relations_over_entities_another_component_made(trained):
+    """A span_ruler writes the entities; the relation component links them."""
+    trained_nlp, _ = trained
+    nlp = spacy.blank("zh")
+    ruler = nlp.add_pipe("span_ruler", config={"spans_key": "sc"})
+    ruler.add_patterns(
+        [
+            {"label": "PER", "pattern": "张三"},
+            {"label": "ORG", "pattern": "北京大学"},
+            {"label": "LOC", "pattern": "北京"},
+        ]
+    )
+    nlp.add_pipe("globalpointer_rel", source=trained_nlp)
+    doc = nlp("张三在北京大学读书")
+    assert {(s.text, s.label_) for s in doc.spans["sc"]} == {
+        ("张三", "PER"),
+        ("北京大学", "ORG"),
+        ("北京", "LOC"),
+    }
+    assert triples(doc) == [
+        ("张三", "PER", "works_at", "北京大学", "ORG"),
+        ("北京大学", "ORG", "located_in", "北京", "LOC"),
+    ]
+
+
+def test_thresholds_and_the_distance_bound(trained):
+    nlp, _ = trained
+    rel = nlp.get_pipe("globalpointer_rel")
+    try:
+        rel.label_thresholds = {"works_at": 1e9}
+        assert [t[2] for t in triples(nlp("张三在北京大学读书"))] == ["located_in"]
+        rel.label_thresholds = {}
+        rel.max_distance = 2  # 张三 (0-2) and 北京大学 (3-7) start 3 apart: no longer a candidate
+        assert [t[2] for t in triples(nlp("张三在北京大学读书"))] == ["located_in"]
+    finally:
+        rel.label_thresholds, rel.max_distance = {}, 8
+
+
+def test_relations_farther_than_the_bound_are_reported():
+    nlp = spacy.blank("zh")
+    nlp.add_pipe("globalpointer_rel", config={"max_distance": 2})
+    examples = examples_of(nlp)
+    optimizer = nlp.initialize(lambda: examples)
+    with pytest.warns(UserWarning, match="farther apart than max_distance=2"):
+        nlp.update(examples, sgd=optimizer)
+    # One character, one token: the starts' or the ends' distance in characters.
+    far = [
+        (h, t)
+        for _, ents, rels in DATA
+        for h, t, _ in rels
+        if abs(ents[h][0] - ents[t][0]) > 2 or abs(ents[h][1] - ents[t][1]) > 2
+    ]
+    assert nlp.get_pipe("globalpointer_rel").too_far_gold_relations == len(far) > 0
+
+
+def test_scores_strict_boundaries_and_per_label():
+    """A hand-made example: one relation right, one with a wrong entity
+    label (right in boundaries only), one missed, one invented."""
+    nlp = spacy.blank("zh")
+    ents = [(0, 2, "PER"), (3, 7, "ORG"), (3, 5, "LOC")]
+    gold = gold_doc(nlp, "张三在北京大学读书", ents, [(0, 1, "works_at"), (1, 2, "located_in"), (2, 0, "x")])
+    pred = gold_doc(
+        nlp,
+        "张三在北京大学读书",
+        [(0, 2, "PER"), (3, 7, "LOC"), (3, 5, "LOC")],
+        [(0, 1, "works_at"), (1, 2, "located_in"), (0, 2, "y")],
+    )
+    scores = score_relations([Example(pred, gold)])
+    # strict: works_at wrong (ORG became LOC), located_in wrong (same), x missed, y invented
+    assert (scores["rel_micro_p"], scores["rel_micro_r"]) == (0.0, 0.0)
+    # boundaries: works_at and located_in right; x missed; y invented
+    assert scores["rel_boundaries_p"] == pytest.approx(2 / 3) and scores["rel_boundaries_r"] == pytest.approx(
+        2 / 3
+    )
+    assert set(scores["rel_per_type"]) == {"works_at", "located_in", "x", "y"}
+
+
+def test_a_relation_to_itself_is_refused():
+    nlp = spacy.blank("zh")
+    doc = nlp.make_doc("张三在北京")
+    with pytest.raises(ValueError, match="to itself"):
+        set_relations(doc, [Relation(doc[0:2], doc[0:2], "self")])
+
+
+def test_update_without_relations_is_harmless():
+    nlp = spacy.blank("zh")
+    rel = nlp.add_pipe("globalpointer_rel")
+    rel.add_label("works_at")
+    nlp.initialize()
+    losses = nlp.update([Example(nlp.make_doc("今天天气很好"), gold_doc(nlp, "今天天气很好", [], []))])
+    assert numpy.isfinite(losses["globalpointer_rel"])
