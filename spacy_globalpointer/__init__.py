@@ -1,4 +1,5 @@
-"""GlobalPointer and Efficient GlobalPointer span-scoring NER for spaCy.
+"""GlobalPointer and Efficient GlobalPointer span-scoring NER for spaCy, and
+GPLinker's relations between the entities.
 
 Plain names are the current versions of the registered functions (``_v1``
 the earlier ones). The names below are imported on first use: a process that only needs a light
@@ -21,6 +22,11 @@ _EXPORTS = {
     "make_globalpointer_scorer": "pipeline.scorer",
     "score_globalpointer": "pipeline.scorer",
     "TorchGemmOps": "ml.torch_gemm",
+    "GlobalPointerRel": "pipeline.globalpointer_rel",
+    "build_relation_pointer": "ml.models.relation_pointer",
+    "Relation": "pipeline.relations",
+    "relations": "pipeline.relations",
+    "set_relations": "pipeline.relations",
 }
 __all__ = sorted(_EXPORTS)
 
@@ -38,11 +44,18 @@ if TYPE_CHECKING:
     )
     from spacy_globalpointer.ml.models.ngram_hash_embed import NgramHashEmbed as NgramHashEmbed
     from spacy_globalpointer.ml.models.ngram_hash_embed import NgramHashEmbed_v1 as NgramHashEmbed_v1
+    from spacy_globalpointer.ml.models.relation_pointer import (
+        build_relation_pointer as build_relation_pointer,
+    )
     from spacy_globalpointer.ml.torch_gemm import TorchGemmOps as TorchGemmOps
     from spacy_globalpointer.pipeline.globalpointer_ner import GlobalPointerNER as GlobalPointerNER
     from spacy_globalpointer.pipeline.globalpointer_ner import (
         make_globalpointer_ner as make_globalpointer_ner,
     )
+    from spacy_globalpointer.pipeline.globalpointer_rel import GlobalPointerRel as GlobalPointerRel
+    from spacy_globalpointer.pipeline.relations import Relation as Relation
+    from spacy_globalpointer.pipeline.relations import relations as relations
+    from spacy_globalpointer.pipeline.relations import set_relations as set_relations
     from spacy_globalpointer.pipeline.scorer import make_globalpointer_scorer as make_globalpointer_scorer
     from spacy_globalpointer.pipeline.scorer import score_globalpointer as score_globalpointer
 

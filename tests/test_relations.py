@@ -167,6 +167,7 @@ def test_save_and_load_give_identical_relation_scores(trained, tmp_path):
     for doc, again in zip(nlp.pipe(TEXTS), loaded.pipe(TEXTS)):
         assert doc.user_data == again.user_data
         assert_equal([r.score for r in relations(doc)], [r.score for r in relations(again)])
+        assert any(relations(doc)) or not doc.spans.get("sc")
 
 
 def test_two_processes_give_the_same_relations(trained):
@@ -262,11 +263,14 @@ def test_scores_strict_boundaries_and_per_label():
     assert set(scores["rel_per_type"]) == {"works_at", "located_in", "x", "y"}
 
 
-def test_a_relation_to_itself_is_refused():
+def test_a_relation_to_itself_or_twice_is_refused():
     nlp = spacy.blank("zh")
     doc = nlp.make_doc("张三在北京")
     with pytest.raises(ValueError, match="to itself"):
         set_relations(doc, [Relation(doc[0:2], doc[0:2], "self")])
+    twice = [Relation(doc[0:2], doc[3:5], "lives_in"), Relation(doc[0:2], doc[3:5], "lives_in", 0.5)]
+    with pytest.raises(ValueError, match="given twice"):
+        set_relations(doc, twice)
 
 
 def test_update_without_relations_is_harmless():

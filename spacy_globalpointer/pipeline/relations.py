@@ -43,25 +43,20 @@ def relations(doc: Doc, key: str = "rel") -> List[Relation]:
 
 def set_relations(doc: Doc, rels: Iterable[Relation], key: str = "rel") -> None:
     """Store ``rels`` on ``doc`` under ``key`` (replacing what was there), in
-    a stable order. A relation of a span to itself is an error."""
+    a stable order. A relation of a span to itself, and the same relation
+    twice (same spans, same label), are errors: nothing is dropped silently."""
     stored: List[Stored] = []
+    seen = set()
     for rel in rels:
         head, tail = rel.head, rel.tail
         if (head.start, head.end, head.label_) == (tail.start, tail.end, tail.label_):
             raise ValueError(f"a relation of {head.text!r} ({head.label_}) to itself")
-        stored.append(
-            (
-                head.start,
-                head.end,
-                head.label_,
-                tail.start,
-                tail.end,
-                tail.label_,
-                rel.label,
-                float(rel.score),
-            )
-        )
-    _user_data(doc)[(PREFIX, key)] = [list(s) for s in sorted(set(stored))]
+        triple = (head.start, head.end, head.label_, tail.start, tail.end, tail.label_, rel.label)
+        if triple in seen:
+            raise ValueError(f"the relation {head.text!r} -{rel.label}-> {tail.text!r} is given twice")
+        seen.add(triple)
+        stored.append((*triple, float(rel.score)))
+    _user_data(doc)[(PREFIX, key)] = [list(s) for s in sorted(stored)]
 
 
 def has_relations(doc: Doc, key: str = "rel") -> bool:
