@@ -90,7 +90,7 @@ def train_side(side: str, work: Path, steps: int, every: int) -> None:
     trim = {"seconds": 0.0, "calls": 0}
     if side == "ours":
         # What handing freed pages back costs: the component's calls, timed.
-        import spacy_globalpointer.pipeline.globalpointer_ner as pipe_module
+        import spacy_globalpointer.pipeline.pointer_pipe as pipe_module
 
         release = pipe_module.release_freed_memory
 

@@ -51,19 +51,33 @@ def span_head_layer(
     """The torch head behind a PyTorchShim. The torch module needs the input
     width and the label count, known only at initialize: until then (and
     until a saved head is loaded into it) the shim holds an empty module."""
+    attrs = {"head": head, "rope": rope, "head_size": head_size, "span_content": span_content}
+    # The name is part of saved pipelines: thinc checks it when loading.
+    return torch_layer("globalpointer_scorer", build_span_head, attrs, mixed_precision, grad_scaler_config)
+
+
+def torch_layer(
+    name: str,
+    build: Callable[[Model], torch.nn.Module],
+    attrs: Dict[str, Any],
+    mixed_precision: bool,
+    grad_scaler_config: dict,
+) -> Model:
+    """A layer whose torch module ``build(model)`` is made at initialize
+    (it needs the input width, nI, and the label count, nO): until then, and
+    until a saved module is loaded into it, its shim holds an empty module.
+    The precision settings stay out of attrs, which thinc saves with the
+    weights and would restore over a value given at load."""
     precision = functools.partial(
         head_shim, mixed_precision=mixed_precision, grad_scaler_config=dict(grad_scaler_config)
     )
-    # The name is part of saved pipelines: thinc checks it when loading. The
-    # precision settings stay out of attrs, which thinc saves with the weights
-    # and would restore over a value given at load.
     return Model(
-        "globalpointer_scorer",
+        name,
         forward,
-        init=functools.partial(init_head_layer, make_shim=precision),
+        init=functools.partial(init_torch_layer, make_shim=precision, build=build),
         shims=[precision(torch.nn.Module())],
         dims={"nI": None, "nO": None},
-        attrs={"head": head, "rope": rope, "head_size": head_size, "span_content": span_content},
+        attrs=attrs,
     )
 
 
@@ -87,22 +101,29 @@ def head_shim(module: torch.nn.Module, *, mixed_precision: bool, grad_scaler_con
     )
 
 
-def init_head_layer(
+def init_torch_layer(
     model: Model,
-    X: Optional[HeadInput] = None,
+    X: Optional[Any] = None,
     Y: Any = None,
     *,
     make_shim: Callable[[torch.nn.Module], PyTorchShim],
+    build: Callable[[Model], torch.nn.Module],
 ) -> None:
+    """Initialize a head layer: the input width from ``X`` (anything with
+    ``vectors``), then the torch module ``build(model)`` in a shim of its own.
+    The module needs the input width (nI) and the label count (nO)."""
     if X is not None:
         model.set_dim("nI", int(X.vectors.shape[2]))
     if not model.has_dim("nI") or not model.has_dim("nO"):
         raise ValueError(
-            "[spacy_globalpointer.GlobalPointer] cannot build the head before the token-vector width "
-            "(nI) and the number of labels (nO) are known. Initialize the component with examples "
-            "or labels."
+            f"[{model.name}] cannot build the torch module before the token-vector width (nI) and the "
+            "number of labels (nO) are known. Initialize the component with examples or labels."
         )
-    head = build_head(
+    model.shims[0] = make_shim(build(model))
+
+
+def build_span_head(model: Model) -> torch.nn.Module:
+    return build_head(
         model.attrs["head"],
         input_width=model.get_dim("nI"),
         n_labels=model.get_dim("nO"),
@@ -110,7 +131,6 @@ def init_head_layer(
         rope=model.attrs["rope"],
         span_content=model.attrs.get("span_content", False),
     )
-    model.shims[0] = make_shim(head)
 
 
 def forward(model: Model, X: Any, is_train: bool) -> Tuple[Any, Callable]:

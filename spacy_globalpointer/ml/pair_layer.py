@@ -4,15 +4,14 @@ conversions and msgpack (de)serialization. Its input is a PairBand (training:
 a padded batch, every pair within a distance) or CandidatePairs (prediction:
 the pairs of one doc's candidate entities)."""
 
-import functools
 from dataclasses import dataclass
-from typing import Any, Callable, List, Optional, Tuple, Union
+from typing import Any, Callable, List, Tuple, Union
 
 import torch
-from thinc.api import Model, PyTorchShim, torch2xp, xp2torch
+from thinc.api import Model, torch2xp, xp2torch
 from thinc.types import ArgsKwargs, Floats3d, Ints1d, Ints2d
 
-from spacy_globalpointer.ml.head_layer import forward, head_shim
+from spacy_globalpointer.ml.head_layer import torch_layer
 from spacy_globalpointer.ml.pytorch.pairs import PairPointer
 
 
@@ -56,39 +55,15 @@ def pair_pointer_layer(
     """The torch pair pointers behind a PyTorchShim; like the span head, the
     module is built at initialize, when the input width and the label count
     are known."""
-    precision = functools.partial(
-        head_shim, mixed_precision=mixed_precision, grad_scaler_config=dict(grad_scaler_config)
-    )
-    return Model(
-        "globalpointer_pairs",
-        forward,
-        init=functools.partial(init_pair_layer, make_shim=precision),
-        shims=[precision(torch.nn.Module())],
-        dims={"nI": None, "nO": None},
-        attrs={"head": head, "rope": rope, "head_size": head_size},
-    )
+    attrs = {"head": head, "rope": rope, "head_size": head_size}
+    return torch_layer("globalpointer_pairs", build_pair_pointer, attrs, mixed_precision, grad_scaler_config)
 
 
-def init_pair_layer(
-    model: Model,
-    X: Optional[PairBand] = None,
-    Y: Any = None,
-    *,
-    make_shim: Callable[[torch.nn.Module], PyTorchShim],
-) -> None:
-    if X is not None:
-        model.set_dim("nI", int(X.vectors.shape[2]))
-    if not model.has_dim("nI") or not model.has_dim("nO"):
-        raise ValueError(
-            "[spacy_globalpointer.RelationPointer] cannot build the pointers before the token-vector "
-            "width (nI) and the number of relation labels (nO) are known. Initialize the component "
-            "with examples or labels."
-        )
-    pointers = PairPointer(
+def build_pair_pointer(model: Model) -> torch.nn.Module:
+    return PairPointer(
         model.attrs["head"],
         input_width=model.get_dim("nI"),
         n_labels=model.get_dim("nO"),
         head_size=model.attrs["head_size"],
         rope=model.attrs["rope"],
     )
-    model.shims[0] = make_shim(pointers)

@@ -1,16 +1,14 @@
 """The ``globalpointer_ner`` pipeline component."""
 
-import os
 from itertools import islice
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, cast
 
 from spacy.errors import Errors
 from spacy.language import Language
-from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc
 from spacy.training import Example, validate_examples
 from spacy.vocab import Vocab
-from thinc.api import Config, Model, Optimizer, set_dropout_rate, torch2xp, xp2torch
+from thinc.api import Config, Model, torch2xp, xp2torch
 from thinc.types import Floats4d
 
 from spacy_globalpointer.ml.models.globalpointer import DEFAULT_MODEL_CONFIG
@@ -19,11 +17,10 @@ from spacy_globalpointer.pipeline.annotate import write_predictions
 from spacy_globalpointer.pipeline.batching import length_groups, one_torch_thread_if_forked
 from spacy_globalpointer.pipeline.decode import SpanCandidates, decode_spans
 from spacy_globalpointer.pipeline.gold import TooLongCounter, gold_cells, gold_spans
-from spacy_globalpointer.pipeline.release_memory import release_freed_memory
+from spacy_globalpointer.pipeline.pointer_pipe import PointerPipe
 from spacy_globalpointer.pipeline.scorer import score_globalpointer
 from spacy_globalpointer.pipeline.settings import (
     Setting,
-    WithSettings,
     count,
     count_or_none,
     defaults_of,
@@ -39,7 +36,7 @@ from spacy_globalpointer.pipeline.settings import (
 DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
 
 
-class GlobalPointerNER(WithSettings, TrainablePipe):
+class GlobalPointerNER(PointerPipe):
     """Span-scoring NER: spans above the threshold go to doc.spans[spans_key], a
     non-overlapping selection to doc.ents. The settings below are properties,
     checked when set and saved with the pipeline (settings.py)."""
@@ -100,14 +97,8 @@ class GlobalPointerNER(WithSettings, TrainablePipe):
         scorer: Optional[Callable] = score_globalpointer,
         **settings: Any,
     ) -> None:
-        self.vocab = vocab
-        self.model = model
-        self.name = name
-        self.scorer = scorer
-        self.cfg: Dict[str, Any] = {"labels": []}
-        self._init_settings(settings)
         self._too_long = TooLongCounter(name)
-        self._pid = os.getpid()
+        super().__init__(vocab, model, name, scorer=scorer, **settings)
 
     def _setting_changed(self, name: str, value: Any) -> None:
         if name == "max_span_length" and "max_span_length" in self.model.attrs:
@@ -124,31 +115,9 @@ class GlobalPointerNER(WithSettings, TrainablePipe):
         return [per_label.get(label, self.threshold) for label in self.labels]
 
     @property
-    def labels(self) -> Tuple[str, ...]:
-        """The labels currently added to the component."""
-        return tuple(self.cfg["labels"])
-
-    @property
-    def label_data(self) -> List[str]:
-        """The labels, as `spacy init labels` writes them."""
-        return list(self.labels)
-
-    @property
     def too_long_gold_spans(self) -> int:
         """Gold spans seen in training that were longer than max_span_length."""
         return self._too_long.count
-
-    def add_label(self, label: str) -> int:
-        """Add a label; 0 if it was there already, else 1. Labels cannot be
-        added once the head is built (its size is the label count)."""
-        if not isinstance(label, str):
-            raise ValueError(Errors.E187)
-        if label in self.labels:
-            return 0
-        self._allow_extra_label()
-        self.cfg["labels"].append(label)
-        self.vocab.strings.add(label)
-        return 1
 
     def initialize(
         self,
@@ -210,33 +179,6 @@ class GlobalPointerNER(WithSettings, TrainablePipe):
         label_ids = [self.vocab.strings.add(label) for label in self.labels]
         for doc, cand in zip(docs, candidates):
             write_predictions(doc, cand, label_ids, self.spans_key, self.overwrite_ents)
-
-    def update(
-        self,
-        examples: Iterable[Example],
-        *,
-        drop: float = 0.0,
-        sgd: Optional[Optimizer] = None,
-        losses: Optional[Dict[str, float]] = None,
-    ) -> Dict[str, float]:
-        """Learn from a batch of examples."""
-        if losses is None:
-            losses = {}
-        losses.setdefault(self.name, 0.0)
-        examples = list(examples)
-        validate_examples(examples, "GlobalPointerNER.update")
-        if not any(len(eg.predicted) for eg in examples):
-            return losses
-        set_dropout_rate(self.model, drop)
-        scores, backprop = self.model.begin_update([eg.predicted for eg in examples])
-        loss, d_scores = self.get_loss(examples, scores)
-        backprop(d_scores)
-        if sgd is not None:
-            self.finish_update(sgd)
-        del scores, backprop, d_scores
-        release_freed_memory()
-        losses[self.name] += loss
-        return losses
 
     def get_loss(self, examples: Iterable[Example], scores: Floats4d) -> Tuple[float, Floats4d]:
         """Multilabel categorical cross-entropy of the band scores against the

@@ -1,7 +1,6 @@
 """The ``globalpointer_rel`` pipeline component: relations between entities,
 GPLinker's way, over whatever entities ``doc.spans[spans_key]`` holds."""
 
-import os
 import warnings
 from itertools import islice
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, cast
@@ -10,23 +9,21 @@ import numpy
 import torch
 from spacy.errors import Errors
 from spacy.language import Language
-from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc, Span
 from spacy.training import Example, validate_examples
 from spacy.vocab import Vocab
-from thinc.api import Config, Model, Optimizer, set_dropout_rate, torch2xp, xp2torch
+from thinc.api import Config, Model, torch2xp, xp2torch
 from thinc.types import Floats4d
 
 from spacy_globalpointer.ml.models.relation_pointer import DEFAULT_REL_MODEL_CONFIG, DocPairScores
 from spacy_globalpointer.ml.pytorch.loss import loss_and_gradient
 from spacy_globalpointer.ml.pytorch.pairs import pair_band_valid
 from spacy_globalpointer.pipeline.batching import one_torch_thread_if_forked
+from spacy_globalpointer.pipeline.pointer_pipe import PointerPipe
 from spacy_globalpointer.pipeline.relations import Relation, relations, set_relations
-from spacy_globalpointer.pipeline.release_memory import release_freed_memory
 from spacy_globalpointer.pipeline.scorer import score_relations
 from spacy_globalpointer.pipeline.settings import (
     Setting,
-    WithSettings,
     count,
     defaults_of,
     non_empty_string,
@@ -40,7 +37,7 @@ DEFAULT_REL_MODEL = Config().from_str(DEFAULT_REL_MODEL_CONFIG)["model"]
 Cell = Tuple[int, int, int, int, int]
 
 
-class GlobalPointerRel(WithSettings, TrainablePipe):
+class GlobalPointerRel(PointerPipe):
     """Relations between the entities of doc.spans[spans_key]: a relation is
     predicted when both its head-to-head and its tail-to-tail pointer score
     above the threshold; it is stored on the Doc (pipeline/relations.py)."""
@@ -80,42 +77,17 @@ class GlobalPointerRel(WithSettings, TrainablePipe):
         scorer: Optional[Callable] = score_relations,
         **settings: Any,
     ) -> None:
-        self.vocab = vocab
-        self.model = model
-        self.name = name
-        self.scorer = scorer
-        self.cfg: Dict[str, Any] = {"labels": []}
         self._too_far = 0
-        self._pid = os.getpid()
-        self._init_settings(settings)
+        super().__init__(vocab, model, name, scorer=scorer, **settings)
 
     def _setting_changed(self, name: str, value: Any) -> None:
         if name in ("max_distance", "spans_key") and name in self.model.attrs:
             self.model.attrs[name] = value
 
     @property
-    def labels(self) -> Tuple[str, ...]:
-        """The relation labels currently added to the component."""
-        return tuple(self.cfg["labels"])
-
-    @property
-    def label_data(self) -> List[str]:
-        return list(self.labels)
-
-    @property
     def too_far_gold_relations(self) -> int:
         """Gold relations seen in training whose entities were farther apart than max_distance."""
         return self._too_far
-
-    def add_label(self, label: str) -> int:
-        if not isinstance(label, str):
-            raise ValueError(Errors.E187)
-        if label in self.labels:
-            return 0
-        self._allow_extra_label()
-        self.cfg["labels"].append(label)
-        self.vocab.strings.add(label)
-        return 1
 
     def initialize(
         self,
@@ -161,32 +133,6 @@ class GlobalPointerRel(WithSettings, TrainablePipe):
                 a, b = pairs[p]
                 found.append(Relation(spans[a], spans[b], self.labels[c], float(lower[p, c])))
             set_relations(doc, found, self.relations_key)
-
-    def update(
-        self,
-        examples: Iterable[Example],
-        *,
-        drop: float = 0.0,
-        sgd: Optional[Optimizer] = None,
-        losses: Optional[Dict[str, float]] = None,
-    ) -> Dict[str, float]:
-        if losses is None:
-            losses = {}
-        losses.setdefault(self.name, 0.0)
-        examples = list(examples)
-        validate_examples(examples, "GlobalPointerRel.update")
-        if not any(len(eg.predicted) for eg in examples):
-            return losses
-        set_dropout_rate(self.model, drop)
-        scores, backprop = self.model.begin_update([eg.predicted for eg in examples])
-        loss, d_scores = self.get_loss(examples, scores)
-        backprop(d_scores)
-        if sgd is not None:
-            self.finish_update(sgd)
-        del scores, backprop, d_scores
-        release_freed_memory()
-        losses[self.name] += loss
-        return losses
 
     def get_loss(self, examples: Iterable[Example], scores: Any) -> Tuple[float, Any]:
         """Multilabel categorical cross-entropy of each pointer's pair band

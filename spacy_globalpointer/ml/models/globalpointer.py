@@ -18,14 +18,8 @@ from spacy_globalpointer.ml.pytorch.band import band_width
 from spacy_globalpointer.ml.pytorch.heads import check_head_args
 from spacy_globalpointer.ml.torch_gemm import TorchGemmOps
 
-# The globalpointer_ner factory's default model: a CPU tok2vec (width 128) and the v3 head.
-DEFAULT_MODEL_CONFIG = """
-[model]
-@architectures = "spacy_globalpointer.GlobalPointer.v3"
-head = "GlobalPointer"
-rope = true
-head_size = 64
-
+# The components' default token vectors: spaCy's CPU features, width 128.
+DEFAULT_TOK2VEC_CONFIG = """
 [model.tok2vec]
 @architectures = "spacy.Tok2Vec.v2"
 
@@ -43,6 +37,17 @@ depth = 4
 window_size = 1
 maxout_pieces = 3
 """
+# The globalpointer_ner factory's default model: the default tok2vec and the v3 head.
+DEFAULT_MODEL_CONFIG = (
+    """
+[model]
+@architectures = "spacy_globalpointer.GlobalPointer.v3"
+head = "GlobalPointer"
+rope = true
+head_size = 64
+"""
+    + DEFAULT_TOK2VEC_CONFIG
+)
 
 
 @registry.architectures("spacy_globalpointer.GlobalPointer.v3")

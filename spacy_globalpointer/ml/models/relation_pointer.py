@@ -16,34 +16,21 @@ from thinc.api import Model
 from thinc.types import Floats2d, Ints1d, Ints2d
 
 from spacy_globalpointer.ml.head_layer import pad, unpad
+from spacy_globalpointer.ml.models.globalpointer import DEFAULT_TOK2VEC_CONFIG
 from spacy_globalpointer.ml.pair_layer import CandidatePairs, PairBand, pair_pointer_layer
 from spacy_globalpointer.ml.pytorch.heads import check_head_args
 
 # The globalpointer_rel factory's default model: a CPU tok2vec (width 128) and the pointers.
-DEFAULT_REL_MODEL_CONFIG = """
+DEFAULT_REL_MODEL_CONFIG = (
+    """
 [model]
 @architectures = "spacy_globalpointer.RelationPointer.v1"
 head = "GlobalPointer"
 rope = false
 head_size = 64
-
-[model.tok2vec]
-@architectures = "spacy.Tok2Vec.v2"
-
-[model.tok2vec.embed]
-@architectures = "spacy.MultiHashEmbed.v2"
-width = 128
-attrs = ["NORM", "PREFIX", "SUFFIX", "SHAPE"]
-rows = [5000, 1000, 2500, 2500]
-include_static_vectors = false
-
-[model.tok2vec.encode]
-@architectures = "spacy.MaxoutWindowEncoder.v2"
-width = 128
-depth = 4
-window_size = 1
-maxout_pieces = 3
 """
+    + DEFAULT_TOK2VEC_CONFIG
+)
 # Per doc at prediction: (P, 2) indices into doc.spans[spans_key] (subject, object),
 # and their (P, C, 2) head-to-head and tail-to-tail scores.
 DocPairScores = Tuple[numpy.ndarray, numpy.ndarray]
