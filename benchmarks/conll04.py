@@ -9,6 +9,21 @@ entities the pipeline itself predicted.
 
     python benchmarks/conll04.py convert                 # corpus/conll04_{train,dev,test}.spacy
     python benchmarks/conll04.py train --steps 2000      # train, then score test; prints a table
+    python benchmarks/conll04.py compare --steps 1000    # the table of docs/relations.md
+
+compare trains, in one run with the sides alternating, three pipelines on the
+same tok2vec, data and steps, each with two training blocks (ours, from
+configs/conll04_cpu.cfg, and the one of spaCy's `init config`):
+
+- gplinker: globalpointer_ner + globalpointer_rel (configs/conll04_cpu.cfg);
+- pairwise: globalpointer_ner + the pairwise baseline (benchmarks/pairwise_rel.py,
+  spaCy's rel_component tutorial's shape) over the same predicted entities;
+- ner: globalpointer_ner alone (what the joint pipeline's entity F is held to).
+
+Each is scored on test (entity F, relation F strict and boundaries, per
+label), with docs/s of nlp.pipe and, for the joint pipelines, the relation
+component's time against the entity component's (over the same tok2vec
+output, in alternating rounds).
 """
 
 import argparse
@@ -25,13 +40,17 @@ SPLITS = ("train", "dev", "test")
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("step", choices=["convert", "train"])
+    p.add_argument("step", choices=["convert", "train", "compare"])
     p.add_argument("--conll04", default=str(CONLL04), help="Folder with train/dev/test.jsonl")
     p.add_argument("--corpus", default=str(ROOT / "corpus"), help="Where the DocBins go")
     p.add_argument("--output", default=str(ROOT / "training" / "conll04"), help="The trained pipeline")
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--eval-frequency", type=int, default=200)
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "conll04.json"))
+    p.add_argument(
+        "--work", default=str(ROOT / "training" / "conll04_compare"), help="compare's configs and pipelines"
+    )
+    p.add_argument("--only", default="", help="compare: runs as MODEL:BLOCK,... (default: all six)")
     return p.parse_args()
 
 
@@ -73,6 +92,11 @@ def main() -> None:
         for split in SPLITS:
             n = convert(Path(args.conll04) / f"{split}.jsonl", corpus / f"conll04_{split}.spacy")
             print(f"{split}: {n} relations -> {corpus / f'conll04_{split}.spacy'}")
+        return
+    if args.step == "compare":
+        from conll04_compare import compare
+
+        compare(args, corpus)
         return
     started = time.perf_counter()
     cmd = [sys.executable, "-m", "spacy", "train", str(ROOT / "configs" / "conll04_cpu.cfg")]

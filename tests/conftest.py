@@ -10,6 +10,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parent.parent
 CLUENER_DIR = Path(os.environ.get("CLUENER_DIR", ROOT.parent / "shared" / "data" / "cluener"))
 GENIA_DIR = Path(os.environ.get("GENIA_DIR", ROOT.parent / "shared" / "data" / "genia"))
+CONLL04_DIR = Path(os.environ.get("CONLL04_DIR", ROOT.parent / "shared" / "data" / "conll04"))
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +35,13 @@ def genia_dir() -> Path:
     if not (GENIA_DIR / "train.jsonl").exists():
         pytest.skip(f"GENIA data not found in {GENIA_DIR} (set GENIA_DIR)")
     return GENIA_DIR
+
+
+@pytest.fixture(scope="session")
+def conll04_dir() -> Path:
+    if not (CONLL04_DIR / "train.jsonl").exists():
+        pytest.skip(f"CoNLL04 data not found in {CONLL04_DIR} (set CONLL04_DIR)")
+    return CONLL04_DIR
 
 
 def pytest_configure(config):

@@ -29,15 +29,21 @@ WORDS = [
 ]
 
 
-def corpus(tmp_path, data, lang):
-    """data converted as a user would: spans JSON lines, then convert --lang."""
+def corpus(tmp_path, data, lang, relations=None):
+    """data converted as a user would: spans JSON lines, then convert --lang;
+    ``relations``, per text: (head entity, tail entity, label) by index."""
     records = []
-    for text, ents in data:
+    for k, (text, ents) in enumerate(data):
         spans = []
         for surface, label in ents:
             start = text.index(surface)
             spans.append({"start": start, "end": start + len(surface), "label": label})
         records.append({"text": text, "spans": spans})
+        if relations is not None:
+            records[-1]["relations"] = [
+                {"head_span": spans[h], "child_span": spans[t], "label": label}
+                for h, t, label in relations[k]
+            ]
     src = tmp_path / "data.jsonl"
     src.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf8")
     convert([src], tmp_path / "train.spacy", nlp=make_tokenizer(lang), progress=False)
@@ -96,6 +102,31 @@ def test_flat_data_is_selected_on_ents_and_no_data_on_spans(tmp_path):
     assert "labels" not in config["initialize"]["components"]["globalpointer_ner"]
     result = runner.invoke(app, ["init-config", str(tmp_path / "x.cfg"), "--lang", "qq"])
     assert result.exit_code == 1 and "qq" in result.output
+
+
+def test_data_with_relations_adds_the_relation_component_on_one_tok2vec(tmp_path):
+    """With relations in --train: globalpointer_rel beside the entities on a
+    shared tok2vec, its labels and distance bound from the data, selection on
+    both; it passes debug config and trains."""
+    rels = [[(0, 1, "visited"), (2, 1, "part_of")], [(0, 1, "visited")], [(0, 1, "located_in")], []]
+    train = corpus(tmp_path, WORDS, "en", rels)
+    cfg, config = init_config(tmp_path, "--lang", "en", "--train", str(train))
+    assert config["nlp"]["pipeline"] == ["tok2vec", "globalpointer_ner", "globalpointer_rel"]
+    for name in ("globalpointer_ner", "globalpointer_rel"):
+        assert config["components"][name]["model"]["tok2vec"]["@architectures"] == "spacy.Tok2VecListener.v1"
+    assert config["initialize"]["components"]["globalpointer_rel"]["labels"] == [
+        "located_in",
+        "part_of",
+        "visited",
+    ]
+    # Barack Obama -> New York City: starts 3 tokens apart, ends 4 (spaCy's English tokens)
+    assert config["components"]["globalpointer_rel"]["max_distance"] == 4
+    weights = config["training"]["score_weights"]
+    assert weights["rel_micro_f"] == 0.5 and weights["spans_sc_f"] == 0.5
+    nlp = debug_and_train(cfg, train, tmp_path)
+    assert nlp.pipe_names == ["tok2vec", "globalpointer_ner", "globalpointer_rel"]
+    meta = json.loads((tmp_path / "out" / "model-last" / "meta.json").read_text())
+    assert "rel_micro_f" in meta["performance"]
 
 
 def test_gpu_config_with_a_local_transformer_trains(tmp_path):

@@ -22,9 +22,14 @@ def calibrate_cli(
     output_model: Optional[Path] = Opt(
         None, "--output-model", help="Save the calibrated pipeline here instead"
     ),
-    component: str = Opt("globalpointer_ner", "--component", help="Name of the component"),
+    component: str = Opt(
+        "globalpointer_ner", "--component", help="Name of the component (a globalpointer_ner or _rel)"
+    ),
     metric: Optional[str] = Opt(
-        None, "--metric", help="ents_f or spans_KEY_f (default: the pipeline's score weights' choice)"
+        None,
+        "--metric",
+        help="ents_f or spans_KEY_f (default: the pipeline's score weights' choice); rel_micro_f for "
+        "a globalpointer_rel",
     ),
     gpu_id: int = Opt(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU"),
 ):
@@ -34,11 +39,18 @@ def calibrate_cli(
     on, its [training.score_weights]), or per-label ones,
     whichever wins on held-out halves of the data; the pipeline's own
     threshold stays when neither beats it there. Stores them in the pipeline
-    (config.cfg and the component), so spacy.load uses them.
+    (config.cfg and the component), so spacy.load uses them. For a relation
+    component (--component globalpointer_rel) the same on the strict
+    relation F, with the entities the pipeline predicts: calibrate the
+    entities first.
 
     \b
-    Example:
+    Examples:
       spacy globalpointer calibrate training/cluener_cpu/model-best corpus/dev.spacy
+      spacy globalpointer calibrate training/conll04/model-best corpus/conll04_dev.spacy \
+        --output-model training/conll04/model-calibrated
+      spacy globalpointer calibrate training/conll04/model-calibrated corpus/conll04_dev.spacy \
+        --component globalpointer_rel
     """
     import spacy
     from spacy.tokens import DocBin
@@ -66,7 +78,10 @@ def calibrate_cli(
         msg.good(f"Threshold {result.threshold:+.2f} ({chosen}), saved to {output_model or model}")
     if result.label_thresholds:
         table(sorted(result.label_thresholds.items()), ("label", "threshold"))
-    print_per_length(nlp, references, component, result.metric, dev_path.name)
+    if result.metric == "rel_micro_f":
+        print_per_relation_label(nlp, references, component, dev_path.name)
+    else:
+        print_per_length(nlp, references, component, result.metric, dev_path.name)
     if output:
         data = {
             "threshold": result.threshold,
@@ -84,7 +99,7 @@ def print_per_length(nlp, references, component: str, metric: str, name: str) ->
     """P/R/F by gold span length at the thresholds chosen, for the metric's spans."""
     from spacy.training import Example
 
-    from spacy_globalpointer.pipeline.calibrate import pipes_up_to
+    from spacy_globalpointer.pipeline.calibration_data import pipes_up_to
     from spacy_globalpointer.pipeline.scorer import score_with_lengths
 
     gp = nlp.get_pipe(component)
@@ -97,3 +112,21 @@ def print_per_length(nlp, references, component: str, metric: str, name: str) ->
         for bucket, v in score_with_lengths(examples, spans_key=gp.spans_key)[key].items()
     ]
     table(rows, (f"{metric[:-2]} by length on {name}", "gold", "P", "R", "F"))
+
+
+def print_per_relation_label(nlp, references, component: str, name: str) -> None:
+    """Strict P/R/F per relation label at the thresholds chosen."""
+    from spacy.training import Example
+
+    from spacy_globalpointer.pipeline.calibration_data import pipes_up_to
+    from spacy_globalpointer.pipeline.scorer import score_relations
+
+    rel = nlp.get_pipe(component)
+    with pipes_up_to(nlp, component):
+        docs = nlp.pipe(r.text for r in references)
+        examples = [Example(doc, ref) for doc, ref in zip(docs, references)]
+    rows = [
+        (label, v["tp"] + v["fn"], *(f"{100 * v[k]:.2f}" for k in "prf"))
+        for label, v in score_relations(examples, relations_key=rel.relations_key)["rel_per_type"].items()
+    ]
+    table(rows, (f"relations by label on {name}", "gold", "P", "R", "F"))

@@ -47,6 +47,9 @@ def convert_cli(
         help="A span off token boundaries: strict (an error), expand or contract",
     ),
     spans_key: str = Opt("sc", "--spans-key", help="doc.spans key for all entities"),
+    relations_key: str = Opt(
+        "rel", "--relations-key", help="Where relations go on the Docs (globalpointer_rel's relations_key)"
+    ),
     skip_invalid: bool = Opt(
         False, "--skip-invalid", help="Leave bad records and spans out and list them, instead of stopping"
     ),
@@ -65,7 +68,9 @@ def convert_cli(
     doccano, label-studio (JSON export), brat (folder of .txt + .ann), conll
     (IOB1/IOB2/BIOES/BMES). A bad record is an error naming file, line and
     field; every span moved to token boundaries or left out is counted per
-    label and listed in OUTPUT.report.json.
+    label and listed in OUTPUT.report.json. Relations (spans, doccano,
+    label-studio, brat) go on the Docs beside the entities; a relation whose
+    entity was moved or left out is counted and listed there too.
 
     \b
     Examples:
@@ -95,6 +100,7 @@ def convert_cli(
             nlp=make_tokenizer(lang, model),
             alignment=alignment.value,
             spans_key=spans_key,
+            relations_key=relations_key,
             skip_invalid=skip_invalid,
             dev_fraction=dev_fraction,
             dev_output=dev_output,
@@ -117,6 +123,12 @@ def print_report(report, output: Path, dev_output: Optional[Path], spans_key: st
     table(rows, ("label", "read", "written", "of them moved", "left out"))
     for reason, n in sorted(report.reasons.items()):
         msg.info(f"{n} span(s): {reason}")
+    if report.relations_read:
+        counts = (report.relations_read, report.relations_written, report.relations_reported)
+        rows = [(label, *(c[label] for c in counts)) for label in sorted(set(counts[0]) | set(counts[1]))]
+        table(rows, ("relation", "read", "written", "left out (entity moved or left out)"))
+        for change in report.relation_changes[:SHOWN]:
+            print(f"  {change.source}:{change.line}: field {change.where}: {change.label}: {change.reason}")
     if report.not_in_ents:
         msg.info(f"{report.not_in_ents} span(s) overlap a longer one: in doc.spans, not in doc.ents")
     for reason, n in sorted({**report.ignored, **report.left_out}.items()):

@@ -5,7 +5,9 @@ not always where a trained model's F-score peaks: a model that is precise and
 misses entities peaks lower. The component keeps one threshold and, optionally, one per label; this module
 picks them to maximise an exact-match F-score on a dev set: of doc.ents (the
 flat selection), or of every span in doc.spans[key] (nested data), by default
-the one the pipeline selects models on.
+the one the pipeline selects models on. For globalpointer_rel, the same
+choice for its relation threshold, on the strict relation F (``rel_micro_f``)
+with the entities the pipeline predicts.
 
 A new threshold is only kept when it pays on data it was not chosen on: the
 dev docs are split in two, thresholds chosen on each half are scored on the
@@ -20,37 +22,31 @@ score there is in-sample. Calibrate model-best, as the project does.)
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union, cast
+from typing import TYPE_CHECKING, Dict, Optional, Sequence, Tuple, Union, cast
 
 import numpy
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from spacy_globalpointer.pipeline.decode import SpanCandidates, select_flat
+from spacy_globalpointer.pipeline.calibration_data import (
+    GRID,
+    DevDoc,
+    collect,
+    collect_relations,
+)
+from spacy_globalpointer.pipeline.decode import select_flat
 from spacy_globalpointer.pipeline.scorer import count_matches, prf
 
 if TYPE_CHECKING:
     from spacy_globalpointer.pipeline.globalpointer_ner import GlobalPointerNER
 
-GRID = numpy.round(numpy.arange(-4.0, 2.01, 0.1), 2)
-
-
-@dataclass
-class DevDoc:
-    """One gold doc's predicted spans above the lowest threshold tried (token
-    offsets for the flat selection), their character offsets and labels, the
-    gold as (start_char, end_char, label index), and whether the metric
-    scores the flat selection (doc.ents) or every span (doc.spans)."""
-
-    spans: SpanCandidates
-    chars: List[Tuple[int, int, int]]
-    gold: set
-    flat: bool = True
-
 
 def metrics(spans_key: str) -> Tuple[str, str]:
     """The scores calibrate can maximise: flat doc.ents, or every span of the group."""
     return "ents_f", f"spans_{spans_key}_f"
+
+
+RELATION_METRIC = "rel_micro_f"
 
 
 def selection_metric(nlp: Language, spans_key: str) -> str:
@@ -84,51 +80,6 @@ class Calibration:
         return self.choice == "per_label"
 
 
-def pipes_up_to(nlp: Language, component: str) -> Any:
-    """``with pipes_up_to(nlp, name):`` runs the pipes before the component
-    (a transformer it listens to, an entity_ruler) and the component, not
-    the ones after it."""
-    return nlp.select_pipes(disable=nlp.pipe_names[nlp.pipe_names.index(component) + 1 :])
-
-
-def collect(
-    nlp: Language, component: str, references: Sequence[Doc], metric: str = "ents_f", batch_size: int = 256
-) -> List[DevDoc]:
-    """Predict the references' texts with the threshold at the bottom of the
-    grid (or the component's own, if lower: it is scored too), keeping every
-    candidate span with its score. For a spans metric, references without
-    the span group are left out, as spaCy's scorer leaves them out."""
-    # cast: Language.get_pipe is typed to return any pipe; ``component`` names a globalpointer_ner.
-    gp = cast("GlobalPointerNER", nlp.get_pipe(component))
-    flat = metric == "ents_f"
-    if not flat:
-        references = [ref for ref in references if gp.spans_key in ref.spans]
-    saved = (gp.threshold, gp.label_thresholds, gp.spans_per_token)
-    lowest = min(float(numpy.min(GRID)), gp.threshold, *gp.label_thresholds.values())
-    gp.threshold, gp.label_thresholds = lowest, {}
-    gp.spans_per_token = max(gp.spans_per_token, 3.0)
-    label_ids = {label: i for i, label in enumerate(gp.labels)}
-    out = []
-    try:
-        with pipes_up_to(nlp, component):
-            for ref, doc in zip(references, nlp.pipe((r.text for r in references), batch_size=batch_size)):
-                group = doc.spans[gp.spans_key]
-                labels = [label_ids[s.label_] for s in group]
-                spans = SpanCandidates(
-                    numpy.asarray([s.start for s in group], dtype="int64"),
-                    numpy.asarray([s.end for s in group], dtype="int64"),
-                    numpy.asarray(labels, dtype="int64"),
-                    numpy.asarray(group.attrs["scores"], dtype="float32"),
-                )
-                gold = ref.ents if flat else ref.spans[gp.spans_key]
-                chars = [(s.start_char, s.end_char, c) for s, c in zip(group, labels)]
-                gold_chars = {(g.start_char, g.end_char, label_ids.get(g.label_, -1)) for g in gold}
-                out.append(DevDoc(spans, chars, gold_chars, flat))
-    finally:
-        gp.threshold, gp.label_thresholds, gp.spans_per_token = saved
-    return out
-
-
 def counts(docs: Sequence[DevDoc], thresholds: numpy.ndarray, n_labels: int) -> numpy.ndarray:
     """(labels + 1, 3) true positives, false positives, false negatives (the
     last row: gold labels the component does not know) of the flat selection,
@@ -142,7 +93,7 @@ def counts(docs: Sequence[DevDoc], thresholds: numpy.ndarray, n_labels: int) -> 
         if doc.flat and len(keep):
             chosen = keep[select_flat(cand.starts[keep], cand.ends[keep], cand.scores[keep])]
         pred = {doc.chars[k] for k in chosen}
-        count_matches(doc.gold, pred, lambda span: span[2], out)
+        count_matches(doc.gold, pred, lambda key: key[-1], out)
     return out
 
 
@@ -185,18 +136,28 @@ def calibrate(
     metric: Optional[str] = None,
 ) -> Calibration:
     """Choose the thresholds for ``component`` on ``references`` (gold docs)
-    to maximise ``metric`` (``ents_f`` or ``spans_KEY_f``; default: the
-    pipeline's selection target) and set them on the component; returns what
-    was chosen, with the dev scores at the old threshold, the global and the
-    per-label ones, and the held-out scores that decided between them."""
-    # cast: Language.get_pipe is typed to return any pipe; ``component`` names a globalpointer_ner.
+    to maximise ``metric`` (a globalpointer_ner: ``ents_f`` or
+    ``spans_KEY_f``, by default the pipeline's selection target; a
+    globalpointer_rel: ``rel_micro_f``) and set them on the component;
+    returns what was chosen, with the dev scores at the old threshold, the
+    global and the per-label ones, and the held-out scores that decided
+    between them."""
+    from spacy_globalpointer.pipeline.globalpointer_rel import GlobalPointerRel
+
+    # cast: Language.get_pipe is typed to return any pipe; ``component`` names one of ours.
     gp = cast("GlobalPointerNER", nlp.get_pipe(component))
-    metric = metric or selection_metric(nlp, gp.spans_key)
-    if metric not in metrics(gp.spans_key):
-        raise ValueError(f"[{component}] metric must be one of {metrics(gp.spans_key)}, got {metric!r}")
+    is_rel = isinstance(gp, GlobalPointerRel)
+    allowed = (RELATION_METRIC,) if is_rel else metrics(gp.spans_key)
+    metric = metric or (RELATION_METRIC if is_rel else selection_metric(nlp, gp.spans_key))
+    if metric not in allowed:
+        raise ValueError(f"[{component}] metric must be one of {allowed}, got {metric!r}")
     labels = list(gp.labels)
     n = len(labels)
-    docs = collect(nlp, component, references, metric)
+    docs = (
+        collect_relations(nlp, component, references)
+        if is_rel
+        else collect(nlp, component, references, metric)
+    )
     old = numpy.asarray([gp.label_thresholds.get(label, gp.threshold) for label in labels], dtype="float32")
     glob = best_global(docs, n)
     per_label = best_per_label(docs, n, glob)

@@ -21,7 +21,7 @@ from spacy.scorer import PRFScore, Scorer, get_ner_prf
 from spacy.training import Example
 from spacy.util import registry
 
-from spacy_globalpointer.pipeline.relations import has_relations, relations
+from spacy_globalpointer.pipeline.relations import Relation, has_relations, relations
 
 T = TypeVar("T")
 
@@ -158,20 +158,15 @@ def score_relations(
 
 
 def relation_items(doc: Any, key: str) -> AbstractSet[Tuple[Any, ...]]:
-    """A doc's relations as (head start, end, label, tail start, end, label,
-    relation label), in characters."""
-    return {
-        (
-            r.head.start_char,
-            r.head.end_char,
-            r.head.label_,
-            r.tail.start_char,
-            r.tail.end_char,
-            r.tail.label_,
-            r.label,
-        )
-        for r in relations(doc, key)
-    }
+    """A doc's relations as ``relation_item``s."""
+    return {relation_item(r) for r in relations(doc, key)}
+
+
+def relation_item(r: Relation) -> Tuple[Any, ...]:
+    """A relation as (head start, end, label, tail start, end, label, relation
+    label), in characters: what the strict score compares."""
+    head, tail = r.head, r.tail
+    return (head.start_char, head.end_char, head.label_, tail.start_char, tail.end_char, tail.label_, r.label)
 
 
 def _unlabelled(item: Tuple[Any, ...]) -> Tuple[Any, ...]:

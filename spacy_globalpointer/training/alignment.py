@@ -3,7 +3,9 @@ tokenizer's), every mention as a span in doc.spans[key] and a flat subset in
 doc.ents. A mention whose characters do not fall on token boundaries is an
 error naming it (``strict``), or is moved out to the tokens it touches
 (``expand``) or in to the tokens it covers whole (``contract``); every span
-that is moved or left out is reported, with its file and line."""
+that is moved or left out is reported, with its file and line. The record's
+relations join the spans; a relation whose entity was moved or left out is
+reported, not written (it was annotated on other characters)."""
 
 import bisect
 from dataclasses import dataclass
@@ -14,7 +16,8 @@ from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 from spacy.vocab import Vocab
 
-from spacy_globalpointer.training.converters.gold_records import GoldRecord, Mention
+from spacy_globalpointer.pipeline.relations import Relation, set_relations
+from spacy_globalpointer.training.converters.gold_records import GoldRecord, GoldRelation, Mention
 
 ALIGNMENTS = ("strict", "expand", "contract")
 
@@ -40,6 +43,20 @@ class SpanChange:
     def to_dict(self) -> dict:
         out = {k: v for k, v in vars(self).items() if v is not None}
         return {**out, "kind": "dropped" if self.dropped else "changed"}
+
+
+@dataclass
+class RelationChange:
+    """A gold relation left out because one of its entities was moved or left out."""
+
+    source: str
+    line: int
+    label: str
+    where: str
+    reason: str
+
+    def to_dict(self) -> dict:
+        return dict(vars(self))
 
 
 def doc_from_tokens(vocab: Vocab, record: GoldRecord) -> Doc:
@@ -71,27 +88,59 @@ def _gap(record: GoldRecord, gap: str, k: int, words: List[str], spaces: List[bo
 
 
 def record_to_doc(
-    nlp: Language, record: GoldRecord, spans_key: str, alignment: str = "strict", skip_invalid: bool = False
-) -> Tuple[Doc, List[SpanChange]]:
-    """The record's Doc, and every mention that was moved or left out. A
-    mention that cannot be a span as given raises a FormatError naming it,
-    unless ``skip_invalid`` (then it is left out and reported); with
-    ``expand`` or ``contract`` a misaligned one is moved and reported."""
+    nlp: Language,
+    record: GoldRecord,
+    spans_key: str,
+    alignment: str = "strict",
+    skip_invalid: bool = False,
+    relations_key: str = "rel",
+) -> Tuple[Doc, List[SpanChange], List[RelationChange]]:
+    """The record's Doc, every mention that was moved or left out, and every
+    relation left out with them. A mention that cannot be a span as given
+    raises a FormatError naming it, unless ``skip_invalid`` (then it is left
+    out and reported); with ``expand`` or ``contract`` a misaligned one is
+    moved and reported. Relations go under ``relations_key``."""
     if alignment not in ALIGNMENTS:
         raise ValueError(f"alignment must be one of {ALIGNMENTS}, got {alignment!r}")
     doc = doc_from_tokens(nlp.vocab, record) if record.tokens is not None else nlp.make_doc(record.text)
     spans: List[Span] = []
     changes: List[SpanChange] = []
+    # Per mention: its span where it was written as annotated, else why not.
+    kept: List[Tuple[Optional[Span], str]] = []
     for mention in record.mentions:
         span, change = _align(doc, record, mention, alignment, skip_invalid)
         if span is not None:
             spans.append(span)
         if change is not None:
             changes.append(change)
+        kept.append((span if change is None else None, _why(mention, change)))
     doc.spans[spans_key] = sorted(spans, key=lambda s: (s.start, s.end, s.label_))
     doc.set_ents(filter_spans(spans), default="outside")
     doc.user_data.update(record.user_data)
-    return doc, changes
+    relation_changes: List[RelationChange] = []
+    if record.relations is not None:
+        rels = []
+        for rel in record.relations:
+            (head, why_head), (tail, why_tail) = kept[rel.head], kept[rel.tail]
+            if head is not None and tail is not None:
+                rels.append(Relation(head, tail, rel.label))
+            else:
+                reason = "; ".join(why for span, why in ((head, why_head), (tail, why_tail)) if span is None)
+                relation_changes.append(_relation_change(record, rel, reason))
+        set_relations(doc, rels, relations_key)
+    return doc, changes, relation_changes
+
+
+def _why(mention: Mention, change: Optional[SpanChange]) -> str:
+    if change is None:
+        return ""
+    done = "left out" if change.dropped else "moved"
+    return f"its entity {mention.where} ({mention.label}) was {done}: {change.reason}"
+
+
+def _relation_change(record: GoldRecord, rel: GoldRelation, reason: str) -> RelationChange:
+    line = record.line if rel.line is None else rel.line
+    return RelationChange(record.source, line, rel.label, rel.where, reason)
 
 
 def _align(

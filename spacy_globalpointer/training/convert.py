@@ -6,8 +6,6 @@ by document, and a report of everything read, written, moved or left out."""
 import json
 import math
 import random
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -15,62 +13,13 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from spacy_globalpointer.files.json_lines import InputError, decode_line
-from spacy_globalpointer.training.alignment import SpanChange, record_to_doc
+from spacy_globalpointer.training.alignment import record_to_doc
+from spacy_globalpointer.training.convert_report import ConvertReport
 from spacy_globalpointer.training.converters.gold_records import FormatError, GoldRecord, Ignored
 
 FORMATS = ("auto", "cluener", "spans", "doccano", "label-studio", "brat", "conll")
 # Suffixes that say the format by themselves.
 CONLL_SUFFIXES = (".conll", ".conllx", ".iob", ".iob1", ".iob2", ".bio", ".bioes", ".bmes", ".tsv")
-
-
-@dataclass
-class ConvertReport:
-    """What a conversion read and wrote; per label, spans read = spans
-    written + spans reported (left out). Moved spans are written, and listed."""
-
-    format: str = ""
-    records: int = 0
-    docs: int = 0
-    dev_docs: int = 0
-    invalid: List[str] = field(default_factory=list)
-    ignored: Counter = field(default_factory=Counter)
-    left_out: Counter = field(default_factory=Counter)
-    read: Counter = field(default_factory=Counter)
-    written: Counter = field(default_factory=Counter)
-    changed: Counter = field(default_factory=Counter)
-    reported: Counter = field(default_factory=Counter)
-    reasons: Counter = field(default_factory=Counter)
-    not_in_ents: int = 0
-    changes: List[SpanChange] = field(default_factory=list)
-
-    def add(self, record: GoldRecord, doc: Doc, changes: List[SpanChange], spans_key: str) -> None:
-        self.read.update(m.label for m in record.mentions)
-        self.written.update(s.label_ for s in doc.spans[spans_key])
-        for change in changes:
-            (self.reported if change.dropped else self.changed)[change.label] += 1
-            self.reasons[change.reason] += 1
-        self.changes.extend(changes)
-        self.left_out.update({reason: n for reason, n in record.left_out.items() if n})
-        self.not_in_ents += len(doc.spans[spans_key]) - len(doc.ents)
-
-    def to_dict(self) -> Dict[str, Any]:
-        labels = sorted(set(self.read) | set(self.written))
-        return {
-            "format": self.format,
-            "records": self.records,
-            "docs": self.docs,
-            "dev_docs": self.dev_docs,
-            "invalid": self.invalid,
-            "ignored": dict(self.ignored),
-            "left_out": {k: v for k, v in self.left_out.items() if v},
-            "not_in_ents": self.not_in_ents,
-            "labels": {
-                label: {key: getattr(self, key)[label] for key in ("read", "written", "changed", "reported")}
-                for label in labels
-            },
-            "reasons": dict(self.reasons),
-            "changes": [change.to_dict() for change in self.changes],
-        }
 
 
 def format_readers() -> Dict[str, Callable[..., Iterable[Union[GoldRecord, Ignored, FormatError]]]]:
@@ -146,6 +95,7 @@ def convert(
     nlp: Optional[Language] = None,
     alignment: str = "strict",
     spans_key: str = "sc",
+    relations_key: str = "rel",
     skip_invalid: bool = False,
     dev_fraction: float = 0.0,
     dev_output: Optional[Union[str, Path]] = None,
@@ -161,7 +111,8 @@ def convert(
     (make_tokenizer); without one, such a text is an error. A bad record
     raises its FormatError, or with ``skip_invalid`` is listed and left out.
     ``reader_options``: per format, its reader's settings (conll's scheme,
-    say). ``on_format`` hears the format chosen and why."""
+    say). ``on_format`` hears the format chosen and why. Relations, where
+    the format holds them, go on the Docs under ``relations_key``."""
     from spacy.tokens import DocBin
 
     from spacy_globalpointer.training.converters.conll import separator_for
@@ -198,13 +149,16 @@ def convert(
             if vocab_nlp is None:
                 vocab_nlp = make_tokenizer("xx")
                 assert vocab_nlp is not None  # make_tokenizer returns None only without a language
-            doc, changes = record_to_doc(vocab_nlp, item, spans_key, alignment, skip_invalid)
+            doc, changes, relation_changes = record_to_doc(
+                vocab_nlp, item, spans_key, alignment, skip_invalid, relations_key
+            )
         except FormatError as err:
             if not skip_invalid:
                 raise
             report.invalid.append(str(err))
             continue
         report.add(item, doc, changes, spans_key)
+        report.add_relations(item, doc, relation_changes, relations_key)
         docs.append(doc)
         groups.append(item.doc_id if item.doc_id is not None else f"{item.source}:{item.line}")
     dev = dev_groups(groups, dev_fraction, seed)

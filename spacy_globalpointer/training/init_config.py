@@ -1,7 +1,9 @@
 """A complete, trainable config for a globalpointer_ner pipeline, from one
 template (templates/init_config.cfg.jinja) with language and hardware as
 branches, and what the training data says: its labels, its longest span in
-the pipeline's own tokens, and whether its entities nest."""
+the pipeline's own tokens, and whether its entities nest. Data with
+relations adds a globalpointer_rel on the same token vectors (a shared
+tok2vec on the CPU), its labels and distance bound read from the data."""
 
 import json
 from dataclasses import dataclass, field
@@ -23,6 +25,10 @@ class DataFacts:
     nested: bool = False
     docs: int = 0
     spans: int = 0
+    relation_labels: List[str] = field(default_factory=list)
+    relations: int = 0
+    # The farthest related entities, starts or ends, in the pipeline's tokens.
+    max_distance: int = 1
 
 
 def default_transformer(lang: str) -> str:
@@ -49,19 +55,24 @@ def max_positions(transformer: str) -> int:
     return 512
 
 
-def read_facts(train: Union[str, Path], lang: str, spans_key: str = "sc") -> DataFacts:
+def read_facts(
+    train: Union[str, Path], lang: str, spans_key: str = "sc", relations_key: str = "rel"
+) -> DataFacts:
     """Labels, the longest gold span in the tokens of a blank ``lang``
-    pipeline's tokenizer (what training aligns the gold to), and whether any
-    two gold spans of a doc overlap."""
+    pipeline's tokenizer (what training aligns the gold to), whether any
+    two gold spans of a doc overlap, and the relations' labels and longest
+    distance (starts or ends) in those tokens."""
     from spacy.tokens import DocBin
     from spacy.training import Example
 
+    from spacy_globalpointer.pipeline.relations import relations
     from spacy_globalpointer.training.convert import make_tokenizer
 
     nlp = make_tokenizer(lang)
     assert nlp is not None  # make_tokenizer returns None only without a language or a model
     facts = DataFacts()
     labels: Set[str] = set()
+    relation_labels: Set[str] = set()
     for ref in DocBin().from_disk(train).get_docs(nlp.vocab):
         spans = list(ref.spans[spans_key]) if spans_key in ref.spans else list(ref.ents)
         facts.docs += 1
@@ -72,7 +83,18 @@ def read_facts(train: Union[str, Path], lang: str, spans_key: str = "sc") -> Dat
         if spans:
             aligned = Example(nlp.make_doc(ref.text), ref).get_aligned_spans_y2x(spans, allow_overlap=True)
             facts.max_span_length = max([facts.max_span_length] + [len(s) for s in aligned])
+        rels = relations(ref, relations_key)
+        facts.relations += len(rels)
+        relation_labels.update(r.label for r in rels)
+        if rels:
+            example = Example(nlp.make_doc(ref.text), ref)
+            for rel in rels:
+                pair = example.get_aligned_spans_y2x([rel.head, rel.tail], allow_overlap=True)
+                if len(pair) == 2:
+                    (h, t) = pair
+                    facts.max_distance = max(facts.max_distance, abs(h.start - t.start), abs(h.end - t.end))
     facts.labels = sorted(labels)
+    facts.relation_labels = sorted(relation_labels)
     return facts
 
 
@@ -83,13 +105,15 @@ def render_config(
     transformer: Optional[str] = None,
     facts: Optional[DataFacts] = None,
     spans_key: str = "sc",
+    relations_key: str = "rel",
     train_path: Optional[str] = None,
     dev_path: Optional[str] = None,
     output_name: str = "config.cfg",
 ) -> str:
     """The config's text. Without ``facts`` the labels are read from the data
     at initialize, max_span_length is the component's default and the
-    selection is on the nested spans."""
+    selection is on the nested spans. With ``facts`` that hold relations,
+    the config trains a globalpointer_rel too."""
     import jinja2
     import spacy
 
@@ -111,5 +135,10 @@ def render_config(
         "train_path": json.dumps(train_path) if train_path else "null",
         "dev_path": json.dumps(dev_path) if dev_path else "null",
         "output_name": output_name,
+        "relations": bool(facts and facts.relations),
+        "relations_key": relations_key,
+        "relation_labels": facts.relation_labels if facts else [],
+        "relation_labels_json": json.dumps(facts.relation_labels if facts else [], ensure_ascii=False),
+        "max_distance": facts.max_distance if facts else 64,
     }
     return template.render(**values)

@@ -2,11 +2,12 @@
 Text-bound annotations (``T1<TAB>Label 0 5<TAB>text``) are the mentions, with
 character offsets (end exclusive) into the .txt as brat reads it (a byte-order
 mark there counts as a character). A discontinuous one (``T1<TAB>Label 0 5;9 14``)
-is reported, never joined. Relations, events, attributes, notes and
-normalizations are counted in the report."""
+is reported, never joined. Relations (``R1<TAB>Label Arg1:T1 Arg2:T3``: Arg1
+the subject, Arg2 the object) join the entities they name; events,
+attributes, notes, normalizations and equivalences are counted in the report."""
 
 from pathlib import Path
-from typing import Iterator, List, Union
+from typing import Dict, Iterator, List, Union
 
 from spacy_globalpointer.files.json_lines import InputError, read_text_file
 from spacy_globalpointer.training.converters.gold_records import (
@@ -19,7 +20,6 @@ from spacy_globalpointer.training.converters.gold_records import (
 
 # What the first character of an .ann line's id says it is.
 _KINDS = {
-    "R": "relations",
     "E": "events",
     "A": "attributes",
     "M": "attributes",
@@ -52,12 +52,18 @@ def parse_brat(ann: Path) -> GoldRecord:
     except InputError as err:
         raise FormatError(str(err)) from None
     record = GoldRecord(str(ann), 1, text, doc_id=str(ann.with_suffix("")))
+    record.relations = []
+    ids: Dict[str, int] = {}
+    relation_lines = []
     for line_no, line in enumerate(lines, start=1):
         line = line.rstrip("\r")
         if not line.strip():
             continue
         parts = line.split("\t")
         ident = parts[0]
+        if ident.startswith("R"):
+            relation_lines.append((line_no, ident, parts))
+            continue
         if not ident.startswith("T"):
             record.left_out[_KINDS.get(ident[:1], "other annotation lines")] += 1
             continue
@@ -77,6 +83,7 @@ def parse_brat(ann: Path) -> GoldRecord:
             spans = ";".join(f"{s} {e}" for s, e in fragments)
             problem = f"discontinuous ({spans})"
             record.mentions.append(Mention(fragments[0][0], fragments[-1][1], label, ident, line_no, problem))
+            ids[ident] = len(record.mentions) - 1
             continue
         start, end = fragments[0]
         if len(parts) > 2 and parts[2] != text[start:end]:
@@ -84,4 +91,22 @@ def parse_brat(ann: Path) -> GoldRecord:
                 ident, f"offsets {start} {end} cover {text[start:end]!r}, not {parts[2]!r}", line_no
             )
         record.mentions.append(Mention(start, end, label, ident, line_no))
+        ids[ident] = len(record.mentions) - 1
+    for line_no, ident, parts in relation_lines:
+        _relation(record, ids, ident, parts, line_no)
     return record
+
+
+def _relation(record: GoldRecord, ids: Dict[str, int], ident: str, parts: List[str], line_no: int) -> None:
+    fields = parts[1].split() if len(parts) > 1 else []
+    if len(fields) != 3 or not all(":" in f for f in fields[1:]):
+        got = "\t".join(parts)
+        raise record.error(ident, f"expected 'R<id><TAB>Label Arg1:T<id> Arg2:T<id>', got {got!r}", line_no)
+    ends = []
+    for arg in fields[1:]:
+        role, _, target = arg.partition(":")
+        if target not in ids:
+            message = f"{role}:{target} names no entity (no text-bound line {target})"
+            raise record.error(ident, message, line_no)
+        ends.append(ids[target])
+    record.add_relation(ends[0], ends[1], fields[0], ident, line_no)

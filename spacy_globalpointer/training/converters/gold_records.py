@@ -32,12 +32,26 @@ class Mention:
 
 
 @dataclass
+class GoldRelation:
+    """One gold relation as the format gives it: ``head`` (the subject) and
+    ``tail`` (the object) index the record's mentions."""
+
+    head: int
+    tail: int
+    label: str
+    where: str
+    line: Optional[int] = None
+
+
+@dataclass
 class GoldRecord:
     """One text with its gold mentions. ``tokens``: the format's own tokens
     as (start, end) character offsets, used as the Doc's tokens when given.
     ``doc_id`` groups the records of one document (a dev split keeps a
-    document whole); ``user_data`` goes onto the Doc; ``left_out`` counts
-    what the record held that is not a mention (for the report)."""
+    document whole); ``user_data`` goes onto the Doc; ``relations``: None
+    where the format holds no relations for it (the Doc then has no relation
+    annotation), else its gold relations; ``left_out`` counts what the
+    record held that is neither (for the report)."""
 
     source: str
     line: int
@@ -46,6 +60,7 @@ class GoldRecord:
     tokens: Optional[List[Tuple[int, int]]] = None
     doc_id: Optional[str] = None
     user_data: Dict[str, Any] = field(default_factory=dict)
+    relations: Optional[List[GoldRelation]] = None
     # What the format holds beside the mentions and the reader left out, by reason.
     left_out: Counter = field(default_factory=Counter)
 
@@ -55,6 +70,38 @@ class GoldRecord:
 
     def error(self, field_name: str, message: str, line: Optional[int] = None) -> FormatError:
         return FormatError(f"{self.where(field_name, line)}: {message}")
+
+    def add_relation(
+        self,
+        head: int,
+        tail: int,
+        label: Any,
+        where: str,
+        line: Optional[int] = None,
+        label_field: Optional[str] = None,
+    ) -> None:
+        """Add a relation between two of the record's mentions (by index):
+        a FormatError for a label (at ``label_field``, else ``where``) that
+        is not a non-empty string, a relation of an entity to itself, and
+        the same relation twice."""
+        label = check_label(self, label, label_field or where, line)
+        one, other = self.mentions[head], self.mentions[tail]
+        if head == tail or (one.start, one.end, one.label) == (other.start, other.end, other.label):
+            raise self.error(where, f"a relation of {self._quote(one)} to itself", line)
+        if self.relations is None:
+            self.relations = []
+        for seen in self.relations:
+            if (seen.head, seen.tail, seen.label) == (head, tail, label):
+                raise self.error(
+                    where,
+                    f"the relation {self._quote(one)} -{label}-> {self._quote(other)} is given twice "
+                    f"(also at {seen.where})",
+                    line,
+                )
+        self.relations.append(GoldRelation(head, tail, label, where, line))
+
+    def _quote(self, mention: Mention) -> str:
+        return f"{self.text[mention.start : mention.end]!r} ({mention.label}, {mention.where})"
 
 
 @dataclass

@@ -4,9 +4,14 @@
 Which annotation is used: of a task's annotations that were not cancelled,
 the one updated last (``updated_at``, else ``created_at``; ties and missing
 times go to the later one in the list). The task's other annotations, its
-cancelled ones, its model predictions and results that are not span labels
-are counted in the report, never converted. A task with no usable annotation
-is left out and counted."""
+cancelled ones, its model predictions and results that are neither span
+labels nor relations are counted in the report, never converted. A task with
+no usable annotation is left out and counted.
+
+Relations: results of ``"type": "relation"`` with ``from_id`` and ``to_id``
+(the ``id`` of labelled regions of the same annotation), a ``direction``
+("right": from -> to, "left": to -> from, "bi": both) and ``labels`` (one
+relation per label; none: the label "relation")."""
 
 import json
 from pathlib import Path
@@ -21,6 +26,10 @@ from spacy_globalpointer.training.converters.gold_records import (
     check_label,
     check_offsets,
 )
+
+# The label of a relation drawn without one.
+UNLABELLED = "relation"
+DIRECTIONS = ("right", "left", "bi")
 
 
 def read_label_studio(
@@ -108,11 +117,18 @@ def _when(annotation: Dict[str, Any]) -> str:
 def _read_result(record: GoldRecord, result: List[Any], where: str) -> None:
     if not isinstance(result, list):
         raise record.error(where, f"expected a list, got {type(result).__name__}")
+    regions: Dict[Any, List[int]] = {}
+    links = []
+    record.relations = []
     for j, item in enumerate(result):
+        if isinstance(item, dict) and item.get("type") == "relation":
+            links.append((j, item))
+            continue
         value = item.get("value") if isinstance(item, dict) else None
         if not isinstance(value, dict) or "labels" not in value:
-            record.left_out["results that are not span labels"] += 1
+            record.left_out["results that are neither span labels nor relations"] += 1
             continue
+        first = len(record.mentions)
         place = f"{where}[{j}].value"
         start, end, labels = value.get("start"), value.get("end"), value.get("labels")
         check_offsets(record, start, end, place)
@@ -121,3 +137,40 @@ def _read_result(record: GoldRecord, result: List[Any], where: str) -> None:
             raise record.error(f"{place}.labels", f"expected a non-empty list of labels, got {labels!r}")
         for label in labels:
             record.mentions.append(Mention(start, end, check_label(record, label, f"{place}.labels"), place))
+        if isinstance(item.get("id"), (int, str)):
+            regions[item["id"]] = list(range(first, len(record.mentions)))
+    for j, item in links:
+        _read_relation(record, regions, item, f"{where}[{j}]")
+
+
+def _read_relation(
+    record: GoldRecord, regions: Dict[Any, List[int]], item: Dict[str, Any], place: str
+) -> None:
+    ends = []
+    for key in ("from_id", "to_id"):
+        ident = item.get(key)
+        found = regions.get(ident) if isinstance(ident, (int, str)) else None
+        if found is None:
+            known = ", ".join(map(repr, regions)) or "none"
+            raise record.error(
+                f"{place}.{key}",
+                f"{ident!r} names no entity (labelled region) of this annotation (region ids: {known})",
+            )
+        if len(found) != 1:
+            raise record.error(
+                f"{place}.{key}",
+                f"{ident!r} is a region with {len(found)} labels: a relation joins one entity",
+            )
+        ends.append(found[0])
+    direction = item.get("direction")
+    if direction not in DIRECTIONS:
+        raise record.error(f"{place}.direction", f"expected one of {DIRECTIONS}, got {direction!r}")
+    labels = item.get("labels")
+    if labels is None or labels == []:
+        labels = [UNLABELLED]
+    if not isinstance(labels, list):
+        raise record.error(f"{place}.labels", f"expected a list of labels, got {labels!r}")
+    pairs = {"right": [ends], "left": [ends[::-1]], "bi": [ends, ends[::-1]]}[direction]
+    for label in labels:
+        for head, tail in pairs:
+            record.add_relation(head, tail, label, place, label_field=f"{place}.labels")
