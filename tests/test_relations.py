@@ -90,7 +90,7 @@ def test_pair_scores_equal_a_loop_over_pairs(head, rope):
         band = module(X, lengths, D)
         rows = torch.tensor([0, 2, 4, 7, 8])
         index = torch.tensor([[0, 3, 1, 4], [4, 0, 2, 1], [2, 2, 3, 0]])
-        picked = module(X[:1], None, rows=rows, pairs=index)
+        picked = module(X[:1], None, rows=torch.stack([torch.zeros_like(rows), rows], 1), pairs=index)
     finally:
         torch.set_grad_enabled(True)
 
@@ -123,13 +123,37 @@ def test_chunked_prediction_equals_whole_doc_scores(monkeypatch):
     torch.manual_seed(1)
     module = PairPointer("GlobalPointer", 6, 2, head_size=4, rope=True).double()
     X = torch.randn(1, 50, 6, dtype=torch.float64)
-    rows = torch.tensor(sorted(random.Random(0).sample(range(50), 20)))
+    tokens = torch.tensor(sorted(random.Random(0).sample(range(50), 20)))
+    rows = torch.stack([torch.zeros_like(tokens), tokens], 1)
     index = torch.randint(0, 20, (37, 4))
     whole = module(X, None, rows=rows, pairs=index)
     monkeypatch.setattr(pairs_module, "ROWS_PER_STEP", 7)
     monkeypatch.setattr(pairs_module, "PAIRS_PER_STEP", 5)
     chunked = module(X, None, rows=rows, pairs=index)
     assert torch.allclose(whole, chunked, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("head", HEADS)
+@pytest.mark.parametrize("rope", [False, True])
+def test_short_docs_scored_together_equal_each_doc_alone(head, rope):
+    """Several short docs in one padded call give each doc's own scores."""
+    torch.manual_seed(2)
+    module = PairPointer(head, 6, 3, head_size=4, rope=rope).double()
+    lengths = [9, 4, 12]
+    X = torch.zeros(3, 12, 6, dtype=torch.float64)
+    for b, n in enumerate(lengths):
+        X[b, :n] = torch.randn(n, 6, dtype=torch.float64)
+    rng = random.Random(0)
+    alone, rows, index = [], [], []
+    for b, n in enumerate(lengths):
+        tokens = torch.tensor(sorted(rng.sample(range(n), 3)))
+        pairs = torch.randint(0, 3, (5, 4))
+        doc_rows = torch.stack([torch.zeros_like(tokens), tokens], 1)
+        alone.append(module(X[b : b + 1, :n], None, rows=doc_rows, pairs=pairs))
+        rows.append(torch.stack([torch.full_like(tokens, b), tokens], 1))
+        index.append(pairs + 3 * b)
+    together = module(X, None, rows=torch.cat(rows), pairs=torch.cat(index))
+    assert torch.allclose(together, torch.cat(alone), rtol=0, atol=1e-12)
 
 
 def test_candidate_pairs_are_every_ordered_pair_within_the_distance():

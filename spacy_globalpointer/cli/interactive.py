@@ -42,7 +42,8 @@ def interactive_cli(
     gpu_id: int = Opt(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU"),
 ):
     """Type a sentence, see every predicted span: label, text, offsets
-    (inclusive end, as CLUENER writes them), score, and whether it is in doc.ents.
+    (inclusive end, as CLUENER writes them), score, and whether it is in
+    doc.ents; and, with a relation component, every predicted relation.
 
     \b
     Example:
@@ -51,11 +52,13 @@ def interactive_cli(
     import spacy
     from spacy import displacy
 
-    from spacy_globalpointer.corpus.predict import component_spans_key
+    from spacy_globalpointer.corpus.predict import component_relations_key, component_spans_key
+    from spacy_globalpointer.pipeline.relations import relations
 
     setup_gpu(gpu_id, silent=True)
     nlp = spacy.load(model)
     key = spans_key or component_spans_key(nlp)
+    relations_key = component_relations_key(nlp)
     docs = []
     for typed in _typed_texts(text):
         doc = nlp(typed)
@@ -76,8 +79,17 @@ def interactive_cli(
             table(rows, ("label", "text", "start", "end (incl.)", "score", "in ents"))
         else:
             msg.text("(no entities)")
+        if relations_key is not None:
+            found = [
+                (r.head.text, r.head.label_, r.label, r.tail.text, r.tail.label_, f"{r.score:.2f}")
+                for r in relations(doc, relations_key)
+            ]
+            if found:
+                table(found, ("head", "label", "relation", "tail", "label", "score"))
+            else:
+                msg.text("(no relations)")
     if displacy_path and docs:
-        write_displacy(docs, displacy_path, key)
+        write_displacy(docs, displacy_path, key, relations_key)
         msg.good(f"Wrote {len(docs)} doc(s) to {displacy_path}")
     if serve and docs:
         displacy.serve(docs, style="span", options={"spans_key": key}, port=port, host="127.0.0.1")

@@ -111,6 +111,7 @@ def predict_cli(
     from spacy_globalpointer.corpus.input_records import STDIN
     from spacy_globalpointer.corpus.predict import (
         STDOUT,
+        component_relations_key,
         component_spans_key,
         model_fingerprint,
         predict_corpus,
@@ -186,5 +187,7 @@ def predict_cli(
         records = read_records(shard, fmt, text_field, id_field)
         texts = [r.text or "" for r in islice((r for r in records if r.error is None), displacy_limit)]
         records.close()
-        write_displacy(list(nlp.pipe(texts)), displacy_path, component_spans_key(nlp))
+        write_displacy(
+            list(nlp.pipe(texts)), displacy_path, component_spans_key(nlp), component_relations_key(nlp)
+        )
         tell(say.good(f"Wrote a displaCy sample of {len(texts)} docs to {displacy_path}"))

@@ -19,10 +19,14 @@ from spacy_globalpointer.corpus.report import PredictReport
 OUTPUT_FORMATS = ("jsonl", "cluener")
 
 
-def doc_predictions(doc: "Doc", spans_key: str, *, with_text: bool = False) -> Dict[str, Any]:
-    """Every predicted span (exclusive character ends, score, text) and the
-    flat ents, as plain JSON. With the text, this is also displaCy's manual
-    format (``displacy.render(predictions, style="ent", manual=True)``)."""
+def doc_predictions(
+    doc: "Doc", spans_key: str, *, with_text: bool = False, relations_key: Optional[str] = None
+) -> Dict[str, Any]:
+    """Every predicted span (exclusive character ends, score, text), the
+    flat ents and, with a ``relations_key``, the relations (head and tail by
+    character offsets and label, the relation label, the score), as plain
+    JSON. With the text, this is also displaCy's manual format
+    (``displacy.render(predictions, style="ent", manual=True)``)."""
     group = doc.spans.get(spans_key, [])
     scores = group.attrs.get("scores", []) if len(group) else []
     out: Dict[str, Any] = {}
@@ -35,6 +39,20 @@ def doc_predictions(doc: "Doc", spans_key: str, *, with_text: bool = False) -> D
     out["ents"] = [
         {"start": e.start_char, "end": e.end_char, "label": e.label_, "text": e.text} for e in doc.ents
     ]
+    if relations_key is not None:
+        # Imported here: relations imports spaCy, and this module stays light.
+        from spacy_globalpointer.pipeline.relations import relations
+
+        out["relations"] = [
+            {
+                "head": {"start": r.head.start_char, "end": r.head.end_char, "label": r.head.label_},
+                "tail": {"start": r.tail.start_char, "end": r.tail.end_char, "label": r.tail.label_},
+                "label": r.label,
+                "score": r.score,
+                "text": [r.head.text, r.tail.text],
+            }
+            for r in relations(doc, relations_key)
+        ]
     return out
 
 
@@ -45,9 +63,11 @@ def output_line(
     output_format: str,
     with_text: bool = False,
     source: str = "ents",
+    relations_key: Optional[str] = None,
 ) -> Dict[str, Any]:
     """What is written for one record: its id (or source and line), then the
-    predictions (or the error, for an invalid record). The cluener format is
+    predictions (or the error, for an invalid record), relations included
+    where the pipeline predicts them (``relations_key``). The cluener format is
     CLUENER's submission line, from doc.ents or (``source="spans"``) every
     predicted span, with inclusive ends."""
     if output_format == "cluener":
@@ -61,7 +81,7 @@ def output_line(
     key = {"id": record.id} if record.id is not None else {"source": record.source, "line": record.line}
     if doc is None:
         return {**key, "error": record.error}
-    return {**key, **doc_predictions(doc, spans_key, with_text=with_text)}
+    return {**key, **doc_predictions(doc, spans_key, with_text=with_text, relations_key=relations_key)}
 
 
 def check_record(record: InputRecord, skip_invalid: bool, report: Optional[PredictReport] = None) -> None:

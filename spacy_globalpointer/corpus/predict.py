@@ -47,6 +47,16 @@ def component_spans_key(nlp: Language) -> str:
     return "sc"
 
 
+def component_relations_key(nlp: Language) -> Optional[str]:
+    """The relations key of the pipeline's globalpointer_rel, or None without one."""
+    from spacy_globalpointer.pipeline.globalpointer_rel import GlobalPointerRel
+
+    for _, proc in nlp.pipeline:
+        if isinstance(proc, GlobalPointerRel):
+            return proc.relations_key
+    return None
+
+
 def output_layout(
     shards: List[Tuple[Path, Path]], output: Path, output_format: str
 ) -> Tuple[List[Path], Path]:
@@ -164,7 +174,15 @@ def _write_shard(
     records = read_records(shard, fmt, options.text_field, options.id_field)
     written = 0
     for record, doc in _predict_records(nlp, records, options.skip_invalid, options.batch_size, report):
-        line = output_line(record, doc, spans_key, options.output_format, options.with_text, options.source)
+        line = output_line(
+            record,
+            doc,
+            spans_key,
+            options.output_format,
+            options.with_text,
+            options.source,
+            component_relations_key(nlp),
+        )
         out.write(json_line(line).encode("utf8"))
         if flush:
             out.flush()

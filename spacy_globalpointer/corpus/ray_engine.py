@@ -123,7 +123,7 @@ class Predictor:
         import spacy
         import torch
 
-        from spacy_globalpointer.corpus.predict import component_spans_key
+        from spacy_globalpointer.corpus.predict import component_relations_key, component_spans_key
 
         if gpu:
             spacy.require_gpu()
@@ -131,6 +131,7 @@ class Predictor:
         torch.set_num_threads(max(1, threads))
         self.nlp = spacy.load(model)
         self.spans_key = component_spans_key(self.nlp)
+        self.relations_key = component_relations_key(self.nlp)
         self.options = options
 
     def __call__(self, batch):
@@ -155,6 +156,7 @@ class Predictor:
                     opts.output_format,
                     opts.with_text,
                     opts.source,
+                    self.relations_key,
                 )
             )
             for r in records

@@ -2,14 +2,14 @@
 span head's machinery (head_layer.py): the same shim, precision, forward,
 conversions and msgpack (de)serialization. Its input is a PairBand (training:
 a padded batch, every pair within a distance) or CandidatePairs (prediction:
-the pairs of one doc's candidate entities)."""
+the pairs of the candidate entities of one long doc or of several short ones)."""
 
 from dataclasses import dataclass
 from typing import Any, Callable, List, Tuple, Union
 
 import torch
 from thinc.api import Model, torch2xp, xp2torch
-from thinc.types import ArgsKwargs, Floats3d, Ints1d, Ints2d
+from thinc.types import ArgsKwargs, Floats3d, Ints2d
 
 from spacy_globalpointer.ml.head_layer import torch_layer
 from spacy_globalpointer.ml.pytorch.pairs import PairPointer
@@ -33,12 +33,12 @@ class PairBand:
 
 @dataclass
 class CandidatePairs:
-    """Prediction: one doc's vectors (1, L, nI), the sorted token rows the
-    pairs need, and the pairs (P, 4) as indices into ``rows``: subject's
+    """Prediction: the docs' vectors (B, L, nI), the sorted (doc, token) rows
+    the pairs need, and the pairs (P, 4) as indices into ``rows``: subject's
     first token, object's first token, subject's last token, object's last."""
 
     vectors: Floats3d
-    rows: Ints1d
+    rows: Ints2d
     pairs: Ints2d
 
     def call(self, device: "torch.device", is_train: bool) -> Tuple[ArgsKwargs, Callable]:

@@ -13,12 +13,13 @@ import numpy
 from spacy.tokens import Doc, Span
 from spacy.util import registry
 from thinc.api import Model
-from thinc.types import Floats2d, Ints1d, Ints2d
+from thinc.types import Floats2d, Ints2d
 
 from spacy_globalpointer.ml.head_layer import pad, unpad
 from spacy_globalpointer.ml.models.globalpointer import DEFAULT_TOK2VEC_CONFIG
 from spacy_globalpointer.ml.pair_layer import CandidatePairs, PairBand, pair_pointer_layer
 from spacy_globalpointer.ml.pytorch.heads import check_head_args
+from spacy_globalpointer.ml.pytorch.pairs import BATCH_ROWS, ROWS_PER_STEP
 
 # The globalpointer_rel factory's default model: a CPU tok2vec (width 128) and the pointers.
 DEFAULT_REL_MODEL_CONFIG = (
@@ -99,7 +100,7 @@ def init(model: Model, X: Optional[List[Doc]] = None, Y: Any = None) -> None:
 def forward(model: Model, docs: List[Doc], is_train: bool):
     tok2vec, pointers = model.layers
     if not is_train:
-        return [_predict_doc(model, doc) for doc in docs], lambda d_scores: []
+        return _predict(model, docs), lambda d_scores: []
     tokvecs, backprop_tok2vec = tok2vec(docs, is_train)
     padded = pad(pointers.ops, tokvecs, pointers.get_dim("nI"))
     band = PairBand(padded, [len(x) for x in tokvecs], model.attrs["max_distance"])
@@ -132,23 +133,56 @@ def entity_pairs(spans: Sequence[Span], max_distance: int) -> List[Tuple[int, in
     return sorted(out)
 
 
-def _predict_doc(model: Model, doc: Doc) -> DocPairScores:
+def _predict(model: Model, docs: List[Doc]) -> List[DocPairScores]:
+    """Per doc, its candidate pairs and their scores: the docs with pairs
+    scored together in groups of up to BATCH_ROWS padded positions, a doc
+    longer than ROWS_PER_STEP tokens on its own, a step at a time."""
     tok2vec, pointers = model.layers
     C = pointers.get_dim("nO")
-    spans = list(doc.spans.get(model.attrs["spans_key"], []))
-    found = entity_pairs(spans, model.attrs["max_distance"])
-    if not found:
-        return numpy.zeros((0, 2), dtype="int64"), numpy.zeros((0, C, 2), dtype="float32")
-    pairs = numpy.asarray(found, dtype="int64")
-    starts = numpy.asarray([s.start for s in spans], dtype="int64")
-    lasts = numpy.asarray([s.end - 1 for s in spans], dtype="int64")
-    rows, where = numpy.unique(numpy.concatenate([starts, lasts]), return_inverse=True)
-    start_row, last_row = where[: len(spans)], where[len(spans) :]
-    a, b = pairs[:, 0], pairs[:, 1]
-    index = numpy.stack([start_row[a], start_row[b], last_row[a], last_row[b]], axis=1)
-    vectors = tok2vec.predict([doc])[0]
-    X = pointers.ops.asarray3f(vectors[None])
+    out: List[DocPairScores] = [
+        (numpy.zeros((0, 2), dtype="int64"), numpy.zeros((0, C, 2), dtype="float32")) for _ in docs
+    ]
+    work = []
+    for k, doc in enumerate(docs):
+        spans = list(doc.spans.get(model.attrs["spans_key"], []))
+        found = entity_pairs(spans, model.attrs["max_distance"])
+        if found:
+            work.append((k, spans, numpy.asarray(found, dtype="int64")))
+    if not work:
+        return out
+    vectors = tok2vec.predict([docs[k] for k, _, _ in work])
+    group: List[int] = []
+    for n, (k, _, _) in enumerate(work):
+        longest = max([len(docs[k])] + [len(docs[work[m][0]]) for m in group])
+        if group and (len(docs[k]) > ROWS_PER_STEP or longest * (len(group) + 1) > BATCH_ROWS):
+            _score_group(pointers, [work[m] for m in group], [vectors[m] for m in group], out)
+            group = []
+        group.append(n)
+        if len(docs[k]) > ROWS_PER_STEP:
+            _score_group(pointers, [work[n]], [vectors[n]], out)
+            group = []
+    if group:
+        _score_group(pointers, [work[m] for m in group], [vectors[m] for m in group], out)
+    return out
+
+
+def _score_group(pointers: Model, work: list, vectors: List[Floats2d], out: List[DocPairScores]) -> None:
+    rows, index, offset = [], [], 0
+    for b, (_, spans, pairs) in enumerate(work):
+        starts = numpy.asarray([s.start for s in spans], dtype="int64")
+        lasts = numpy.asarray([s.end - 1 for s in spans], dtype="int64")
+        tokens, where = numpy.unique(numpy.concatenate([starts, lasts]), return_inverse=True)
+        start_row, last_row = where[: len(spans)] + offset, where[len(spans) :] + offset
+        a, c = pairs[:, 0], pairs[:, 1]
+        index.append(numpy.stack([start_row[a], start_row[c], last_row[a], last_row[c]], axis=1))
+        rows.append(numpy.stack([numpy.full(len(tokens), b), tokens], axis=1))
+        offset += len(tokens)
+    X = pad(pointers.ops, vectors, pointers.get_dim("nI"))
     # cast: thinc's array types do not take numpy's; these are int64 arrays.
-    rows_xp = pointers.ops.asarray1i(cast(Ints1d, rows))
-    scores = pointers.predict(CandidatePairs(X, rows_xp, pointers.ops.asarray2i(cast(Ints2d, index))))
-    return pairs, pointers.ops.to_numpy(scores)
+    all_rows = pointers.ops.asarray2i(cast(Ints2d, numpy.concatenate(rows)))
+    all_pairs = pointers.ops.asarray2i(cast(Ints2d, numpy.concatenate(index)))
+    scores = pointers.ops.to_numpy(pointers.predict(CandidatePairs(X, all_rows, all_pairs)))
+    first = 0
+    for k, _, pairs in work:
+        out[k] = (pairs, scores[first : first + len(pairs)])
+        first += len(pairs)

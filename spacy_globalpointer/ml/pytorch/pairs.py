@@ -12,7 +12,7 @@ cells are O(doc length x D), not O(doc length**2). Prediction scores only the
 pairs of candidate entities, from the projections of their boundary tokens.
 """
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -23,7 +23,10 @@ from spacy_globalpointer.ml.pytorch.heads import SpanHead, build_head
 
 # Token rows projected per step at prediction, and pairs scored per step:
 # both bound the temporaries whatever the doc length and the entity count.
+# Docs up to ROWS_PER_STEP tokens are projected together, BATCH_ROWS padded
+# positions per call (one call per doc costs more than the math on short docs).
 ROWS_PER_STEP = 1024
+BATCH_ROWS = 4096
 PAIRS_PER_STEP = 16384
 Projection = Tuple[Tensor, Tensor, Tensor, Tensor]
 
@@ -81,7 +84,7 @@ class PairPointer(nn.Module):
     ) -> Tensor:
         """Training: (B, C, 2, L, 2D + 1) pair-band scores of (B, L, H)
         vectors; cells outside a doc hold the dtype's most negative finite
-        value. With ``rows`` and ``pairs``: :meth:`score_pairs` of one doc."""
+        value. With ``rows`` and ``pairs``: :meth:`score_pairs`."""
         if rows is not None and pairs is not None:
             return self.score_pairs(X, rows, pairs)
         assert lengths is not None
@@ -121,12 +124,41 @@ class PairPointer(nn.Module):
             tuple(torch.cat([p[n] for p in pointer], dim=1) for n in range(4)) for pointer in parts
         )
 
+    def project_batch_rows(self, X: Tensor, rows: Tensor) -> Tuple[Projection, Projection]:
+        """As :meth:`project_rows`, for (B, L, H) docs and ``rows`` (R, 2):
+        (doc, token). Without RoPE a row's projection is its own, so only the
+        rows the pairs need are projected, a step of rows at a time; with
+        RoPE, a padded batch of short docs is projected whole, in one call."""
+        b, i = rows[:, 0], rows[:, 1]
+        out: List[Projection] = []
+        for pointer in range(2):
+            if not self.pointers[pointer].rope:
+                steps = [
+                    self._project(pointer, X[b[s : s + ROWS_PER_STEP], i[s : s + ROWS_PER_STEP]][None])
+                    for s in range(0, rows.shape[0], ROWS_PER_STEP)
+                ]
+                q, k, first, second = (torch.cat([step[n][0] for step in steps], dim=1) for n in range(4))
+                out.append((q, k, first, second))
+                continue
+            q, k, first, second = self._project(pointer, X)
+            # q[b, :, i] is (R, C, d): the label axis first again, as project_rows gives it.
+            out.append(
+                (q[b, :, i].transpose(0, 1), k[b, :, i].transpose(0, 1), first[b, :, i].T, second[b, :, i].T)
+            )
+        return out[0], out[1]
+
     def score_pairs(self, X: Tensor, rows: Tensor, pairs: Tensor) -> Tensor:
-        """(P, C, 2) scores of candidate pairs of one doc: ``pairs`` (P, 4)
-        holds, as indices into ``rows``, the subject's first token, the
-        object's first token, the subject's last token, the object's last
-        token. X: (1, L, H) the doc's vectors."""
-        projections = self.project_rows(X, rows)
+        """(P, C, 2) scores of candidate pairs: ``rows`` (R, 2) the (doc,
+        token) rows the pairs need, sorted; ``pairs`` (P, 4) holds, as
+        indices into ``rows``, the subject's first token, the object's first
+        token, the subject's last token, the object's last token. X: (B, L, H)
+        the docs' vectors; one doc is projected a step of positions at a
+        time (any length), several in one call."""
+        head: SpanHead = self.pointers[0]  # type: ignore[assignment]
+        if X.shape[0] == 1 and head.rope:
+            projections = self.project_rows(X, rows[:, 1])
+        else:
+            projections = self.project_batch_rows(X, rows)
         C = projections[0][0].shape[0]
         out = X.new_empty((pairs.shape[0], C, 2))
         for s in range(0, pairs.shape[0], PAIRS_PER_STEP):
