@@ -4,11 +4,14 @@ entities on the displaCy page."""
 
 import json
 
+import pytest
+from spacy.tokens import DocBin
 from typer.testing import CliRunner
 
 from spacy_globalpointer import relations
 from spacy_globalpointer.cli import app
 from spacy_globalpointer.corpus.displacy_page import relation_arcs, write_displacy
+from spacy_globalpointer.training.convert import convert, make_tokenizer
 
 from .test_relations import TEXTS, trained  # noqa: F401  (the trained toy pipeline)
 
@@ -78,3 +81,36 @@ def test_the_displacy_page_draws_relations_as_arcs_between_entities(trained, tmp
     assert "displacy-arc" in html and "works_at" in html and "located_in" in html
     # each doc's arcs follow its spans: the first arc comes before the second doc's text
     assert html.index("displacy-arc") < html.index(TEXTS[1][:2]) < html.index("doc.ents (flat)")
+
+
+def entities_and_relations(doc):
+    spans = sorted((s.start_char, s.end_char, s.label_) for s in doc.spans.get("sc", []))
+    rels = sorted(
+        (
+            (r.head.start_char, r.head.end_char, r.head.label_),
+            (r.tail.start_char, r.tail.end_char, r.tail.label_),
+            r.label,
+        )
+        for r in relations(doc)
+    )
+    return spans, rels
+
+
+@pytest.mark.parametrize("fmt", ["spans", "doccano"])
+def test_predictions_round_trip_through_the_tools_format(trained, tmp_path, fmt):  # noqa: F811
+    """predict --format TOOL, then convert --format TOOL: the same spans
+    (nested ones too) and relations as the pipeline predicted."""
+    nlp, _ = trained
+    nlp.to_disk(tmp_path / "model")
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"text": t}) + "\n" for t in TEXTS), "utf8")
+    out = tmp_path / f"to_review.{fmt}.jsonl"
+    args = ["predict", str(tmp_path / "model"), str(src), str(out), "--format", fmt, "--no-progress"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = convert([out], tmp_path / "back.spacy", format=fmt, nlp=make_tokenizer("zh"), progress=False)
+    back = list(DocBin().from_disk(tmp_path / "back.spacy").get_docs(nlp.vocab))
+    predicted = list(nlp.pipe(TEXTS))
+    assert [entities_and_relations(d) for d in back] == [entities_and_relations(d) for d in predicted]
+    assert any(relations(d) for d in back) and any(len(d.spans["sc"]) > 2 for d in back)
+    assert report.relations_read == report.relations_written and not report.relation_changes

@@ -54,7 +54,8 @@ def predict_cli(
     output_format: OutputFormat = Opt(
         OutputFormat("jsonl"),
         "--format",
-        help="jsonl: spans and ents with character offsets; cluener: CLUENER's submission lines",
+        help="jsonl: spans, ents and relations with character offsets; cluener: CLUENER's submission "
+        "lines; spans (Prodigy) or doccano: pre-annotations to correct in the tool (convert reads them back)",
     ),
     source: Source = Opt(
         Source("ents"),
@@ -105,6 +106,7 @@ def predict_cli(
       spacy globalpointer predict model-best dev.json dev_pred.json --format cluener
       spacy globalpointer predict model-best 'corpus/*.jsonl' out/ --id-field doc_id
       cat texts.txt | spacy globalpointer predict model-best - - --input-format text
+      spacy globalpointer predict model-best new.jsonl to_review.jsonl --format spans
       spacy globalpointer predict model-best corpus/ out/ --engine ray --workers 8 \\
           --gpus-per-worker 1 --ray-address auto
     """

@@ -8,6 +8,7 @@ import the engine that imports it.
 
 from typing import TYPE_CHECKING, Any, Dict, Optional
 
+from spacy_globalpointer.corpus.annotation_output import TOOL_FORMATS, tool_record
 from spacy_globalpointer.corpus.input_records import InputRecord
 from spacy_globalpointer.files.json_lines import InputError
 
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 
 from spacy_globalpointer.corpus.report import PredictReport
 
-OUTPUT_FORMATS = ("jsonl", "cluener")
+OUTPUT_FORMATS = ("jsonl", "cluener", "spans", "doccano")
 
 
 def doc_predictions(
@@ -67,7 +68,8 @@ def output_line(
 ) -> Dict[str, Any]:
     """What is written for one record: its id (or source and line), then the
     predictions (or the error, for an invalid record), relations included
-    where the pipeline predicts them (``relations_key``). The cluener format is
+    where the pipeline predicts them (``relations_key``). The spans and
+    doccano formats are what those tools import (annotation_output.py). The cluener format is
     CLUENER's submission line, from doc.ents or (``source="spans"``) every
     predicted span, with inclusive ends."""
     if output_format == "cluener":
@@ -79,6 +81,12 @@ def output_line(
 
         return {**key, "label": cluener_labels(doc, source=source, spans_key=spans_key)}
     key = {"id": record.id} if record.id is not None else {"source": record.source, "line": record.line}
+    if output_format in TOOL_FORMATS:
+        # The tools keep "meta" (Prodigy shows it) and an "id"; the record's place goes there.
+        key = {"id": record.id} if record.id is not None else {"meta": key}
+        if doc is None:
+            return {**key, "error": record.error}
+        return {**key, **tool_record(doc, spans_key, relations_key, output_format)}
     if doc is None:
         return {**key, "error": record.error}
     return {**key, **doc_predictions(doc, spans_key, with_text=with_text, relations_key=relations_key)}

@@ -20,7 +20,8 @@ class PredictOptions:
     """input_format: "jsonl" or "text" (one text per line); None: by each file's suffix (.txt: text).
     text_field, id_field: the JSON fields holding the text and the id carried to the output
         (no id_field: the output carries the source file and line).
-    output_format: "jsonl" (spans and ents, character offsets) or "cluener" (submission lines).
+    output_format: "jsonl" (spans, ents and relations, character offsets), "cluener" (submission
+        lines), "spans" or "doccano" (the tools' pre-annotations, corpus/annotation_output.py).
     source: for "cluener", "ents" (flat) or "spans" (every predicted span); checked where it is used
         (training/converters/cluener.py, which imports spaCy, as this module must not).
     with_text: also write each text.
