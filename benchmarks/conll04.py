@@ -51,13 +51,34 @@ def parse_args():
         "--work", default=str(ROOT / "training" / "conll04_compare"), help="compare's configs and pipelines"
     )
     p.add_argument("--only", default="", help="compare: runs as MODEL:BLOCK,... (default: all six)")
+    p.add_argument("--rescore", action="store_true", help="compare: score the trained pipelines again")
     return p.parse_args()
 
 
+def split_file(folder: Path, split: str) -> Path:
+    """A split's file: SPLIT.jsonl (the local copy's JSON lines) or
+    conll04_SPLIT.json (SpERT's public files, one JSON list)."""
+    for path in (folder / f"{split}.jsonl", folder / f"conll04_{split}.json"):
+        if path.exists():
+            return path
+    raise SystemExit(f"{folder}: neither {split}.jsonl nor conll04_{split}.json")
+
+
+def records(src: Path):
+    """(line, record) of a JSON-lines file, or of a JSON list (line: its index + 1)."""
+    text = src.read_text(encoding="utf8")
+    if text.lstrip().startswith("["):
+        yield from enumerate(json.loads(text), 1)
+        return
+    for line_no, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            yield line_no, json.loads(line)
+
+
 def convert(src: Path, dst: Path) -> int:
-    """One CoNLL04 JSON-lines file -> a DocBin: the tokens as words, every
-    entity in doc.spans["sc"] (and doc.ents: they do not nest), every
-    relation on the Doc. Returns the relation count, checked against the file."""
+    """One CoNLL04 file -> a DocBin: the tokens as words, every entity in
+    doc.spans["sc"] (and doc.ents: they do not nest), every relation on the
+    Doc. Returns the relation count, checked against the file."""
     import spacy
     from spacy.tokens import Doc, DocBin, Span
 
@@ -65,8 +86,7 @@ def convert(src: Path, dst: Path) -> int:
 
     nlp = spacy.blank("en")
     db, n_relations = DocBin(store_user_data=True), 0
-    for line_no, line in enumerate(src.read_text(encoding="utf8").splitlines(), 1):
-        obj = json.loads(line)
+    for line_no, obj in records(src):
         doc = Doc(nlp.vocab, words=obj["tokens"])
         spans = []
         for k, ent in enumerate(obj["entities"]):
@@ -90,7 +110,7 @@ def main() -> None:
     corpus = Path(args.corpus)
     if args.step == "convert":
         for split in SPLITS:
-            n = convert(Path(args.conll04) / f"{split}.jsonl", corpus / f"conll04_{split}.spacy")
+            n = convert(split_file(Path(args.conll04), split), corpus / f"conll04_{split}.spacy")
             print(f"{split}: {n} relations -> {corpus / f'conll04_{split}.spacy'}")
         return
     if args.step == "compare":

@@ -215,58 +215,49 @@ def test_own_data_workflow(genia_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_relations_train_calibrate_and_evaluate(conll04_dir, tmp_path):
-    """configs/conll04_cpu.cfg (entities and relations on one tok2vec) with
-    `spacy train` on a slice of CoNLL04 as benchmarks/conll04.py converts it:
-    the relation scores reach meta.json and `spacy evaluate` as a fresh
-    evaluation of the pipeline gives them; calibrate chooses the relation
-    threshold and the saved pipeline predicts with it."""
+def test_conll04_workflow_trains_calibrates_and_evaluates_relations(conll04_dir, tmp_path):
+    """`spacy project run conll04` on a slice of CoNLL04 (a local copy, as
+    --vars.conll04_dir gives it): entities and relations trained on one
+    tok2vec; the relation scores reach meta.json as a fresh evaluation of the
+    pipeline gives them; calibrate chooses the entity, then the relation
+    threshold, and the calibrated pipeline predicts with them; spacy evaluate
+    writes the test scores."""
     from spacy_globalpointer import relations
 
     data = tmp_path / "conll04"
     data.mkdir()
-    for split, n in (("train", 200), ("dev", 60)):
+    for split, n in (("train", 200), ("dev", 60), ("test", 40)):
         lines = (conll04_dir / f"{split}.jsonl").read_text(encoding="utf8").splitlines()[:n]
         (data / f"{split}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf8")
-    script = ROOT / "benchmarks" / "conll04.py"
-    code = (
-        "import sys; sys.path.insert(0, sys.argv[1]); from pathlib import Path; import conll04;"
-        " print(conll04.convert(Path(sys.argv[2]), Path(sys.argv[3])))"
-    )
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("project.yml", "configs", "scripts", "benchmarks"):
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, project / name)
+    env = {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    steps = ["--vars.conll04_max_steps=120", "--vars.eval_frequency=40"]
+    run([BIN / "spacy", "project", "run", "conll04", project, f"--vars.conll04_dir={data}", *steps], env=env)
+    corpus = project / "corpus"
     for split in ("train", "dev"):
-        n = run([sys.executable, "-c", code, script.parent, data / f"{split}.jsonl", data / f"{split}.spacy"])
         lines = (data / f"{split}.jsonl").read_text(encoding="utf8").splitlines()
-        assert int(n) == sum(len(json.loads(line)["relations"]) for line in lines)
-    out = tmp_path / "training"
-    run(
-        [BIN / "spacy", "train", ROOT / "configs" / "conll04_cpu.cfg", "--output", out]
-        + ["--paths.train", data / "train.spacy", "--paths.dev", data / "dev.spacy"]
-        + ["--training.max_steps", "120", "--training.eval_frequency", "40"]
-    )
+        docs = list(DocBin().from_disk(corpus / f"conll04_{split}.spacy").get_docs(spacy.blank("en").vocab))
+        assert sum(len(relations(d)) for d in docs) == sum(len(json.loads(x)["relations"]) for x in lines)
     # model-best: saved with the scores of the evaluation that chose it.
-    model = out / "model-best"
+    model = project / "training" / "conll04" / "model-best"
     meta = json.loads((model / "meta.json").read_text())
     nlp = spacy.load(model)
-    refs = list(DocBin().from_disk(data / "dev.spacy").get_docs(nlp.vocab))
+    refs = list(DocBin().from_disk(corpus / "conll04_dev.spacy").get_docs(nlp.vocab))
     fresh = nlp.evaluate([Example(nlp.make_doc(ref.text), ref) for ref in refs])
     for key in ("rel_micro_f", "rel_micro_p", "rel_boundaries_f", "ents_f"):
         assert meta["performance"][key] == pytest.approx(fresh[key], abs=1e-9), key
     assert set(meta["performance"]["rel_per_type"]) == set(fresh["rel_per_type"])
     assert meta["labels"]["globalpointer_rel"] == ["Kill", "Live_In", "Located_In", "OrgBased_In", "Work_For"]
-    evaluated = tmp_path / "scores.json"
-    run([BIN / "spacy", "evaluate", model, data / "dev.spacy", "--output", evaluated])
-    scores = json.loads(evaluated.read_text())
-    assert scores["rel_micro_f"] == pytest.approx(fresh["rel_micro_f"], abs=1e-9)
-    calibrated, chosen = tmp_path / "calibrated", tmp_path / "thresholds.json"
-    stdout = run(
-        [BIN / "spacy", "globalpointer", "calibrate", model, data / "dev.spacy", "--component"]
-        + ["globalpointer_rel", "--output-model", calibrated, "--output", chosen]
-    )
-    assert "relations by label" in stdout
-    result = json.loads(chosen.read_text())
-    assert result["metric"] == "rel_micro_f"
-    again = spacy.load(calibrated)
-    rel = again.get_pipe("globalpointer_rel")
-    assert (rel.threshold, dict(rel.label_thresholds)) == (result["threshold"], result["label_thresholds"])
-    doc = again(refs[0].text)
-    assert all(r.score > rel.label_thresholds.get(r.label, rel.threshold) for r in relations(doc))
+    chosen = json.loads((project / "metrics" / "conll04_relation_thresholds.json").read_text())
+    assert chosen["metric"] == "rel_micro_f"
+    calibrated = spacy.load(project / "training" / "conll04" / "model-calibrated")
+    rel = calibrated.get_pipe("globalpointer_rel")
+    assert (rel.threshold, dict(rel.label_thresholds)) == (chosen["threshold"], chosen["label_thresholds"])
+    for doc in calibrated.pipe(ref.text for ref in refs[:20]):
+        assert all(r.score > rel.label_thresholds.get(r.label, rel.threshold) for r in relations(doc))
+    test_scores = json.loads((project / "metrics" / "conll04_test.json").read_text())
+    assert {"rel_micro_f", "rel_boundaries_f", "rel_per_type", "ents_f"} <= set(test_scores)

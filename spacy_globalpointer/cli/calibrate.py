@@ -32,6 +32,9 @@ def calibrate_cli(
         "a globalpointer_rel",
     ),
     gpu_id: int = Opt(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU"),
+    if_present: bool = Opt(
+        False, "--if-present", help="A pipeline without the component: say so and change nothing"
+    ),
 ):
     """Choose the decision threshold of a trained pipeline on gold data: the
     one threshold with the best exact-match F (of doc.ents, or of every span
@@ -59,6 +62,11 @@ def calibrate_cli(
 
     setup_gpu(gpu_id, silent=True)
     nlp = spacy.load(model)
+    if if_present and component not in nlp.pipe_names:
+        msg.info(f"No {component} in {model} ({', '.join(nlp.pipe_names)}): nothing to calibrate")
+        if output_model is not None:
+            nlp.to_disk(output_model)
+        return
     references = list(DocBin().from_disk(dev_path).get_docs(nlp.vocab))
     with failing_on(ValueError):
         result = calibrate(nlp, references, component, metric)
