@@ -96,7 +96,7 @@ def entities_and_relations(doc):
     return spans, rels
 
 
-@pytest.mark.parametrize("fmt", ["spans", "doccano"])
+@pytest.mark.parametrize("fmt", ["spans", "doccano", "label-studio"])
 def test_predictions_round_trip_through_the_tools_format(trained, tmp_path, fmt):  # noqa: F811
     """predict --format TOOL, then convert --format TOOL: the same spans
     (nested ones too) and relations as the pipeline predicted."""
@@ -108,7 +108,17 @@ def test_predictions_round_trip_through_the_tools_format(trained, tmp_path, fmt)
     args = ["predict", str(tmp_path / "model"), str(src), str(out), "--format", fmt, "--no-progress"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    report = convert([out], tmp_path / "back.spacy", format=fmt, nlp=make_tokenizer("zh"), progress=False)
+    # Label Studio shows them as predictions: taken as they are, as if accepted in the tool.
+    options = {"label-studio": {"predictions": True}}
+    report = convert(
+        [out],
+        tmp_path / "back.spacy",
+        format="auto",
+        nlp=make_tokenizer("zh"),
+        progress=False,
+        reader_options=options,
+    )
+    assert report.format == fmt
     back = list(DocBin().from_disk(tmp_path / "back.spacy").get_docs(nlp.vocab))
     predicted = list(nlp.pipe(TEXTS))
     assert [entities_and_relations(d) for d in back] == [entities_and_relations(d) for d in predicted]

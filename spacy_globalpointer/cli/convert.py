@@ -60,6 +60,11 @@ def convert_cli(
     token_col: int = Opt(0, "--token-col", help="conll: the token's column"),
     tag_col: int = Opt(-1, "--tag-col", help="conll: the tag's column (-1: the last)"),
     text_field: str = Opt("text", "--text-field", help="label-studio: the data field holding the text"),
+    ls_predictions: bool = Opt(
+        False,
+        "--label-studio-predictions",
+        help="label-studio: read a task without annotations from its last prediction (taken as it is)",
+    ),
     no_progress: bool = Opt(False, "--no-progress", help="No progress bar"),
 ):
     """Convert annotated files to a DocBin: every entity in
@@ -90,7 +95,7 @@ def convert_cli(
     options = {
         "conll": {"scheme": scheme.value if scheme else None, "token_col": token_col, "tag_col": tag_col}
     }
-    options["label-studio"] = {"text_field": text_field}
+    options["label-studio"] = {"text_field": text_field, "predictions": ls_predictions}
     hint = "Fix it, or pass --skip-invalid to leave bad records out (they are listed)."
     with failing_on(ValueError, hint=hint):  # InputError is one
         report = convert(

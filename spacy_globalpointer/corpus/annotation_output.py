@@ -1,15 +1,19 @@
 """Predictions as the annotation tools import them, so that a user can
 correct the model's output in their tool and convert it back: spaCy/Prodigy
 JSON lines (``spans``: tokens, spans and relations, as Prodigy's
-``rel.manual`` has them) and doccano's JSON lines (``entities`` and
-``relations``). What ``convert --format spans|doccano`` reads, it reads back."""
+``rel.manual`` has them), doccano's JSON lines (``entities`` and
+``relations``) and Label Studio tasks with ``predictions`` (one task per
+line: Label Studio imports JSON lines, or ``jq -s . FILE`` makes the JSON
+list older versions take). What ``convert`` reads, it reads back."""
 
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 if TYPE_CHECKING:
     from spacy.tokens import Doc, Span
 
-TOOL_FORMATS = ("spans", "doccano")
+TOOL_FORMATS = ("spans", "doccano", "label-studio")
+# The names a Label Studio labeling config gives its Labels and Text tags, as in its NER template.
+LS_FROM_NAME, LS_TO_NAME = "label", "text"
 
 
 def tool_record(
@@ -24,6 +28,33 @@ def tool_record(
     scores = list(group.attrs.get("scores", [])) if len(group) else []
     spans: List["Span"] = list(group)
     rels = relations(doc, relations_key) if relations_key is not None else []
+    if output_format == "label-studio":
+        regions = [
+            {
+                "id": f"s{k}",
+                "from_name": LS_FROM_NAME,
+                "to_name": LS_TO_NAME,
+                "type": "labels",
+                "value": {"start": s.start_char, "end": s.end_char, "text": s.text, "labels": [s.label_]},
+                "score": float(v),
+            }
+            for k, (s, v) in enumerate(zip(spans, scores))
+        ]
+        region_ids = {_key(s): f"s{k}" for k, s in enumerate(spans)}
+        arrows = [
+            {
+                "from_id": region_ids[_key(r.head)],
+                "to_id": region_ids[_key(r.tail)],
+                "type": "relation",
+                "direction": "right",
+                "labels": [r.label],
+            }
+            for r in rels
+        ]
+        return {
+            "data": {"text": doc.text},
+            "predictions": [{"model_version": "spacy-globalpointer", "result": regions + arrows}],
+        }
     if output_format == "doccano":
         ids = {_key(s): k for k, s in enumerate(spans)}
         entities = [

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 from spacy_globalpointer.corpus.report import PredictReport
 
-OUTPUT_FORMATS = ("jsonl", "cluener", "spans", "doccano")
+OUTPUT_FORMATS = ("jsonl", "cluener", "spans", "doccano", "label-studio")
 
 
 def doc_predictions(
@@ -82,7 +82,7 @@ def output_line(
         return {**key, "label": cluener_labels(doc, source=source, spans_key=spans_key)}
     key = {"id": record.id} if record.id is not None else {"source": record.source, "line": record.line}
     if output_format in TOOL_FORMATS:
-        # The tools keep "meta" (Prodigy shows it) and an "id"; the record's place goes there.
+        # The tools keep "meta" (Prodigy and Label Studio show it) and an "id"; the record's place goes there.
         key = {"id": record.id} if record.id is not None else {"meta": key}
         if doc is None:
             return {**key, "error": record.error}

@@ -64,6 +64,8 @@ def detect_format(path: Union[str, Path]) -> Tuple[str, str]:
         raise InputError(f"{path}: cannot tell its format from its first line: give --format")
     if isinstance(obj.get("label"), dict):
         return "cluener", "a first record with a label object"
+    if isinstance(obj.get("data"), dict) and ("annotations" in obj or "predictions" in obj):
+        return "label-studio", "a first record with data and annotations or predictions"
     if "spans" in obj or "tokens" in obj or "answer" in obj:
         return "spans", "a first record with spans"
     if isinstance(obj.get("label"), list) or isinstance(obj.get("labels"), list) or "entities" in obj:

@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple, Union
 
-from spacy_globalpointer.files.json_lines import InputError, lone_surrogate, read_text_file
+from spacy_globalpointer.files.json_lines import InputError, iter_json_lines, lone_surrogate, read_text_file
 from spacy_globalpointer.training.converters.gold_records import (
     FormatError,
     GoldRecord,
@@ -33,13 +33,30 @@ DIRECTIONS = ("right", "left", "bi")
 
 
 def read_label_studio(
-    path: Union[str, Path], text_field: str = "text"
+    path: Union[str, Path], text_field: str = "text", predictions: bool = False
 ) -> Iterator[Union[GoldRecord, Ignored, FormatError]]:
-    """Each task as a GoldRecord, an Ignored task or a FormatError; a file
-    that is not a JSON list of tasks raises a FormatError."""
+    """Each task as a GoldRecord, an Ignored task or a FormatError: of a
+    JSON list of tasks (Label Studio's export), or of JSON lines, one task
+    each (what ``predict --format label-studio`` writes). ``predictions``:
+    a task without a usable annotation is read from its last prediction (the
+    pre-annotations taken as they are)."""
+    try:
+        head = read_text_file(path)[:4096].lstrip()
+    except InputError as err:
+        raise FormatError(str(err)) from None
+    if head.startswith("{"):
+        for line, obj in iter_json_lines(path):
+            if isinstance(obj, InputError):
+                yield FormatError(str(obj))
+                continue
+            try:
+                yield parse_task(obj, str(path), line, line - 1, text_field, predictions)
+            except FormatError as err:
+                yield err
+        return
     for line, k, task in _tasks(path):
         try:
-            yield parse_task(task, str(path), line, k, text_field)
+            yield parse_task(task, str(path), line, k, text_field, predictions)
         except FormatError as err:
             yield err
 
@@ -80,7 +97,9 @@ def _skip(text: str, pos: int) -> int:
     return pos
 
 
-def parse_task(task: Any, source: str, line: int, k: int, text_field: str) -> Union[GoldRecord, Ignored]:
+def parse_task(
+    task: Any, source: str, line: int, k: int, text_field: str, predictions: bool = False
+) -> Union[GoldRecord, Ignored]:
     record = GoldRecord(source, line, "")
     if not isinstance(task, dict):
         raise record.error(f"[{k}]", f"expected a task object, got {type(task).__name__}")
@@ -100,7 +119,14 @@ def parse_task(task: Any, source: str, line: int, k: int, text_field: str) -> Un
         raise record.error(f"[{k}].annotations", f"expected a list, got {type(annotations).__name__}")
     usable = [(i, a) for i, a in enumerate(annotations) if isinstance(a, dict) and not a.get("was_cancelled")]
     record.left_out["cancelled annotations"] += len(annotations) - len(usable)
-    record.left_out["model predictions"] += len(task.get("predictions") or [])
+    predicted = task.get("predictions") or []
+    if not usable and predictions and isinstance(predicted, list) and predicted:
+        record.left_out["model predictions"] += len(predicted) - 1
+        last = predicted[-1]
+        result = last.get("result") if isinstance(last, dict) else None
+        _read_result(record, result or [], f"[{k}].predictions[{len(predicted) - 1}].result")
+        return record
+    record.left_out["model predictions"] += len(predicted)
     if not usable:
         return Ignored(source, line, "no annotation that was not cancelled")
     i, chosen = max(usable, key=lambda ia: (_when(ia[1]), ia[0]))
