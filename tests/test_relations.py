@@ -14,7 +14,7 @@ from spacy.tokens import DocBin
 from spacy.training import Example
 from thinc.api import fix_random_seed
 
-from spacy_globalpointer.ml.models.relation_pointer import entity_pairs
+from spacy_globalpointer.ml.models.relation_pointer import _candidate_pairs, entity_pairs
 from spacy_globalpointer.ml.pytorch import pairs as pairs_module
 from spacy_globalpointer.ml.pytorch.heads import HEADS
 from spacy_globalpointer.ml.pytorch.pairs import PairPointer
@@ -164,14 +164,54 @@ def test_candidate_pairs_are_every_ordered_pair_within_the_distance():
     for _ in range(120):
         start = rng.randrange(200)
         spans.append(doc[start : min(200, start + rng.randrange(1, 6))])
+    # A doc of many spans (a window over them) and of few (every pair tested).
     for D in (0, 3, 17, 500):
-        brute = [
-            (a, b)
-            for a in range(len(spans))
-            for b in range(len(spans))
-            if a != b and abs(spans[a].start - spans[b].start) <= D and abs(spans[a].end - spans[b].end) <= D
-        ]
-        assert entity_pairs(spans, D) == sorted(brute)
+        for group in (spans, spans[:9]):
+            brute = [
+                (a, b)
+                for a in range(len(group))
+                for b in range(len(group))
+                if a != b
+                and abs(group[a].start - group[b].start) <= D
+                and abs(group[a].end - group[b].end) <= D
+            ]
+            assert entity_pairs(group, D) == sorted(brute)
+
+
+def test_a_batch_of_docs_gets_each_docs_own_pairs():
+    """Docs of few spans (tested all at once) and of many (a window each) in
+    one batch: each doc's pairs, as entity_pairs finds them for it alone."""
+    rng = random.Random(1)
+    docs = []
+    for n in (3, 0, 40, 1, 7, 30, 2):
+        docs.append(sorted((s, s + rng.randrange(1, 4)) for s in (rng.randrange(60) for _ in range(n))))
+    counts = numpy.asarray([len(d) for d in docs])
+    bounds = numpy.asarray([b for d in docs for b in d], dtype="int64").reshape(-1, 2)
+    doc, first, second = _candidate_pairs(counts, bounds, 5)
+    nlp = spacy.blank("en")
+    text = nlp.make_doc(" ".join("w" for _ in range(80)))
+    for k, d in enumerate(docs):
+        alone = entity_pairs([text[s:e] for s, e in d], 5)
+        assert list(zip(first[doc == k].tolist(), second[doc == k].tolist())) == alone
+    assert sorted(doc.tolist()) == doc.tolist()
+
+
+@pytest.mark.parametrize("rope", [False, True])
+def test_a_batch_predicts_what_each_doc_alone_does(rope):
+    """The component's prediction over a batch (one sequence without RoPE,
+    padded groups with it) equals each doc's own, scores included."""
+    fix_random_seed(0)
+    nlp = spacy.blank("zh")
+    rel = nlp.add_pipe("globalpointer_rel", config={"max_distance": 8, "model": {"rope": rope}})
+    examples = examples_of(nlp)
+    nlp.initialize(lambda: examples)
+    docs = [gold_doc(nlp, *item) for item in DATA]
+    together = rel.predict(docs)
+    for doc, (pairs, scores) in zip(docs, together):
+        ((alone_pairs, alone_scores),) = rel.predict([doc])
+        assert_equal(pairs, alone_pairs)
+        assert numpy.allclose(scores, alone_scores, rtol=0, atol=1e-5)
+    assert sum(len(p) for p, _ in together) > 0
 
 
 def test_nested_relations_are_learned(trained):

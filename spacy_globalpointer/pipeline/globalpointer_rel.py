@@ -20,7 +20,7 @@ from spacy_globalpointer.ml.pytorch.loss import loss_and_gradient
 from spacy_globalpointer.ml.pytorch.pairs import pair_band_valid
 from spacy_globalpointer.pipeline.batching import one_torch_thread_if_forked
 from spacy_globalpointer.pipeline.pointer_pipe import PointerPipe
-from spacy_globalpointer.pipeline.relations import Relation, relations, set_relations
+from spacy_globalpointer.pipeline.relations import relations, store_relations
 from spacy_globalpointer.pipeline.scorer import score_relations
 from spacy_globalpointer.pipeline.settings import (
     Setting,
@@ -123,16 +123,24 @@ class GlobalPointerRel(PointerPipe):
 
     def set_annotations(self, docs: Iterable[Doc], predictions: List[DocPairScores]) -> None:
         """Store on each doc the pairs whose two pointer scores are both above the label's threshold."""
+        docs = list(docs)
         per_label = self.label_thresholds
         thresholds = numpy.asarray([per_label.get(label, self.threshold) for label in self.labels])
-        for doc, (pairs, scores) in zip(docs, predictions):
-            spans = list(doc.spans.get(self.spans_key, []))
-            lower = scores.min(axis=2) if len(pairs) else numpy.zeros((0, len(self.labels)))
-            found = []
-            for p, c in zip(*numpy.nonzero(lower > thresholds[None, :])):
-                a, b = pairs[p]
-                found.append(Relation(spans[a], spans[b], self.labels[c], float(lower[p, c])))
-            set_relations(doc, found, self.relations_key)
+        found: List[list] = [[] for _ in docs]
+        counts = [len(pairs) for pairs, _ in predictions]
+        if sum(counts):
+            # One comparison for the batch: a sentence has few pairs, and a call per doc costs more.
+            lower = numpy.concatenate([scores for _, scores in predictions]).min(axis=2)
+            ends = numpy.cumsum(counts)
+            for row, c in zip(*numpy.nonzero(lower > thresholds[None, :])):
+                k = int(numpy.searchsorted(ends, row, side="right"))
+                a, b = predictions[k][0][row - (ends[k] - counts[k])]
+                group = docs[k].spans[self.spans_key]
+                found[k].append(
+                    (*_bounds(group[int(a)]), *_bounds(group[int(b)]), self.labels[c], float(lower[row, c]))
+                )
+        for doc, rels in zip(docs, found):
+            store_relations(doc, rels, self.relations_key)
 
     def get_loss(self, examples: Iterable[Example], scores: Any) -> Tuple[float, Any]:
         """Multilabel categorical cross-entropy of each pointer's pair band
@@ -175,6 +183,10 @@ class GlobalPointerRel(PointerPipe):
                 )
             self._too_far += too_far
         return cells
+
+
+def _bounds(span: Span) -> Tuple[int, int, str]:
+    return span.start, span.end, span.label_
 
 
 def _aligned(eg: Example, span: Span) -> Optional[Tuple[int, int]]:

@@ -45,17 +45,37 @@ def set_relations(doc: Doc, rels: Iterable[Relation], key: str = "rel") -> None:
     """Store ``rels`` on ``doc`` under ``key`` (replacing what was there), in
     a stable order. A relation of a span to itself, and the same relation
     twice (same spans, same label), are errors: nothing is dropped silently."""
+    items = [
+        (
+            r.head.start,
+            r.head.end,
+            r.head.label_,
+            r.tail.start,
+            r.tail.end,
+            r.tail.label_,
+            r.label,
+            float(r.score),
+        )
+        for r in rels
+    ]
+    store_relations(doc, items, key)
+
+
+def store_relations(doc: Doc, items: Iterable[Stored], key: str = "rel") -> None:
+    """set_relations, for relations already as stored tuples (token offsets
+    and labels of both entities, the label, the score): what the component
+    writes, without making Spans of them."""
     stored: List[Stored] = []
     seen = set()
-    for rel in rels:
-        head, tail = rel.head, rel.tail
-        if (head.start, head.end, head.label_) == (tail.start, tail.end, tail.label_):
-            raise ValueError(f"a relation of {head.text!r} ({head.label_}) to itself")
-        triple = (head.start, head.end, head.label_, tail.start, tail.end, tail.label_, rel.label)
+    for item in items:
+        triple = item[:7]
+        if triple[:3] == triple[3:6]:
+            raise ValueError(f"a relation of {doc[triple[0] : triple[1]].text!r} ({triple[2]}) to itself")
         if triple in seen:
-            raise ValueError(f"the relation {head.text!r} -{rel.label}-> {tail.text!r} is given twice")
+            head, tail = doc[triple[0] : triple[1]].text, doc[triple[3] : triple[4]].text
+            raise ValueError(f"the relation {head!r} -{triple[6]}-> {tail!r} is given twice")
         seen.add(triple)
-        stored.append((*triple, float(rel.score)))
+        stored.append(item)
     _user_data(doc)[(PREFIX, key)] = [list(s) for s in sorted(stored)]
 
 

@@ -7,6 +7,7 @@ each doc's candidate entities from ``doc.spans[spans_key]`` (whatever made
 them) and scores only their ordered pairs within the distance.
 """
 
+from dataclasses import dataclass
 from typing import Any, List, Optional, Sequence, Tuple, cast
 
 import numpy
@@ -32,6 +33,8 @@ head_size = 64
 """
     + DEFAULT_TOK2VEC_CONFIG
 )
+# Up to this many candidate entities, a doc's pairs are found by testing every pair.
+FEW_SPANS = 24
 # Per doc at prediction: (P, 2) indices into doc.spans[spans_key] (subject, object),
 # and their (P, C, 2) head-to-head and tail-to-tail scores.
 DocPairScores = Tuple[numpy.ndarray, numpy.ndarray]
@@ -115,74 +118,158 @@ def forward(model: Model, docs: List[Doc], is_train: bool):
 def entity_pairs(spans: Sequence[Span], max_distance: int) -> List[Tuple[int, int]]:
     """(i, j) indices of ordered pairs of distinct spans whose starts, and
     whose ends, are at most ``max_distance`` tokens apart: the pairs the
-    relation component scores. Sorted by start, a window over the spans
-    finds them in O(spans x spans within reach), not O(spans**2)."""
-    order = sorted(range(len(spans)), key=lambda k: spans[k].start)
-    starts = [spans[k].start for k in order]
+    relation component scores, in (i, j) order."""
+    bounds = numpy.asarray([(s.start, s.end) for s in spans], dtype="int64").reshape(-1, 2)
+    _, a, b = _candidate_pairs(numpy.asarray([len(spans)]), bounds, max_distance)
+    return list(zip(a.tolist(), b.tolist()))
+
+
+def _candidate_pairs(
+    counts: numpy.ndarray, bounds: numpy.ndarray, max_distance: int
+) -> Tuple[numpy.ndarray, ...]:
+    """Every doc's candidate pairs, as (doc, i, j) arrays in (doc, i, j)
+    order, i and j indexing the doc's spans: ``bounds`` (N, 2) holds the
+    (start, end) of all docs' spans end to end, ``counts`` how many each doc
+    has. A doc of few spans tests every pair (all such docs at once); one of
+    many, a window over its spans sorted by start, O(spans x spans within
+    reach), not O(spans**2)."""
+    first = numpy.cumsum(counts) - counts
+    few = counts <= FEW_SPANS
+    squares = numpy.where(few, counts**2, 0)
+    doc = numpy.repeat(numpy.arange(len(counts)), squares)
+    place = numpy.arange(len(doc)) - numpy.repeat(numpy.cumsum(squares) - squares, squares)
+    n = counts[doc]
+    a, b = place // numpy.maximum(n, 1), place % numpy.maximum(n, 1)
+    ga, gb = first[doc] + a, first[doc] + b
+    near = numpy.abs(bounds[ga] - bounds[gb]).max(axis=1, initial=0) <= max_distance
+    keep = (a != b) & near
+    parts = [(doc[keep], a[keep], b[keep])]
+    for k in numpy.flatnonzero(~few).tolist():
+        found = _window_pairs(bounds[first[k] : first[k] + counts[k]], max_distance)
+        parts.append((numpy.full(len(found), k), found[:, 0], found[:, 1]))
+    docs, firsts, seconds = (numpy.concatenate([part[m] for part in parts]).astype("int64") for m in range(3))
+    order = numpy.argsort(docs, kind="stable")
+    return docs[order], firsts[order], seconds[order]
+
+
+def _window_pairs(bounds: numpy.ndarray, max_distance: int) -> numpy.ndarray:
+    starts, ends = bounds[:, 0].tolist(), bounds[:, 1].tolist()
+    order = sorted(range(len(starts)), key=lambda k: starts[k])
+    sorted_starts = [starts[k] for k in order]
     out = []
     lo = 0
     for a_pos, a in enumerate(order):
-        while starts[lo] < starts[a_pos] - max_distance:
+        while sorted_starts[lo] < sorted_starts[a_pos] - max_distance:
             lo += 1
         b_pos = lo
-        while b_pos < len(order) and starts[b_pos] <= starts[a_pos] + max_distance:
+        while b_pos < len(order) and sorted_starts[b_pos] <= sorted_starts[a_pos] + max_distance:
             b = order[b_pos]
-            if b != a and abs(spans[a].end - spans[b].end) <= max_distance:
+            if b != a and abs(ends[a] - ends[b]) <= max_distance:
                 out.append((a, b))
             b_pos += 1
-    return sorted(out)
+    return numpy.asarray(sorted(out), dtype="int64").reshape(-1, 2)
 
 
 def _predict(model: Model, docs: List[Doc]) -> List[DocPairScores]:
-    """Per doc, its candidate pairs and their scores: the docs with pairs
-    scored together in groups of up to BATCH_ROWS padded positions, a doc
-    longer than ROWS_PER_STEP tokens on its own, a step at a time."""
+    """Per doc, its candidate pairs and their scores. Without RoPE a token's
+    projection is its own: all docs' vectors as one sequence, one call, only
+    the candidates' rows projected (a step at a time). With RoPE: groups of
+    up to BATCH_ROWS padded positions, a doc longer than ROWS_PER_STEP tokens
+    on its own, a step at a time."""
     tok2vec, pointers = model.layers
     C = pointers.get_dim("nO")
     out: List[DocPairScores] = [
         (numpy.zeros((0, 2), dtype="int64"), numpy.zeros((0, C, 2), dtype="float32")) for _ in docs
     ]
-    work = []
-    for k, doc in enumerate(docs):
-        spans = list(doc.spans.get(model.attrs["spans_key"], []))
-        found = entity_pairs(spans, model.attrs["max_distance"])
-        if found:
-            work.append((k, spans, numpy.asarray(found, dtype="int64")))
-    if not work:
+    key = model.attrs["spans_key"]
+    groups = [doc.spans.get(key, []) for doc in docs]
+    counts = numpy.asarray([len(group) for group in groups], dtype="int64")
+    bounds = numpy.asarray([(s.start, s.end) for group in groups for s in group], dtype="int64").reshape(
+        -1, 2
+    )
+    pairs = Pairs(counts, bounds, *_candidate_pairs(counts, bounds, model.attrs["max_distance"]))
+    with_pairs = numpy.flatnonzero(numpy.bincount(pairs.doc, minlength=len(docs))).tolist()
+    if not with_pairs:
         return out
-    vectors = tok2vec.predict([docs[k] for k, _, _ in work])
+    vectors = tok2vec.predict([docs[k] for k in with_pairs])
+    if not pointers.attrs["rope"]:
+        _score_group(pointers, pairs, with_pairs, vectors, out, one_sequence=True)
+        return out
     group: List[int] = []
-    for n, (k, _, _) in enumerate(work):
-        longest = max([len(docs[k])] + [len(docs[work[m][0]]) for m in group])
+    for n, k in enumerate(with_pairs):
+        longest = max([len(docs[k])] + [len(docs[with_pairs[m]]) for m in group])
         if group and (len(docs[k]) > ROWS_PER_STEP or longest * (len(group) + 1) > BATCH_ROWS):
-            _score_group(pointers, [work[m] for m in group], [vectors[m] for m in group], out)
+            _score_group(pointers, pairs, [with_pairs[m] for m in group], [vectors[m] for m in group], out)
             group = []
         group.append(n)
         if len(docs[k]) > ROWS_PER_STEP:
-            _score_group(pointers, [work[n]], [vectors[n]], out)
+            _score_group(pointers, pairs, [k], [vectors[n]], out)
             group = []
     if group:
-        _score_group(pointers, [work[m] for m in group], [vectors[m] for m in group], out)
+        _score_group(pointers, pairs, [with_pairs[m] for m in group], [vectors[m] for m in group], out)
     return out
 
 
-def _score_group(pointers: Model, work: list, vectors: List[Floats2d], out: List[DocPairScores]) -> None:
-    rows, index, offset = [], [], 0
-    for b, (_, spans, pairs) in enumerate(work):
-        starts = numpy.asarray([s.start for s in spans], dtype="int64")
-        lasts = numpy.asarray([s.end - 1 for s in spans], dtype="int64")
-        tokens, where = numpy.unique(numpy.concatenate([starts, lasts]), return_inverse=True)
-        start_row, last_row = where[: len(spans)] + offset, where[len(spans) :] + offset
-        a, c = pairs[:, 0], pairs[:, 1]
-        index.append(numpy.stack([start_row[a], start_row[c], last_row[a], last_row[c]], axis=1))
-        rows.append(numpy.stack([numpy.full(len(tokens), b), tokens], axis=1))
-        offset += len(tokens)
-    X = pad(pointers.ops, vectors, pointers.get_dim("nI"))
+@dataclass
+class Pairs:
+    """A batch's candidates: spans per doc, all spans' (start, end) end to
+    end, and the pairs as (doc, i, j) arrays in that order."""
+
+    counts: numpy.ndarray
+    bounds: numpy.ndarray
+    doc: numpy.ndarray
+    first: numpy.ndarray
+    second: numpy.ndarray
+
+
+def _score_group(
+    pointers: Model,
+    pairs: Pairs,
+    ks: List[int],
+    vectors: List[Floats2d],
+    out: List[DocPairScores],
+    one_sequence: bool = False,
+) -> None:
+    """Score the pairs of the docs ``ks`` (in order, each with pairs) in one
+    call: every candidate's first and last token as a (doc, token) row, the
+    rows sorted and made unique once, the pairs as indices into them.
+    ``one_sequence``: the docs' vectors end to end as one doc (for a head
+    without RoPE)."""
+    lengths = numpy.asarray([len(v) for v in vectors], dtype="int64")
+    # A row's key: doc * width + token, or with one sequence the token's place in it.
+    width = int(lengths.max()) + 1
+    bases = numpy.cumsum(lengths) - lengths if one_sequence else numpy.arange(len(ks)) * width
+    span_first = numpy.cumsum(pairs.counts) - pairs.counts
+    # The group's pairs are contiguous: the docs are in order and the pairs sorted by doc.
+    lo = int(numpy.searchsorted(pairs.doc, ks[0], side="left"))
+    hi = int(numpy.searchsorted(pairs.doc, ks[-1], side="right"))
+    doc, a, b = pairs.doc[lo:hi], pairs.first[lo:hi], pairs.second[lo:hi]
+    position = numpy.zeros(len(pairs.counts), dtype="int64")
+    position[ks] = numpy.arange(len(ks))
+    base = bases[position[doc]]
+    ga, gb = span_first[doc] + a, span_first[doc] + b
+    keys = numpy.concatenate(
+        [
+            base + pairs.bounds[ga, 0],
+            base + pairs.bounds[gb, 0],
+            base + pairs.bounds[ga, 1] - 1,
+            base + pairs.bounds[gb, 1] - 1,
+        ]
+    )
+    unique, where = numpy.unique(keys, return_inverse=True)
+    index = where.reshape(4, -1).T
+    if one_sequence:
+        rows = numpy.stack([numpy.zeros_like(unique), unique], axis=1)
+        X = pointers.ops.xp.concatenate(vectors)[None]
+    else:
+        rows = numpy.stack([unique // width, unique % width], axis=1)
+        X = pad(pointers.ops, vectors, pointers.get_dim("nI"))
     # cast: thinc's array types do not take numpy's; these are int64 arrays.
-    all_rows = pointers.ops.asarray2i(cast(Ints2d, numpy.concatenate(rows)))
-    all_pairs = pointers.ops.asarray2i(cast(Ints2d, numpy.concatenate(index)))
+    all_rows = pointers.ops.asarray2i(cast(Ints2d, rows))
+    all_pairs = pointers.ops.asarray2i(cast(Ints2d, numpy.ascontiguousarray(index)))
     scores = pointers.ops.to_numpy(pointers.predict(CandidatePairs(X, all_rows, all_pairs)))
-    first = 0
-    for k, _, pairs in work:
-        out[k] = (pairs, scores[first : first + len(pairs)])
-        first += len(pairs)
+    ij = numpy.stack([a, b], axis=1)
+    ends = numpy.searchsorted(doc, ks, side="right")
+    starts = numpy.searchsorted(doc, ks, side="left")
+    for k, s, e in zip(ks, starts.tolist(), ends.tolist()):
+        out[k] = (ij[s:e], scores[s:e])

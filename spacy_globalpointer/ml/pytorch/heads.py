@@ -47,6 +47,8 @@ class SpanHead(nn.Module):
     """
 
     name = ""
+    # Whether project returns start and end biases (else None: zeros).
+    biased = False
 
     def __init__(
         self,
@@ -160,6 +162,7 @@ class EfficientGlobalPointer(SpanHead):
     per-label bias for the start token and for the end token."""
 
     name = "EfficientGlobalPointer"
+    biased = True
 
     def __init__(self, *args, **kwargs):
         # SpanHead's arguments. Its layers (the content term) are built first, so

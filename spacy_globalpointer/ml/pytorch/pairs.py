@@ -161,10 +161,17 @@ class PairPointer(nn.Module):
             projections = self.project_batch_rows(X, rows)
         C = projections[0][0].shape[0]
         out = X.new_empty((pairs.shape[0], C, 2))
+        # Rows first, (R, C, d): index_select of whole rows is the fast gather.
+        by_row = [
+            (q.transpose(0, 1).contiguous(), k.transpose(0, 1).contiguous(), first.T, second.T)
+            for q, k, first, second in projections
+        ]
         for s in range(0, pairs.shape[0], PAIRS_PER_STEP):
             chunk = pairs[s : s + PAIRS_PER_STEP]
-            for pointer, (q, k, first, second) in enumerate(projections):
+            for pointer, (q, k, first, second) in enumerate(by_row):
                 a, b = chunk[:, 2 * pointer], chunk[:, 2 * pointer + 1]
-                dot = (q[:, a] * k[:, b]).sum(-1)
-                out[s : s + len(chunk), :, pointer] = (dot + first[:, a] + second[:, b]).T
+                dot = (q.index_select(0, a) * k.index_select(0, b)).sum(-1)
+                if head.biased:  # else the biases are zeros
+                    dot = dot + first.index_select(0, a) + second.index_select(0, b)
+                out[s : s + len(chunk), :, pointer] = dot
         return out
