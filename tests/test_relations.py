@@ -14,7 +14,9 @@ from spacy.tokens import DocBin
 from spacy.training import Example
 from thinc.api import fix_random_seed
 
+from spacy_globalpointer.ml.head_layer import pad
 from spacy_globalpointer.ml.models.relation_pointer import _candidate_pairs, entity_pairs
+from spacy_globalpointer.ml.pair_layer import PairBand
 from spacy_globalpointer.ml.pytorch import pairs as pairs_module
 from spacy_globalpointer.ml.pytorch.heads import HEADS
 from spacy_globalpointer.ml.pytorch.pairs import PairPointer
@@ -212,6 +214,33 @@ def test_a_batch_predicts_what_each_doc_alone_does(rope):
         assert_equal(pairs, alone_pairs)
         assert numpy.allclose(scores, alone_scores, rtol=0, atol=1e-5)
     assert sum(len(p) for p, _ in together) > 0
+
+
+def test_the_training_band_cut_to_the_batch_changes_no_loss():
+    """Training scores a band no wider than the batch's longest doc needs: the
+    loss equals the one over the full max_distance band (its extra cells are
+    all outside the docs)."""
+    fix_random_seed(0)
+    nlp = spacy.blank("zh")
+    rel = nlp.add_pipe("globalpointer_rel", config={"max_distance": 50})
+    examples = examples_of(nlp)
+    nlp.initialize(lambda: examples)
+    docs = [eg.predicted for eg in examples]
+    tok2vec, pointers = rel.model.layers
+    longest = max(len(doc) for doc in docs)
+    cut, _ = rel.model.begin_update(docs)
+    assert cut.shape[-1] == 2 * (longest - 1) + 1
+    vectors = tok2vec.predict(docs)
+    padded = pad(pointers.ops, vectors, pointers.get_dim("nI"))
+    for D in (longest - 1, 50):
+        band = pointers.predict(PairBand(padded, [len(v) for v in vectors], D))
+        loss, grad = rel.get_loss(examples, band)
+        if D == longest - 1:
+            first = (loss, grad)
+    assert band.shape[-1] == 101 and loss == pytest.approx(first[0], rel=1e-6)
+    # the gradient's cells inside the docs are the same; the extra ones are zero
+    assert numpy.allclose(grad[..., 50 - (longest - 1) : 50 + longest], first[1], atol=1e-7)
+    assert not grad[..., : 50 - (longest - 1)].any() and not grad[..., 50 + longest :].any()
 
 
 def test_nested_relations_are_learned(trained):

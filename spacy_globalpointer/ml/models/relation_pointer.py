@@ -106,7 +106,11 @@ def forward(model: Model, docs: List[Doc], is_train: bool):
         return _predict(model, docs), lambda d_scores: []
     tokvecs, backprop_tok2vec = tok2vec(docs, is_train)
     padded = pad(pointers.ops, tokvecs, pointers.get_dim("nI"))
-    band = PairBand(padded, [len(x) for x in tokvecs], model.attrs["max_distance"])
+    lengths = [len(x) for x in tokvecs]
+    # No pair of a batch of short docs is farther apart than its longest doc: a band wider than that holds
+    # only masked cells (CoNLL04's sentences against max_distance 82), so it is cut to the batch.
+    D = max(0, min(model.attrs["max_distance"], max(lengths, default=1) - 1))
+    band = PairBand(padded, lengths, D)
     scores, backprop_pointers = pointers(band, is_train)
 
     def backprop(d_scores: Any) -> List[Doc]:

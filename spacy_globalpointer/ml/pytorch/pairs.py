@@ -156,7 +156,7 @@ class PairPointer(nn.Module):
         time (any length), several in one call."""
         head: SpanHead = self.pointers[0]  # type: ignore[assignment]
         if X.shape[0] == 1 and head.rope:
-            projections = self.project_rows(X, rows[:, 1])
+            projections = self.project_rows(X, rows[:, 1].contiguous())
         else:
             projections = self.project_batch_rows(X, rows)
         C = projections[0][0].shape[0]
