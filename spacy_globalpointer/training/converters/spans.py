@@ -104,7 +104,7 @@ def _endpoint(record: GoldRecord, rel: Dict[str, Any], name: str, where: str) ->
 
 
 def _both(record: GoldRecord, found: List[int]) -> str:
-    named = [f"{record.mentions[i].where} ({record._quote(record.mentions[i])})" for i in found]
+    named = [record._quote(record.mentions[i]) for i in found]
     return f"{len(found)} spans, " + " and ".join(named)
 
 
