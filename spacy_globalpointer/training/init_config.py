@@ -58,11 +58,12 @@ def max_positions(transformer: str) -> int:
 def read_facts(
     train: Union[str, Path], lang: str, spans_key: str = "sc", relations_key: str = "rel"
 ) -> DataFacts:
-    """Labels, the longest gold span in the tokens of a blank ``lang``
-    pipeline's tokenizer (what training aligns the gold to), whether any
+    """Labels, the longest gold span in the tokens training will see (a
+    blank ``lang`` pipeline's, or the doc's own words where its spaces are
+    unknown, as spaCy's corpus reader does), whether any
     two gold spans of a doc overlap, and the relations' labels and longest
     distance (starts or ends) in those tokens."""
-    from spacy.tokens import DocBin
+    from spacy.tokens import Doc, DocBin
     from spacy.training import Example
 
     from spacy_globalpointer.pipeline.relations import relations
@@ -74,6 +75,11 @@ def read_facts(
     labels: Set[str] = set()
     relation_labels: Set[str] = set()
     for ref in DocBin().from_disk(train).get_docs(nlp.vocab):
+        # The tokens training will see: spaCy's corpus keeps a doc's own words when its spaces are
+        # unknown (a DocBin made from words alone), else it tokenizes the text.
+        predicted = (
+            Doc(nlp.vocab, words=[t.text for t in ref]) if ref.has_unknown_spaces else nlp.make_doc(ref.text)
+        )
         spans = list(ref.spans[spans_key]) if spans_key in ref.spans else list(ref.ents)
         facts.docs += 1
         facts.spans += len(spans)
@@ -81,13 +87,13 @@ def read_facts(
         ordered = sorted(spans, key=lambda s: (s.start, -s.end))
         facts.nested = facts.nested or any(b.start < a.end for a, b in zip(ordered, ordered[1:]))
         if spans:
-            aligned = Example(nlp.make_doc(ref.text), ref).get_aligned_spans_y2x(spans, allow_overlap=True)
+            aligned = Example(predicted, ref).get_aligned_spans_y2x(spans, allow_overlap=True)
             facts.max_span_length = max([facts.max_span_length] + [len(s) for s in aligned])
         rels = relations(ref, relations_key)
         facts.relations += len(rels)
         relation_labels.update(r.label for r in rels)
         if rels:
-            example = Example(nlp.make_doc(ref.text), ref)
+            example = Example(predicted, ref)
             for rel in rels:
                 pair = example.get_aligned_spans_y2x([rel.head, rel.tail], allow_overlap=True)
                 if len(pair) == 2:
