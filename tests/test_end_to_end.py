@@ -226,7 +226,7 @@ def test_conll04_workflow_trains_calibrates_and_evaluates_relations(conll04_dir,
 
     data = tmp_path / "conll04"
     data.mkdir()
-    for split, n in (("train", 200), ("dev", 60), ("test", 40)):
+    for split, n in (("train", 120), ("dev", 40), ("test", 30)):
         lines = (conll04_dir / f"{split}.jsonl").read_text(encoding="utf8").splitlines()[:n]
         (data / f"{split}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf8")
     project = tmp_path / "project"
@@ -235,7 +235,7 @@ def test_conll04_workflow_trains_calibrates_and_evaluates_relations(conll04_dir,
         src = ROOT / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, project / name)
     env = {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    steps = ["--vars.conll04_max_steps=120", "--vars.eval_frequency=40"]
+    steps = ["--vars.conll04_max_steps=40", "--vars.eval_frequency=20"]
     run([BIN / "spacy", "project", "run", "conll04", project, f"--vars.conll04_dir={data}", *steps], env=env)
     corpus = project / "corpus"
     for split in ("train", "dev"):
