@@ -134,6 +134,8 @@ def print_report(report, output: Path, dev_output: Optional[Path], spans_key: st
         table(rows, ("relation", "read", "written", "left out (entity moved or left out)"))
         for change in report.relation_changes[:SHOWN]:
             print(f"  {change.source}:{change.line}: field {change.where}: {change.label}: {change.reason}")
+        if len(report.relation_changes) > SHOWN:
+            print(f"  ... and {len(report.relation_changes) - SHOWN} more, all listed in the report")
     if report.not_in_ents:
         msg.info(f"{report.not_in_ents} span(s) overlap a longer one: in doc.spans, not in doc.ents")
     for reason, n in sorted({**report.ignored, **report.left_out}.items()):

@@ -22,7 +22,7 @@ def tool_record(
     """One record's predictions in a tool's format: every span of
     doc.spans[spans_key] (nested ones too), with its score, and the
     relations between them."""
-    from spacy_globalpointer.pipeline.relations import relations
+    from spacy_globalpointer.pipeline.relations import entity_key, relations
 
     group = doc.spans.get(spans_key, [])
     scores = list(group.attrs.get("scores", [])) if len(group) else []
@@ -40,11 +40,11 @@ def tool_record(
             }
             for k, (s, v) in enumerate(zip(spans, scores))
         ]
-        region_ids = {_key(s): f"s{k}" for k, s in enumerate(spans)}
+        region_ids = {entity_key(s): f"s{k}" for k, s in enumerate(spans)}
         arrows = [
             {
-                "from_id": region_ids[_key(r.head)],
-                "to_id": region_ids[_key(r.tail)],
+                "from_id": region_ids[entity_key(r.head)],
+                "to_id": region_ids[entity_key(r.tail)],
                 "type": "relation",
                 "direction": "right",
                 "labels": [r.label],
@@ -56,13 +56,13 @@ def tool_record(
             "predictions": [{"model_version": "spacy-globalpointer", "result": regions + arrows}],
         }
     if output_format == "doccano":
-        ids = {_key(s): k for k, s in enumerate(spans)}
+        ids = {entity_key(s): k for k, s in enumerate(spans)}
         entities = [
             {"id": k, "start_offset": s.start_char, "end_offset": s.end_char, "label": s.label_}
             for k, s in enumerate(spans)
         ]
         links = [
-            {"id": k, "from_id": ids[_key(r.head)], "to_id": ids[_key(r.tail)], "type": r.label}
+            {"id": k, "from_id": ids[entity_key(r.head)], "to_id": ids[entity_key(r.tail)], "type": r.label}
             for k, r in enumerate(rels)
         ]
         return {"text": doc.text, "entities": entities, "relations": links}
@@ -93,7 +93,3 @@ def _span(span: "Span") -> Dict[str, Any]:
         "token_end": span.end - 1,
         "label": span.label_,
     }
-
-
-def _key(span: "Span") -> tuple:
-    return span.start_char, span.end_char, span.label_

@@ -3,7 +3,7 @@ relations between them (as labelled arcs), then the flat doc.ents.
 """
 
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional
 
 
 def relation_arcs(doc, spans_key: str, relations_key: str) -> Dict[str, Any]:
@@ -11,24 +11,20 @@ def relation_arcs(doc, spans_key: str, relations_key: str) -> Dict[str, Any]:
     of doc.spans[spans_key] (nested ones too) is a "word" tagged with its
     label, in text order, and each relation an arc from head to tail labelled
     with the relation."""
-    from spacy_globalpointer.pipeline.relations import relations
+    from spacy_globalpointer.pipeline.relations import entity_key, relations
 
     rels = relations(doc, relations_key)
     # The span group's entities, and any a relation joins that it lacks (gold made elsewhere).
-    entities = {_key(s): s for s in [*doc.spans.get(spans_key, []), *(e for r in rels for e in r[:2])]}
+    entities = {entity_key(s): s for s in [*doc.spans.get(spans_key, []), *(e for r in rels for e in r[:2])]}
     order = sorted(entities, key=lambda k: (k[0], -k[1], k[2]))
     index = {k: i for i, k in enumerate(order)}
     arcs = []
     for rel in rels:
-        head, tail = index[_key(rel.head)], index[_key(rel.tail)]
+        head, tail = index[entity_key(rel.head)], index[entity_key(rel.tail)]
         first, last = sorted((head, tail))
         direction = "right" if tail > head else "left"
         arcs.append({"start": first, "end": last, "label": rel.label, "dir": direction})
     return {"words": [{"text": entities[k].text, "tag": k[2]} for k in order], "arcs": arcs}
-
-
-def _key(span) -> Tuple[int, int, str]:
-    return span.start_char, span.end_char, span.label_
 
 
 def write_displacy(docs, path, spans_key: str, relations_key: Optional[str] = None) -> None:

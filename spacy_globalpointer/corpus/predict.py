@@ -117,7 +117,7 @@ def predict_corpus(
     from tqdm import tqdm  # type: ignore[import-untyped]  # no stubs, no py.typed
 
     shards = expand_inputs(inputs)
-    spans_key = component_spans_key(nlp)
+    keys = component_spans_key(nlp), component_relations_key(nlp)
     # Standard input can be read once and has no size: the bar then counts without a total.
     total = None if any(is_stdin(p) for p, _ in shards) else sum(count_lines(p) for p, _ in shards)
     bar = tqdm(total=total, unit=" lines", disable=not options.progress, smoothing=0.1)
@@ -126,7 +126,7 @@ def predict_corpus(
         for shard, _ in shards:
             bar.set_description(f"predict {shard.name}")
             # Flushed line by line: a reader at the other end of a pipe gets each line as it is predicted.
-            _write_shard(nlp, shard, sys.stdout.buffer, spans_key, options, report, bar, flush=True)
+            _write_shard(nlp, shard, sys.stdout.buffer, keys, options, report, bar, flush=True)
             report.shards_done.append(str(shard))
         bar.close()
         return report
@@ -149,7 +149,7 @@ def predict_corpus(
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(target.name + ".part")
         with open(partial, "wb") as f:
-            _write_shard(nlp, shard, f, spans_key, options, report, bar)
+            _write_shard(nlp, shard, f, keys, options, report, bar)
             f.flush()
             os.fsync(f.fileno())
         os.replace(partial, target)
@@ -163,13 +163,15 @@ def _write_shard(
     nlp: Language,
     shard: Path,
     out: BinaryIO,
-    spans_key: str,
+    keys: Tuple[str, Optional[str]],
     options: PredictOptions,
     report: PredictReport,
     bar: Any,
     flush: bool = False,
 ) -> None:
-    """One shard's output lines, as UTF-8 (a file's and standard output's bytes are the same)."""
+    """One shard's output lines, as UTF-8 (a file's and standard output's bytes are the same).
+    ``keys``: the pipeline's spans key and relations key (None without a relation component)."""
+    spans_key, relations_key = keys
     fmt = options.input_format or guess_input_format(shard)
     records = read_records(shard, fmt, options.text_field, options.id_field)
     written = 0
@@ -181,7 +183,7 @@ def _write_shard(
             options.output_format,
             options.with_text,
             options.source,
-            component_relations_key(nlp),
+            relations_key,
         )
         out.write(json_line(line).encode("utf8"))
         if flush:

@@ -124,8 +124,9 @@ class GlobalPointerRel(PointerPipe):
     def set_annotations(self, docs: Iterable[Doc], predictions: List[DocPairScores]) -> None:
         """Store on each doc the pairs whose two pointer scores are both above the label's threshold."""
         docs = list(docs)
-        per_label = self.label_thresholds
-        thresholds = numpy.asarray([per_label.get(label, self.threshold) for label in self.labels])
+        # Read once: each setting is a checked property, and this loop runs per relation.
+        labels, spans_key, per_label = self.labels, self.spans_key, self.label_thresholds
+        thresholds = numpy.asarray([per_label.get(label, self.threshold) for label in labels])
         found: List[list] = [[] for _ in docs]
         counts = [len(pairs) for pairs, _ in predictions]
         if sum(counts):
@@ -135,9 +136,9 @@ class GlobalPointerRel(PointerPipe):
             for row, c in zip(*numpy.nonzero(lower > thresholds[None, :])):
                 k = int(numpy.searchsorted(ends, row, side="right"))
                 a, b = predictions[k][0][row - (ends[k] - counts[k])]
-                group = docs[k].spans[self.spans_key]
+                group = docs[k].spans[spans_key]
                 found[k].append(
-                    (*_bounds(group[int(a)]), *_bounds(group[int(b)]), self.labels[c], float(lower[row, c]))
+                    (*_bounds(group[int(a)]), *_bounds(group[int(b)]), labels[c], float(lower[row, c]))
                 )
         for doc, rels in zip(docs, found):
             store_relations(doc, rels, self.relations_key)

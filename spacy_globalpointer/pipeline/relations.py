@@ -79,6 +79,11 @@ def store_relations(doc: Doc, items: Iterable[Stored], key: str = "rel") -> None
     _user_data(doc)[(PREFIX, key)] = [list(s) for s in sorted(stored)]
 
 
+def entity_key(span: Span) -> Tuple[int, int, str]:
+    """An entity as relations are compared and drawn: its characters and label."""
+    return span.start_char, span.end_char, span.label_
+
+
 def has_relations(doc: Doc, key: str = "rel") -> bool:
     """Whether ``doc`` has relation annotation under ``key`` (an empty list is annotation: none)."""
     return (PREFIX, key) in _user_data(doc)

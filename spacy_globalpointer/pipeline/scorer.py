@@ -21,7 +21,7 @@ from spacy.scorer import PRFScore, Scorer, get_ner_prf
 from spacy.training import Example
 from spacy.util import registry
 
-from spacy_globalpointer.pipeline.relations import Relation, has_relations, relations
+from spacy_globalpointer.pipeline.relations import Relation, entity_key, has_relations, relations
 
 T = TypeVar("T")
 
@@ -165,8 +165,7 @@ def relation_items(doc: Any, key: str) -> AbstractSet[Tuple[Any, ...]]:
 def relation_item(r: Relation) -> Tuple[Any, ...]:
     """A relation as (head start, end, label, tail start, end, label, relation
     label), in characters: what the strict score compares."""
-    head, tail = r.head, r.tail
-    return (head.start_char, head.end_char, head.label_, tail.start_char, tail.end_char, tail.label_, r.label)
+    return (*entity_key(r.head), *entity_key(r.tail), r.label)
 
 
 def _unlabelled(item: Tuple[Any, ...]) -> Tuple[Any, ...]:

@@ -80,6 +80,8 @@ def read_facts(
         predicted = (
             Doc(nlp.vocab, words=[t.text for t in ref]) if ref.has_unknown_spaces else nlp.make_doc(ref.text)
         )
+        # One alignment of the gold to those tokens, for the spans and the relations.
+        example = Example(predicted, ref)
         spans = list(ref.spans[spans_key]) if spans_key in ref.spans else list(ref.ents)
         facts.docs += 1
         facts.spans += len(spans)
@@ -87,18 +89,16 @@ def read_facts(
         ordered = sorted(spans, key=lambda s: (s.start, -s.end))
         facts.nested = facts.nested or any(b.start < a.end for a, b in zip(ordered, ordered[1:]))
         if spans:
-            aligned = Example(predicted, ref).get_aligned_spans_y2x(spans, allow_overlap=True)
+            aligned = example.get_aligned_spans_y2x(spans, allow_overlap=True)
             facts.max_span_length = max([facts.max_span_length] + [len(s) for s in aligned])
         rels = relations(ref, relations_key)
         facts.relations += len(rels)
         relation_labels.update(r.label for r in rels)
-        if rels:
-            example = Example(predicted, ref)
-            for rel in rels:
-                pair = example.get_aligned_spans_y2x([rel.head, rel.tail], allow_overlap=True)
-                if len(pair) == 2:
-                    (h, t) = pair
-                    facts.max_distance = max(facts.max_distance, abs(h.start - t.start), abs(h.end - t.end))
+        for rel in rels:
+            pair = example.get_aligned_spans_y2x([rel.head, rel.tail], allow_overlap=True)
+            if len(pair) == 2:
+                (h, t) = pair
+                facts.max_distance = max(facts.max_distance, abs(h.start - t.start), abs(h.end - t.end))
     facts.labels = sorted(labels)
     facts.relation_labels = sorted(relation_labels)
     return facts

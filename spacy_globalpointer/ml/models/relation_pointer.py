@@ -174,6 +174,19 @@ def _window_pairs(bounds: numpy.ndarray, max_distance: int) -> numpy.ndarray:
     return numpy.asarray(sorted(out), dtype="int64").reshape(-1, 2)
 
 
+@dataclass
+class Pairs:
+    """A batch's candidates: where each doc's spans start in ``bounds``, all
+    spans' (start, end) end to end, and the pairs as (doc, i, j) arrays in
+    that order, i and j indexing the doc's spans."""
+
+    span_offsets: numpy.ndarray
+    bounds: numpy.ndarray
+    doc: numpy.ndarray
+    i: numpy.ndarray
+    j: numpy.ndarray
+
+
 def _predict(model: Model, docs: List[Doc]) -> List[DocPairScores]:
     """Per doc, its candidate pairs and their scores. Without RoPE a token's
     projection is its own: all docs' vectors as one sequence, one call, only
@@ -191,7 +204,8 @@ def _predict(model: Model, docs: List[Doc]) -> List[DocPairScores]:
     bounds = numpy.asarray([(s.start, s.end) for group in groups for s in group], dtype="int64").reshape(
         -1, 2
     )
-    pairs = Pairs(counts, bounds, *_candidate_pairs(counts, bounds, model.attrs["max_distance"]))
+    offsets = numpy.cumsum(counts) - counts
+    pairs = Pairs(offsets, bounds, *_candidate_pairs(counts, bounds, model.attrs["max_distance"]))
     with_pairs = numpy.flatnonzero(numpy.bincount(pairs.doc, minlength=len(docs))).tolist()
     if not with_pairs:
         return out
@@ -214,18 +228,6 @@ def _predict(model: Model, docs: List[Doc]) -> List[DocPairScores]:
     return out
 
 
-@dataclass
-class Pairs:
-    """A batch's candidates: spans per doc, all spans' (start, end) end to
-    end, and the pairs as (doc, i, j) arrays in that order."""
-
-    counts: numpy.ndarray
-    bounds: numpy.ndarray
-    doc: numpy.ndarray
-    first: numpy.ndarray
-    second: numpy.ndarray
-
-
 def _score_group(
     pointers: Model,
     pairs: Pairs,
@@ -243,15 +245,14 @@ def _score_group(
     # A row's key: doc * width + token, or with one sequence the token's place in it.
     width = int(lengths.max()) + 1
     bases = numpy.cumsum(lengths) - lengths if one_sequence else numpy.arange(len(ks)) * width
-    span_first = numpy.cumsum(pairs.counts) - pairs.counts
     # The group's pairs are contiguous: the docs are in order and the pairs sorted by doc.
     lo = int(numpy.searchsorted(pairs.doc, ks[0], side="left"))
     hi = int(numpy.searchsorted(pairs.doc, ks[-1], side="right"))
-    doc, a, b = pairs.doc[lo:hi], pairs.first[lo:hi], pairs.second[lo:hi]
-    position = numpy.zeros(len(pairs.counts), dtype="int64")
+    doc, a, b = pairs.doc[lo:hi], pairs.i[lo:hi], pairs.j[lo:hi]
+    position = numpy.zeros(len(pairs.span_offsets), dtype="int64")
     position[ks] = numpy.arange(len(ks))
     base = bases[position[doc]]
-    ga, gb = span_first[doc] + a, span_first[doc] + b
+    ga, gb = pairs.span_offsets[doc] + a, pairs.span_offsets[doc] + b
     keys = numpy.concatenate(
         [
             base + pairs.bounds[ga, 0],

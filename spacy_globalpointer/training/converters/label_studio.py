@@ -13,6 +13,7 @@ Relations: results of ``"type": "relation"`` with ``from_id`` and ``to_id``
 ("right": from -> to, "left": to -> from, "bi": both) and ``labels`` (one
 relation per label; none: the label "relation")."""
 
+import codecs
 import json
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple, Union
@@ -40,11 +41,10 @@ def read_label_studio(
     each (what ``predict --format label-studio`` writes). ``predictions``:
     a task without a usable annotation is read from its last prediction (the
     pre-annotations taken as they are)."""
-    try:
-        head = read_text_file(path)[:4096].lstrip()
-    except InputError as err:
-        raise FormatError(str(err)) from None
-    if head.startswith("{"):
+    # The first character says which: peeked at, so that the file is read once, by its reader.
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    if head.removeprefix(codecs.BOM_UTF8).lstrip().startswith(b"{"):
         for line, obj in iter_json_lines(path):
             if isinstance(obj, InputError):
                 yield FormatError(str(obj))
