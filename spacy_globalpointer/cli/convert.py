@@ -9,6 +9,7 @@ from spacy.cli._util import Arg, Opt
 from wasabi import msg
 
 from spacy_globalpointer.cli.app import app, choices, failing_on, table
+from spacy_globalpointer.pipeline.keys import DEFAULT_RELATIONS_KEY, DEFAULT_SPANS_KEY
 from spacy_globalpointer.training.alignment import ALIGNMENTS
 from spacy_globalpointer.training.convert import FORMATS
 from spacy_globalpointer.training.converters.conll import SCHEMES
@@ -46,9 +47,11 @@ def convert_cli(
         "--alignment",
         help="A span off token boundaries: strict (an error), expand or contract",
     ),
-    spans_key: str = Opt("sc", "--spans-key", help="doc.spans key for all entities"),
+    spans_key: str = Opt(DEFAULT_SPANS_KEY, "--spans-key", help="doc.spans key for all entities"),
     relations_key: str = Opt(
-        "rel", "--relations-key", help="Where relations go on the Docs (globalpointer_rel's relations_key)"
+        DEFAULT_RELATIONS_KEY,
+        "--relations-key",
+        help="Where relations go on the Docs (globalpointer_rel's relations_key)",
     ),
     skip_invalid: bool = Opt(
         False, "--skip-invalid", help="Leave bad records and spans out and list them, instead of stopping"

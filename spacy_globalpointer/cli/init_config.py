@@ -8,6 +8,7 @@ from spacy.cli._util import Arg, Opt
 from wasabi import msg
 
 from spacy_globalpointer.cli.app import app, failing_on
+from spacy_globalpointer.pipeline.keys import DEFAULT_SPANS_KEY
 
 
 @app.command("init-config")
@@ -27,7 +28,9 @@ def init_config_cli(
         exists=True,
     ),
     dev: Optional[Path] = Opt(None, "--dev", help="Dev DocBin, written into [paths]"),
-    spans_key: str = Opt("sc", "--spans-key", help="doc.spans key of the gold and predicted spans"),
+    spans_key: str = Opt(
+        DEFAULT_SPANS_KEY, "--spans-key", help="doc.spans key of the gold and predicted spans"
+    ),
 ):
     """Write a complete, trainable config for a globalpointer_ner pipeline:
     for the CPU, spaCy's standard features for LANG (for zh, this package's

@@ -32,19 +32,20 @@ from spacy_globalpointer.corpus.output import check_record, output_line
 from spacy_globalpointer.corpus.predict_options import PredictOptions
 from spacy_globalpointer.corpus.report import REPORT_NAME, PredictReport, write_report
 from spacy_globalpointer.files.json_lines import InputError, count_lines, json_line, write_json
+from spacy_globalpointer.pipeline.keys import DEFAULT_SPANS_KEY
 
 # An output of "-" is standard output, as for cat and jq.
 STDOUT = "-"
 
 
 def component_spans_key(nlp: Language) -> str:
-    """The spans key of the pipeline's globalpointer_ner (or "sc")."""
+    """The spans key of the pipeline's globalpointer_ner (or the default)."""
     from spacy_globalpointer.pipeline.globalpointer_ner import GlobalPointerNER
 
     for _, proc in nlp.pipeline:
         if isinstance(proc, GlobalPointerNER):
             return proc.spans_key
-    return "sc"
+    return DEFAULT_SPANS_KEY
 
 
 def component_relations_key(nlp: Language) -> Optional[str]:

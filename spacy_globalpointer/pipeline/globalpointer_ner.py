@@ -17,6 +17,7 @@ from spacy_globalpointer.pipeline.annotate import write_predictions
 from spacy_globalpointer.pipeline.batching import length_groups, one_torch_thread_if_forked
 from spacy_globalpointer.pipeline.decode import SpanCandidates, decode_spans
 from spacy_globalpointer.pipeline.gold import TooLongCounter, gold_cells, gold_spans
+from spacy_globalpointer.pipeline.keys import DEFAULT_SPANS_KEY
 from spacy_globalpointer.pipeline.pointer_pipe import PointerPipe
 from spacy_globalpointer.pipeline.scorer import score_globalpointer
 from spacy_globalpointer.pipeline.settings import (
@@ -42,7 +43,7 @@ class GlobalPointerNER(PointerPipe):
     checked when set and saved with the pipeline (settings.py)."""
 
     spans_key = Setting(
-        "sc",
+        DEFAULT_SPANS_KEY,
         non_empty_string,
         "doc.spans key for every predicted span (nested and overlapping allowed); also where gold spans "
         "are read from when training (falling back to doc.ents when the reference has no such group).",

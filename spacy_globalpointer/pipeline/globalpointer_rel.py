@@ -19,6 +19,7 @@ from spacy_globalpointer.ml.models.relation_pointer import DEFAULT_REL_MODEL_CON
 from spacy_globalpointer.ml.pytorch.loss import loss_and_gradient
 from spacy_globalpointer.ml.pytorch.pairs import pair_band_valid
 from spacy_globalpointer.pipeline.batching import one_torch_thread_if_forked
+from spacy_globalpointer.pipeline.keys import DEFAULT_RELATIONS_KEY, DEFAULT_SPANS_KEY
 from spacy_globalpointer.pipeline.pointer_pipe import PointerPipe
 from spacy_globalpointer.pipeline.relations import relations, store_relations
 from spacy_globalpointer.pipeline.scorer import score_relations
@@ -43,13 +44,13 @@ class GlobalPointerRel(PointerPipe):
     above the threshold; it is stored on the Doc (pipeline/relations.py)."""
 
     spans_key = Setting(
-        "sc",
+        DEFAULT_SPANS_KEY,
         non_empty_string,
         "doc.spans key of the candidate entities (what globalpointer_ner, a span_ruler or gold put "
         "there); they may nest, and a relation may join nested entities.",
     )
     relations_key = Setting(
-        "rel",
+        DEFAULT_RELATIONS_KEY,
         non_empty_string,
         "Where the relations are stored on a Doc (read them with spacy_globalpointer.relations(doc, "
         "key)); gold relations are read from there too.",

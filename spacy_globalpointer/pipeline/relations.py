@@ -16,6 +16,8 @@ from typing import Any, Dict, Iterable, List, NamedTuple, Tuple, cast
 
 from spacy.tokens import Doc, Span
 
+from spacy_globalpointer.pipeline.keys import DEFAULT_RELATIONS_KEY
+
 # user_data[(PREFIX, key)]: the relations of one relations key.
 PREFIX = "spacy_globalpointer.relations"
 # One stored relation: head start, end, label; tail start, end, label; relation label; score.
@@ -33,7 +35,7 @@ class Relation(NamedTuple):
     score: float = 1.0
 
 
-def relations(doc: Doc, key: str = "rel") -> List[Relation]:
+def relations(doc: Doc, key: str = DEFAULT_RELATIONS_KEY) -> List[Relation]:
     """The relations stored on ``doc`` under ``key``, as pairs of Spans."""
     out = []
     for hs, he, hl, ts, te, tl, label, score in _user_data(doc).get((PREFIX, key), []):
@@ -41,7 +43,7 @@ def relations(doc: Doc, key: str = "rel") -> List[Relation]:
     return out
 
 
-def set_relations(doc: Doc, rels: Iterable[Relation], key: str = "rel") -> None:
+def set_relations(doc: Doc, rels: Iterable[Relation], key: str = DEFAULT_RELATIONS_KEY) -> None:
     """Store ``rels`` on ``doc`` under ``key`` (replacing what was there), in
     a stable order. A relation of a span to itself, and the same relation
     twice (same spans, same label), are errors: nothing is dropped silently."""
@@ -61,7 +63,7 @@ def set_relations(doc: Doc, rels: Iterable[Relation], key: str = "rel") -> None:
     store_relations(doc, items, key)
 
 
-def store_relations(doc: Doc, items: Iterable[Stored], key: str = "rel") -> None:
+def store_relations(doc: Doc, items: Iterable[Stored], key: str = DEFAULT_RELATIONS_KEY) -> None:
     """set_relations, for relations already as stored tuples (token offsets
     and labels of both entities, the label, the score): what the component
     writes, without making Spans of them."""
@@ -84,7 +86,7 @@ def entity_key(span: Span) -> Tuple[int, int, str]:
     return span.start_char, span.end_char, span.label_
 
 
-def has_relations(doc: Doc, key: str = "rel") -> bool:
+def has_relations(doc: Doc, key: str = DEFAULT_RELATIONS_KEY) -> bool:
     """Whether ``doc`` has relation annotation under ``key`` (an empty list is annotation: none)."""
     return (PREFIX, key) in _user_data(doc)
 

@@ -21,6 +21,7 @@ from spacy.scorer import PRFScore, Scorer, get_ner_prf
 from spacy.training import Example
 from spacy.util import registry
 
+from spacy_globalpointer.pipeline.keys import DEFAULT_RELATIONS_KEY, DEFAULT_SPANS_KEY
 from spacy_globalpointer.pipeline.relations import Relation, entity_key, has_relations, relations
 
 T = TypeVar("T")
@@ -29,7 +30,9 @@ T = TypeVar("T")
 LENGTH_BUCKETS = (1, 3, 5, 8, 13)
 
 
-def score_globalpointer(examples: Iterable[Example], *, spans_key: str = "sc", **kwargs) -> Dict[str, Any]:
+def score_globalpointer(
+    examples: Iterable[Example], *, spans_key: str = DEFAULT_SPANS_KEY, **kwargs
+) -> Dict[str, Any]:
     """ents_p/r/f and ents_per_type over doc.ents, plus spans_{key}_p/r/f and
     spans_{key}_per_type over doc.spans[spans_key] (overlaps allowed)."""
     examples = list(examples)
@@ -49,7 +52,7 @@ def score_globalpointer(examples: Iterable[Example], *, spans_key: str = "sc", *
 def score_with_lengths(
     examples: Iterable[Example],
     *,
-    spans_key: str = "sc",
+    spans_key: str = DEFAULT_SPANS_KEY,
     length_buckets: Sequence[int] = LENGTH_BUCKETS,
     **kwargs,
 ) -> Dict[str, Any]:
@@ -130,7 +133,7 @@ def prf(tp: int, fp: int, fn: int) -> Dict[str, float]:
 
 
 def score_relations(
-    examples: Iterable[Example], *, relations_key: str = "rel", **kwargs: Any
+    examples: Iterable[Example], *, relations_key: str = DEFAULT_RELATIONS_KEY, **kwargs: Any
 ) -> Dict[str, Any]:
     """Relation P/R/F, micro over all labels: ``rel_micro_*`` strict (both
     entities' boundaries and labels and the relation label right),

@@ -16,6 +16,7 @@ from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 from spacy.vocab import Vocab
 
+from spacy_globalpointer.pipeline.keys import DEFAULT_RELATIONS_KEY
 from spacy_globalpointer.pipeline.relations import Relation, set_relations
 from spacy_globalpointer.training.converters.gold_records import GoldRecord, GoldRelation, Mention
 
@@ -93,7 +94,7 @@ def record_to_doc(
     spans_key: str,
     alignment: str = "strict",
     skip_invalid: bool = False,
-    relations_key: str = "rel",
+    relations_key: str = DEFAULT_RELATIONS_KEY,
 ) -> Tuple[Doc, List[SpanChange], List[RelationChange]]:
     """The record's Doc, every mention that was moved or left out, and every
     relation left out with them. A mention that cannot be a span as given

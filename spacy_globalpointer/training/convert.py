@@ -13,6 +13,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from spacy_globalpointer.files.json_lines import InputError, decode_line
+from spacy_globalpointer.pipeline.keys import DEFAULT_RELATIONS_KEY, DEFAULT_SPANS_KEY
 from spacy_globalpointer.training.alignment import record_to_doc
 from spacy_globalpointer.training.convert_report import ConvertReport
 from spacy_globalpointer.training.converters.gold_records import FormatError, GoldRecord, Ignored
@@ -96,8 +97,8 @@ def convert(
     format: str = "auto",
     nlp: Optional[Language] = None,
     alignment: str = "strict",
-    spans_key: str = "sc",
-    relations_key: str = "rel",
+    spans_key: str = DEFAULT_SPANS_KEY,
+    relations_key: str = DEFAULT_RELATIONS_KEY,
     skip_invalid: bool = False,
     dev_fraction: float = 0.0,
     dev_output: Optional[Union[str, Path]] = None,
@@ -179,7 +180,7 @@ def convert(
 
 
 def gold_docs(
-    nlp: Language, records: Iterable[Union[GoldRecord, FormatError]], spans_key: str = "sc"
+    nlp: Language, records: Iterable[Union[GoldRecord, FormatError]], spans_key: str = DEFAULT_SPANS_KEY
 ) -> Iterator[Doc]:
     """The Docs of records that must all be clean (strict alignment): the
     first bad record or span raises its FormatError."""

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Set, Union
 
+from spacy_globalpointer.pipeline.keys import DEFAULT_RELATIONS_KEY, DEFAULT_SPANS_KEY
+
 TEMPLATE = Path(__file__).parent / "templates" / "init_config.cfg.jinja"
 # Without training data to measure: the component's default.
 DEFAULT_MAX_SPAN_LENGTH = 64
@@ -56,7 +58,10 @@ def max_positions(transformer: str) -> int:
 
 
 def read_facts(
-    train: Union[str, Path], lang: str, spans_key: str = "sc", relations_key: str = "rel"
+    train: Union[str, Path],
+    lang: str,
+    spans_key: str = DEFAULT_SPANS_KEY,
+    relations_key: str = DEFAULT_RELATIONS_KEY,
 ) -> DataFacts:
     """Labels, the longest gold span in the tokens training will see (a
     blank ``lang`` pipeline's, or the doc's own words where its spaces are
@@ -110,8 +115,8 @@ def render_config(
     gpu: bool = False,
     transformer: Optional[str] = None,
     facts: Optional[DataFacts] = None,
-    spans_key: str = "sc",
-    relations_key: str = "rel",
+    spans_key: str = DEFAULT_SPANS_KEY,
+    relations_key: str = DEFAULT_RELATIONS_KEY,
     train_path: Optional[str] = None,
     dev_path: Optional[str] = None,
     output_name: str = "config.cfg",

@@ -13,6 +13,7 @@ from typing import Any, Dict, Iterator, List, Tuple, Union
 from spacy.tokens import Doc
 
 from spacy_globalpointer.files.json_lines import InputError
+from spacy_globalpointer.pipeline.keys import DEFAULT_SPANS_KEY
 from spacy_globalpointer.training.converters.gold_records import (
     FormatError,
     GoldRecord,
@@ -104,7 +105,7 @@ def read_cluener(path: Union[str, Path]) -> Iterator[Union[GoldRecord, FormatErr
 
 
 def cluener_labels(
-    doc: Doc, *, source: str = "ents", spans_key: str = "sc"
+    doc: Doc, *, source: str = "ents", spans_key: str = DEFAULT_SPANS_KEY
 ) -> Dict[str, Dict[str, List[List[int]]]]:
     """CLUENER's ``label`` field for a doc (inclusive ends, sorted), from
     doc.ents (``source="ents"``) or doc.spans[spans_key] (``"spans"``)."""

@@ -1,0 +1,7 @@
+"""The default keys: where entities live on a Doc (``doc.spans[DEFAULT_SPANS_KEY]``,
+as spaCy's spancat keeps its spans under "sc") and where relations are
+stored (``relations(doc, DEFAULT_RELATIONS_KEY)``). No spaCy or torch import:
+the command line's options read them without loading either."""
+
+DEFAULT_SPANS_KEY = "sc"
+DEFAULT_RELATIONS_KEY = "rel"
