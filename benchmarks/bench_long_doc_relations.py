@@ -60,7 +60,7 @@ def main() -> None:
     from wasabi import msg
 
     from spacy_globalpointer import relations
-    from spacy_globalpointer.ml.models.relation_pointer import entity_pairs
+    from spacy_globalpointer.ml.candidate_pairs import entity_pairs
 
     text, gold = long_text(Path(args.conll04), args.size, args.min_entities)
     nlp = spacy.load(args.model)

@@ -348,7 +348,7 @@ class Baseline:
     def load_weights_from(self, nlp):
         """Take the encoder and head weights of our trained pipeline."""
         gp = nlp.get_pipe("globalpointer_ner")
-        self.head.load_state_dict(gp.model.get_ref("scorer").shims[0]._model.state_dict())
+        self.head.load_state_dict(gp.model.get_ref("scorer").shims[0].module.state_dict())
         if self.setup == "cpu":
             self.tok2vec.from_bytes(gp.model.get_ref("tok2vec").to_bytes())
         elif self.setup == "trf":

@@ -34,7 +34,7 @@ def word_tok2vec(words="jieba"):
 
 def test_word_places_by_hand():
     """北京大学|的|学生, one token per character, and one token spanning a word."""
-    from spacy_globalpointer.ml.models.ngram_hash_embed import word_places
+    from spacy_globalpointer.ml.word_places import word_places
 
     words = ["北京大学", "的", "学生"]
     got = word_places(words, numpy.arange(7), numpy.ones(7, dtype="int64"))

@@ -58,7 +58,7 @@ def test_mixed_precision_pipeline_trains_on_gpu(tmp_path):
             60, model={"mixed_precision": True, "head": "EfficientGlobalPointer"}
         )  # checks every loss is finite
         examples = make_examples(nlp)
-        head = nlp.get_pipe("globalpointer_ner").model.get_ref("scorer").shims[0]._model
+        head = nlp.get_pipe("globalpointer_ner").model.get_ref("scorer").shims[0].module
         assert next(head.parameters()).is_cuda
         assert all(torch.isfinite(p).all() for p in head.parameters())
         scores = nlp.evaluate(examples)

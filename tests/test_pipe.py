@@ -239,7 +239,7 @@ def test_v2_pipeline_loads_unchanged(tmp_path):
     from .toy import train_small, v2_model_config
 
     nlp = train_small(20, model=v2_model_config())
-    head = nlp.get_pipe("globalpointer_ner").model.get_ref("scorer").shims[0]._model
+    head = nlp.get_pipe("globalpointer_ner").model.get_ref("scorer").shims[0].module
     assert not head.span_content
     assert not [name for name in head.state_dict() if name.startswith("content")]
     texts = [text for text, _ in TRAIN_DATA]
@@ -249,7 +249,7 @@ def test_v2_pipeline_loads_unchanged(tmp_path):
     loaded = spacy.load(tmp_path)
     config = loaded.config["components"]["globalpointer_ner"]["model"]
     assert config["@architectures"] == "spacy_globalpointer.GlobalPointer.v2"
-    assert loaded.get_pipe("globalpointer_ner").model.get_ref("scorer").shims[0]._model.config == head.config
+    assert loaded.get_pipe("globalpointer_ner").model.get_ref("scorer").shims[0].module.config == head.config
     after = [(spans_of(doc), list(doc.spans["sc"].attrs["scores"])) for doc in map(loaded, texts)]
     assert after == before
 
@@ -260,7 +260,7 @@ def test_span_content_learns_and_round_trips(tmp_path):
     from .toy import train_small
 
     nlp = train_small(20, model={"span_content": True})
-    head = nlp.get_pipe("globalpointer_ner").model.get_ref("scorer").shims[0]._model
+    head = nlp.get_pipe("globalpointer_ner").model.get_ref("scorer").shims[0].module
     assert head.span_content and float(head.content.weight.abs().sum()) > 0
     texts = [text for text, _ in TRAIN_DATA]
     before = [(spans_of(doc), list(doc.spans["sc"].attrs["scores"])) for doc in map(nlp, texts)]

@@ -14,8 +14,8 @@ from spacy.tokens import DocBin
 from spacy.training import Example
 from thinc.api import fix_random_seed
 
-from spacy_globalpointer.ml.head_layer import pad
-from spacy_globalpointer.ml.models.relation_pointer import _candidate_pairs, entity_pairs
+from spacy_globalpointer.ml.candidate_pairs import candidate_pairs, entity_pairs
+from spacy_globalpointer.ml.padding import pad
 from spacy_globalpointer.ml.pair_layer import PairBand
 from spacy_globalpointer.ml.pytorch import pairs as pairs_module
 from spacy_globalpointer.ml.pytorch.heads import HEADS
@@ -189,7 +189,7 @@ def test_a_batch_of_docs_gets_each_docs_own_pairs():
         docs.append(sorted((s, s + rng.randrange(1, 4)) for s in (rng.randrange(60) for _ in range(n))))
     counts = numpy.asarray([len(d) for d in docs])
     bounds = numpy.asarray([b for d in docs for b in d], dtype="int64").reshape(-1, 2)
-    doc, first, second = _candidate_pairs(counts, bounds, 5)
+    doc, first, second = candidate_pairs(counts, bounds, 5)
     nlp = spacy.blank("en")
     text = nlp.make_doc(" ".join("w" for _ in range(80)))
     for k, d in enumerate(docs):

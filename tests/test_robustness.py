@@ -209,7 +209,7 @@ def test_pipeline_with_mixed_precision_settings_trains_without_nan():
     nlp = train_small(
         5, model={"mixed_precision": True, "grad_scaler_config": {"init_scale": 65536.0}}
     )  # checks every loss is finite
-    head = nlp.get_pipe("globalpointer_ner").model.get_ref("scorer").shims[0]._model
+    head = nlp.get_pipe("globalpointer_ner").model.get_ref("scorer").shims[0].module
     assert all(torch.isfinite(p).all() for p in head.parameters())
 
 

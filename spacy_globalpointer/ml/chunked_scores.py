@@ -9,7 +9,8 @@ from spacy.tokens import Doc
 from thinc.api import Model
 from thinc.types import Floats3d, Floats4d
 
-from spacy_globalpointer.ml.head_layer import HeadInput, pad
+from spacy_globalpointer.ml.head_layer import HeadInput
+from spacy_globalpointer.ml.padding import pad
 from spacy_globalpointer.ml.pytorch.band import band_width
 from spacy_globalpointer.ml.windowed import WindowedVectors, encoder_context
 

@@ -1,6 +1,5 @@
 """GPLinker's pair pointers (ml/pytorch/pairs.py) as a thinc layer, on the
-span head's machinery (head_layer.py): the same shim, precision, forward,
-conversions and msgpack (de)serialization. Its input is a PairBand (training:
+torch-layer machinery of torch_layer.py, as the span head is. Its input is a PairBand (training:
 a padded batch, every pair within a distance) or CandidatePairs (prediction:
 the pairs of the candidate entities of one long doc or of several short ones)."""
 
@@ -11,8 +10,8 @@ import torch
 from thinc.api import Model, torch2xp, xp2torch
 from thinc.types import ArgsKwargs, Floats3d, Ints2d
 
-from spacy_globalpointer.ml.head_layer import torch_layer
 from spacy_globalpointer.ml.pytorch.pairs import PairPointer
+from spacy_globalpointer.ml.torch_layer import torch_layer
 
 
 @dataclass
@@ -52,9 +51,7 @@ class CandidatePairs:
 def pair_pointer_layer(
     head: str, rope: bool, head_size: int, mixed_precision: bool, grad_scaler_config: dict
 ) -> Model[Union[PairBand, CandidatePairs], Any]:
-    """The torch pair pointers behind a PyTorchShim; like the span head, the
-    module is built at initialize, when the input width and the label count
-    are known."""
+    """The torch pair pointers behind a TorchModuleShim, built at initialize."""
     attrs = {"head": head, "rope": rope, "head_size": head_size}
     return torch_layer("globalpointer_pairs", build_pair_pointer, attrs, mixed_precision, grad_scaler_config)
 

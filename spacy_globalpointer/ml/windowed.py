@@ -24,7 +24,7 @@ from spacy.tokens import Doc
 from thinc.api import Model
 from thinc.types import Floats2d, Floats3d, Ints2d
 
-from spacy_globalpointer.ml.models.ngram_hash_embed import WORD_PLACES_KEY, doc_word_places
+from spacy_globalpointer.ml.word_places import WORD_PLACES_KEY, doc_word_places
 
 # Leaf layers that compute each token's vector from a fixed window of tokens
 # around it (expand_window and ngram_features say how wide; word_features get

@@ -15,7 +15,8 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, torch2xp, xp2torch
 from thinc.types import Floats4d
 
-from spacy_globalpointer.ml.models.relation_pointer import DEFAULT_REL_MODEL_CONFIG, DocPairScores
+from spacy_globalpointer.ml.models.relation_pointer import DEFAULT_REL_MODEL_CONFIG
+from spacy_globalpointer.ml.pair_scores import DocPairScores
 from spacy_globalpointer.ml.pytorch.loss import loss_and_gradient
 from spacy_globalpointer.ml.pytorch.pairs import pair_band_valid
 from spacy_globalpointer.pipeline.batching import one_torch_thread_if_forked

@@ -13,7 +13,8 @@ from thinc.api import Model, NumpyOps
 from thinc.types import Floats2d, Floats4d
 
 from spacy_globalpointer.ml.chunked_scores import ChunkedScores
-from spacy_globalpointer.ml.head_layer import HeadInput, pad, span_head_layer, unpad
+from spacy_globalpointer.ml.head_layer import HeadInput, span_head_layer
+from spacy_globalpointer.ml.padding import pad, unpad
 from spacy_globalpointer.ml.pytorch.band import band_width
 from spacy_globalpointer.ml.pytorch.heads import check_head_args
 from spacy_globalpointer.ml.torch_gemm import TorchGemmOps
