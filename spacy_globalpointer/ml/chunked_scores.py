@@ -3,7 +3,7 @@ of spacy_globalpointer.GlobalPointer.v1-v3, in chunks of start positions, so
 a long doc is never held whole - neither its scores nor (for a token-vector
 layer of finite context) its encoder activations."""
 
-from typing import Callable, Iterator, List, Tuple
+from typing import Callable, Iterator, List, Tuple, Union
 
 from spacy.tokens import Doc
 from thinc.api import Model
@@ -51,3 +51,8 @@ class ChunkedScores:
             t = min(T, L - s)
             rows = vectors(s, min(L, s + t + W - 1))
             yield s, scorer.predict(HeadInput(rows, self.lengths, W, offset=s, n_starts=t))
+
+
+# What the span models (GlobalPointer.v1-v3) return: in training, the batch's (B, C, L, W) band scores
+# (the loss needs them all); at prediction, ChunkedScores (decoding reads them a chunk at a time).
+SpanScores = Union[Floats4d, ChunkedScores]

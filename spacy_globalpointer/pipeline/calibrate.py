@@ -158,7 +158,7 @@ def calibrate(
         if is_rel
         else collect(nlp, component, references, metric)
     )
-    old = numpy.asarray([gp.label_thresholds.get(label, gp.threshold) for label in labels], dtype="float32")
+    old = numpy.asarray(gp.thresholds(), dtype="float32")
     glob = best_global(docs, n)
     per_label = best_per_label(docs, n, glob)
     # Held-out check: choose on one half, score on the other, both ways.

@@ -1,22 +1,21 @@
 """The ``globalpointer_ner`` pipeline component."""
 
-from itertools import islice
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, cast
 
-from spacy.errors import Errors
 from spacy.language import Language
 from spacy.tokens import Doc
-from spacy.training import Example, validate_examples
+from spacy.training import Example
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, torch2xp, xp2torch
 from thinc.types import Floats4d
 
+from spacy_globalpointer.ml.chunked_scores import SpanScores
 from spacy_globalpointer.ml.models.globalpointer import DEFAULT_MODEL_CONFIG
 from spacy_globalpointer.ml.pytorch.loss import band_loss
 from spacy_globalpointer.pipeline.annotate import write_predictions
 from spacy_globalpointer.pipeline.batching import length_groups, one_torch_thread_if_forked
 from spacy_globalpointer.pipeline.decode import SpanCandidates, decode_spans
-from spacy_globalpointer.pipeline.gold import TooLongCounter, gold_cells, gold_spans
+from spacy_globalpointer.pipeline.gold import OutOfReach, gold_cells, gold_spans
 from spacy_globalpointer.pipeline.keys import DEFAULT_SPANS_KEY
 from spacy_globalpointer.pipeline.pointer_pipe import PointerPipe
 from spacy_globalpointer.pipeline.scorer import score_globalpointer
@@ -92,68 +91,57 @@ class GlobalPointerNER(PointerPipe):
     def __init__(
         self,
         vocab: Vocab,
-        model: Model[List[Doc], Floats4d],
+        model: Model[List[Doc], SpanScores],
         name: str = "globalpointer_ner",
         *,
+        spans_key: str,
+        threshold: float,
+        label_thresholds: Mapping[str, float],
+        max_span_length: Optional[int],
+        spans_per_token: float,
+        overwrite_ents: bool,
+        max_batch_items: int,
+        length_weight: float,
         scorer: Optional[Callable] = score_globalpointer,
-        **settings: Any,
     ) -> None:
-        self._too_long = TooLongCounter(name)
-        super().__init__(vocab, model, name, scorer=scorer, **settings)
+        """Each setting is described once, in its declaration above."""
+        too_long = OutOfReach(
+            name,
+            "gold span",
+            why="are longer than max_span_length={limit} tokens",
+            why_past="were longer than max_span_length={limit} tokens",
+            setting="max_span_length",
+            attribute="too_long_gold_spans",
+        )
+        super().__init__(vocab, model, name, scorer=scorer, out_of_reach=too_long)
+        self.spans_key = spans_key
+        self.threshold = threshold
+        self.label_thresholds = label_thresholds
+        self.max_span_length = max_span_length
+        self.spans_per_token = spans_per_token
+        self.overwrite_ents = overwrite_ents
+        self.max_batch_items = max_batch_items
+        self.length_weight = length_weight
+        self._settings_configured()
 
     def _setting_changed(self, name: str, value: Any) -> None:
         if name == "max_span_length" and "max_span_length" in self.model.attrs:
             self.model.attrs["max_span_length"] = value
 
-    def _thresholds(self):
-        """One threshold, or one per label (in label order)."""
-        per_label = self.label_thresholds
-        if not per_label:
-            return self.threshold
-        unknown = sorted(set(per_label) - set(self.labels))
-        if unknown:
-            raise ValueError(f"[{self.name}] label_thresholds names labels the component lacks: {unknown}.")
-        return [per_label.get(label, self.threshold) for label in self.labels]
-
     @property
     def too_long_gold_spans(self) -> int:
         """Gold spans seen in training that were longer than max_span_length."""
-        return self._too_long.count
+        return self._out_of_reach.count
 
-    def initialize(
-        self,
-        get_examples: Callable[[], Iterable[Example]],
-        *,
-        nlp: Optional[Language] = None,
-        labels: Optional[List[str]] = None,
-    ) -> None:
-        """Add labels (given, e.g. from `spacy init labels`, or read from the
-        examples' gold spans) and build the model on a sample of the examples.
-        With labels given, only the first 10 examples are read."""
-        if get_examples is None or not callable(get_examples):
-            raise TypeError(Errors.E930.format(method="GlobalPointerNER.initialize", obj=type(get_examples)))
-        if labels is not None:
-            for label in labels:
-                self.add_label(label)
-            sample = list(islice(get_examples(), 10))
-        else:
-            sample = []
-            for eg in get_examples():
-                for span in gold_spans(eg.reference, self.spans_key, self.name):
-                    self.add_label(span.label_)
-                if len(sample) < 10:
-                    sample.append(eg)
-        # spaCy's validate_get_examples would read the whole corpus once more.
-        validate_examples(sample, "GlobalPointerNER.initialize")
-        if not self.labels:
-            raise ValueError(
-                f"[{self.name}] no labels: none were given and "
-                f"the examples hold no spans in doc.spans['{self.spans_key}'] or doc.ents. "
-                f"Check the spans key, or pass labels via [initialize.components.{self.name}.labels]."
-            )
-        if self.model.has_dim("nO") is not False:  # declared (set or not) by the model
-            self.model.set_dim("nO", len(self.labels))
-        self.model.initialize(X=[eg.predicted for eg in sample] or None)
+    def _gold_labels(self, reference: Doc) -> Iterable[str]:
+        return (span.label_ for span in gold_spans(reference, self.spans_key, self.name))
+
+    def _no_labels(self) -> str:
+        return (
+            f"no labels: none were given and the examples hold no spans in doc.spans['{self.spans_key}'] "
+            f"or doc.ents. Check the spans key, or pass labels via "
+            f"[initialize.components.{self.name}.labels]."
+        )
 
     def predict(self, docs: Iterable[Doc]) -> List[SpanCandidates]:
         """Spans above the threshold per doc, best first. Docs go to the model
@@ -162,7 +150,8 @@ class GlobalPointerNER(PointerPipe):
         out = [SpanCandidates.empty() for _ in docs]  # empty docs stay so
         lengths = [len(doc) for doc in docs]
         order = sorted((i for i in range(len(docs)) if lengths[i]), key=lengths.__getitem__)
-        thresholds = self._thresholds()
+        # One number for every label where there are no label thresholds: the comparison is cheaper.
+        thresholds = self.thresholds() if self.label_thresholds else self.threshold
         with one_torch_thread_if_forked(self._pid):
             for idx in length_groups(order, lengths, self.max_batch_items):
                 scores = self.model.predict([docs[i] for i in idx])
@@ -187,8 +176,7 @@ class GlobalPointerNER(PointerPipe):
         examples = list(examples)
         B, C, L, W = scores.shape
         cells, too_long = gold_cells(examples, self.labels, self.spans_key, W, self.name)
-        if too_long:
-            self._too_long.add(too_long, self.max_span_length, self)
+        self._out_of_reach_gold(too_long, self.max_span_length)
         lengths = [len(eg.predicted) for eg in examples]
         loss, grad = band_loss(xp2torch(scores), cells, lengths, self.length_weight)
         return loss, cast(Floats4d, torch2xp(grad))
@@ -207,7 +195,7 @@ class GlobalPointerNER(PointerPipe):
 def make_globalpointer_ner(
     nlp: Language,
     name: str,
-    model: Model[List[Doc], Floats4d],
+    model: Model[List[Doc], SpanScores],
     spans_key: str,
     threshold: float,
     label_thresholds: Dict[str, float],
@@ -220,7 +208,7 @@ def make_globalpointer_ner(
 ) -> GlobalPointerNER:
     """Nested named entities with a GlobalPointer head.
 
-    model (Model[List[Doc], Floats4d]): spacy_globalpointer.GlobalPointer.v3
+    model (Model[List[Doc], SpanScores]): spacy_globalpointer.GlobalPointer.v3
         over any token-vector layer, or any model that scores the spans of a
         batch in band layout (docs/design.md).
     scorer (Optional[Callable]): spacy_globalpointer.scorer.v2 gives ents_*
@@ -228,8 +216,20 @@ def make_globalpointer_ner(
     The settings (each a property of GlobalPointerNER, where they are
     described once):
     """
-    settings = {key: value for key, value in locals().items() if key in defaults_of(GlobalPointerNER)}
-    return GlobalPointerNER(nlp.vocab, model, name, scorer=scorer, **settings)
+    return GlobalPointerNER(
+        nlp.vocab,
+        model,
+        name,
+        spans_key=spans_key,
+        threshold=threshold,
+        label_thresholds=label_thresholds,
+        max_span_length=max_span_length,
+        spans_per_token=spans_per_token,
+        overwrite_ents=overwrite_ents,
+        max_batch_items=max_batch_items,
+        length_weight=length_weight,
+        scorer=scorer,
+    )
 
 
 make_globalpointer_ner.__doc__ = f"{make_globalpointer_ner.__doc__}\n{settings_doc(GlobalPointerNER)}\n"

@@ -7,22 +7,21 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 import numpy
 import torch
-from spacy.errors import Errors
 from spacy.language import Language
 from spacy.tokens import Doc, Span
-from spacy.training import Example, validate_examples
+from spacy.training import Example
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, torch2xp, xp2torch
-from thinc.types import Floats4d
+from thinc.types import FloatsXd
 
-from spacy_globalpointer.ml.models.relation_pointer import DEFAULT_REL_MODEL_CONFIG
+from spacy_globalpointer.ml.models.relation_pointer import DEFAULT_REL_MODEL_CONFIG, PairModelOutput
 from spacy_globalpointer.ml.pair_scores import DocPairScores
-from spacy_globalpointer.ml.pytorch.loss import loss_and_gradient
-from spacy_globalpointer.ml.pytorch.pairs import pair_band_valid
+from spacy_globalpointer.ml.pytorch.loss import pair_band_loss
 from spacy_globalpointer.pipeline.batching import one_torch_thread_if_forked
+from spacy_globalpointer.pipeline.gold import AlignedRelation, OutOfReach, aligned_relations
 from spacy_globalpointer.pipeline.keys import DEFAULT_RELATIONS_KEY, DEFAULT_SPANS_KEY
-from spacy_globalpointer.pipeline.pointer_pipe import PointerPipe
-from spacy_globalpointer.pipeline.relations import relations, store_relations
+from spacy_globalpointer.pipeline.pointer_pipe import SAMPLE_SIZE, PointerPipe
+from spacy_globalpointer.pipeline.relations import has_relations, relations, store_relations
 from spacy_globalpointer.pipeline.scorer import score_relations
 from spacy_globalpointer.pipeline.settings import (
     Setting,
@@ -73,14 +72,32 @@ class GlobalPointerRel(PointerPipe):
     def __init__(
         self,
         vocab: Vocab,
-        model: Model,
+        model: Model[List[Doc], PairModelOutput],
         name: str = "globalpointer_rel",
         *,
+        spans_key: str,
+        relations_key: str,
+        threshold: float,
+        label_thresholds: Mapping[str, float],
+        max_distance: int,
         scorer: Optional[Callable] = score_relations,
-        **settings: Any,
     ) -> None:
-        self._too_far = 0
-        super().__init__(vocab, model, name, scorer=scorer, **settings)
+        """Each setting is described once, in its declaration above."""
+        too_far = OutOfReach(
+            name,
+            "gold relation",
+            why="join entities farther apart than max_distance={limit} tokens",
+            why_past="joined entities farther apart than max_distance={limit} tokens",
+            setting="max_distance",
+            attribute="too_far_gold_relations",
+        )
+        super().__init__(vocab, model, name, scorer=scorer, out_of_reach=too_far)
+        self.spans_key = spans_key
+        self.relations_key = relations_key
+        self.threshold = threshold
+        self.label_thresholds = label_thresholds
+        self.max_distance = max_distance
+        self._settings_configured()
 
     def _setting_changed(self, name: str, value: Any) -> None:
         if name in ("max_distance", "spans_key") and name in self.model.attrs:
@@ -89,7 +106,17 @@ class GlobalPointerRel(PointerPipe):
     @property
     def too_far_gold_relations(self) -> int:
         """Gold relations seen in training whose entities were farther apart than max_distance."""
-        return self._too_far
+        return self._out_of_reach.count
+
+    def _gold_labels(self, reference: Doc) -> Iterable[str]:
+        return (rel.label for rel in relations(reference, self.relations_key))
+
+    def _no_labels(self) -> str:
+        return (
+            f"no relation labels: none were given and the examples hold no relations under the key "
+            f"'{self.relations_key}'. Pass labels via [initialize.components.{self.name}]. (A DocBin "
+            f"keeps relations only when written with DocBin(store_user_data=True).)"
+        )
 
     def initialize(
         self,
@@ -98,25 +125,19 @@ class GlobalPointerRel(PointerPipe):
         nlp: Optional[Language] = None,
         labels: Optional[List[str]] = None,
     ) -> None:
-        """Add the relation labels (given, or read from the examples' gold
-        relations) and build the model on a sample of the examples."""
-        if get_examples is None or not callable(get_examples):
-            raise TypeError(Errors.E930.format(method="GlobalPointerRel.initialize", obj=type(get_examples)))
-        sample = list(islice(get_examples(), 10))
-        for label in labels if labels is not None else []:
-            self.add_label(label)
-        if labels is None:
-            for eg in get_examples():
-                for rel in relations(eg.reference, self.relations_key):
-                    self.add_label(rel.label)
-        validate_examples(sample, "GlobalPointerRel.initialize")
-        if not self.labels:
-            raise ValueError(
-                f"[{self.name}] no relation labels: none were given and the examples hold no relations "
-                f"under the key '{self.relations_key}'. Pass labels via [initialize.components.{self.name}]."
+        """PointerPipe.initialize; then a warning when none of the examples
+        read carries relation annotation (a DocBin written without
+        store_user_data=True drops it): every doc would be skipped."""
+        super().initialize(get_examples, nlp=nlp, labels=labels)
+        sample = list(islice(get_examples(), SAMPLE_SIZE))
+        if sample and not any(has_relations(eg.reference, self.relations_key) for eg in sample):
+            warnings.warn(
+                f"[{self.name}] none of the first {len(sample)} training docs carries relation annotation "
+                f"under the key '{self.relations_key}': the relation loss skips such docs. A DocBin keeps "
+                f"relations only when written with DocBin(store_user_data=True) (as `spacy globalpointer "
+                f"convert` writes it).",
+                stacklevel=2,
             )
-        self.model.set_dim("nO", len(self.labels))
-        self.model.initialize(X=[eg.predicted for eg in sample] or None)
 
     def predict(self, docs: Iterable[Doc]) -> List[DocPairScores]:
         """Per doc, its candidate pairs and their head and tail scores."""
@@ -127,8 +148,8 @@ class GlobalPointerRel(PointerPipe):
         """Store on each doc the pairs whose two pointer scores are both above the label's threshold."""
         docs = list(docs)
         # Read once: each setting is a checked property, and this loop runs per relation.
-        labels, spans_key, per_label = self.labels, self.spans_key, self.label_thresholds
-        thresholds = numpy.asarray([per_label.get(label, self.threshold) for label in labels])
+        labels, spans_key = self.labels, self.spans_key
+        thresholds = numpy.asarray(self.thresholds())
         found: List[list] = [[] for _ in docs]
         counts = [len(pairs) for pairs, _ in predictions]
         if sum(counts):
@@ -145,59 +166,51 @@ class GlobalPointerRel(PointerPipe):
         for doc, rels in zip(docs, found):
             store_relations(doc, rels, self.relations_key)
 
-    def get_loss(self, examples: Iterable[Example], scores: Any) -> Tuple[float, Any]:
+    def get_loss(self, examples: Iterable[Example], scores: FloatsXd) -> Tuple[float, FloatsXd]:
         """Multilabel categorical cross-entropy of each pointer's pair band
-        (one row per doc, label and pointer) against the gold relations."""
+        (one row per doc, label and pointer) against the gold relations,
+        aligned to the predicted tokens. A doc without relation annotation
+        takes no part."""
         examples = list(examples)
-        B, C, _, L, W = scores.shape
-        D = (W - 1) // 2
-        cells = self._gold_cells(examples, D)
         scores_t = xp2torch(scores)
-        gold = torch.zeros(scores_t.shape, dtype=torch.bool, device=scores_t.device)
-        if cells:
-            gold[tuple(torch.tensor(cells, device=scores_t.device).T)] = True
-        lengths = torch.tensor([len(eg.predicted) for eg in examples], device=scores_t.device)
-        valid = pair_band_valid(lengths, L, D)[:, None, None]
-        loss, grad = loss_and_gradient(scores_t, gold, valid)
-        return loss, cast(Floats4d, torch2xp(grad))
+        D = (scores_t.shape[-1] - 1) // 2
+        gold = [aligned_relations(eg, self.relations_key) for eg in examples]
+        annotated = [b for b, rels in enumerate(gold) if rels is not None]
+        grad = torch.zeros_like(scores_t)
+        loss = 0.0
+        if annotated:
+            cells = self._band_cells([gold[b] or [] for b in annotated], D)
+            lengths = [len(examples[b].predicted) for b in annotated]
+            if len(annotated) == len(examples):
+                loss, grad = pair_band_loss(scores_t, cells, lengths)
+            else:
+                index = torch.tensor(annotated, device=scores_t.device)
+                loss, part = pair_band_loss(scores_t.index_select(0, index), cells, lengths)
+                grad[index] = part
+        return loss, cast(FloatsXd, torch2xp(grad))
 
-    def _gold_cells(self, examples: List[Example], D: int) -> List[Cell]:
+    def _band_cells(self, gold: List[List[AlignedRelation]], D: int) -> List[Cell]:
+        """The pair-band cells of each doc's gold relations (labels the
+        component does not know are left out); relations out of reach are counted."""
         label_ids = {label: i for i, label in enumerate(self.labels)}
         cells: List[Cell] = []
         too_far = 0
-        for b, eg in enumerate(examples):
-            for rel in relations(eg.reference, self.relations_key):
+        for b, rels in enumerate(gold):
+            for rel in rels:
                 c = label_ids.get(rel.label)
-                ends = _aligned(eg, rel.head), _aligned(eg, rel.tail)
-                if c is None or ends[0] is None or ends[1] is None:
+                if c is None:
                     continue
-                (hs, he), (ts, te) = ends  # type: ignore[misc]
+                (hs, he), (ts, te) = rel.head, rel.tail
                 if abs(ts - hs) > D or abs(te - he) > D:
                     too_far += 1
                     continue
                 cells += [(b, c, 0, hs, ts - hs + D), (b, c, 1, he - 1, te - he + D)]
-        if too_far:
-            if not self._too_far:
-                warnings.warn(
-                    f"[{self.name}] Some gold relations join entities farther apart than "
-                    f"max_distance={D} tokens and cannot be learned; raise max_distance to include them "
-                    f"(the count is the component's too_far_gold_relations).",
-                    stacklevel=3,
-                )
-            self._too_far += too_far
+        self._out_of_reach_gold(too_far, D)
         return cells
 
 
 def _bounds(span: Span) -> Tuple[int, int, str]:
     return span.start, span.end, span.label_
-
-
-def _aligned(eg: Example, span: Span) -> Optional[Tuple[int, int]]:
-    """A reference span's (start, end) in the predicted doc's tokens, or None where it does not align."""
-    if len(eg.predicted) == len(eg.reference) and eg.predicted.text == eg.reference.text:
-        return span.start, span.end
-    found = eg.get_aligned_spans_y2x([span], allow_overlap=True)
-    return (found[0].start, found[0].end) if len(found) == 1 else None
 
 
 @Language.factory(
@@ -213,7 +226,7 @@ def _aligned(eg: Example, span: Span) -> Optional[Tuple[int, int]]:
 def make_globalpointer_rel(
     nlp: Language,
     name: str,
-    model: Model,
+    model: Model[List[Doc], PairModelOutput],
     spans_key: str,
     relations_key: str,
     threshold: float,
@@ -230,8 +243,17 @@ def make_globalpointer_rel(
     The settings (each a property of GlobalPointerRel, where they are
     described once):
     """
-    settings = {key: value for key, value in locals().items() if key in defaults_of(GlobalPointerRel)}
-    return GlobalPointerRel(nlp.vocab, model, name, scorer=scorer, **settings)
+    return GlobalPointerRel(
+        nlp.vocab,
+        model,
+        name,
+        spans_key=spans_key,
+        relations_key=relations_key,
+        threshold=threshold,
+        label_thresholds=label_thresholds,
+        max_distance=max_distance,
+        scorer=scorer,
+    )
 
 
 make_globalpointer_rel.__doc__ = f"{make_globalpointer_rel.__doc__}\n{settings_doc(GlobalPointerRel)}\n"

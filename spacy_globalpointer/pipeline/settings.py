@@ -158,23 +158,25 @@ def settings_after_load(names: Any, given: Dict[str, Any], saved: Dict[str, Any]
 
 
 class WithSettings:
-    """What a component with Settings shares: settings set (and checked) at
-    construction, what the config said recorded, and the load-time rule
-    applied after from_bytes / from_disk. Put it before TrainablePipe in the
-    bases. The component defines ``name``, ``cfg`` and ``_setting_changed``."""
+    """What a component with Settings shares: what the config said recorded
+    once the constructor has set every setting (each by name, so that a
+    setting read from the factory leads to its property), and the load-time
+    rule applied after from_bytes / from_disk. Put it before TrainablePipe in
+    the bases. The component defines ``name``, ``cfg`` and ``_setting_changed``."""
 
     name: str
     cfg: Dict[str, Any]
 
-    def _init_settings(self, settings: Dict[str, Any]) -> None:
+    def _settings_configured(self) -> None:
+        """Record what the config said (on loading, a setting that differs
+        from the saved one was given at load time and wins: see
+        settings_after_load). Every declared setting must have been set."""
         declared = settings_of(type(self))
-        unknown = sorted(set(settings) - set(declared))
-        if unknown:
-            raise TypeError(f"[{self.name}] unknown settings {unknown}; the settings are {sorted(declared)}.")
-        for key, setting in declared.items():
-            setattr(self, key, settings.get(key, setting.default))
-        # What the config said: on loading, a setting that differs from the
-        # saved one was given at load time and wins (see settings_after_load).
+        missing = sorted(set(declared) - set(self.cfg))
+        if missing:
+            raise TypeError(
+                f"[{self.name}] settings {missing} were not set by {type(self).__name__}.__init__."
+            )
         self.cfg[CONFIGURED] = {key: self.cfg[key] for key in declared}
 
     def _setting_changed(self, name: str, value: Any) -> None:

@@ -12,7 +12,7 @@ from spacy.util import registry
 from thinc.api import Model, NumpyOps
 from thinc.types import Floats2d, Floats4d
 
-from spacy_globalpointer.ml.chunked_scores import ChunkedScores
+from spacy_globalpointer.ml.chunked_scores import ChunkedScores, SpanScores
 from spacy_globalpointer.ml.head_layer import HeadInput, span_head_layer
 from spacy_globalpointer.ml.padding import pad, unpad
 from spacy_globalpointer.ml.pytorch.band import band_width
@@ -64,7 +64,7 @@ def build_globalpointer_model(
     encoder_window: int = 4096,
     torch_gemm: bool = True,
     span_content: bool = True,
-) -> Model[List[Doc], Floats4d]:
+) -> Model[List[Doc], SpanScores]:
     """Score every span of every doc for every label.
 
     tok2vec (Model[List[Doc], List[Floats2d]]): any token-vector layer: a
@@ -118,7 +118,7 @@ def build_globalpointer_model(
         _use_torch_gemm(tok2vec)
     # Settings live in the forward's closure, not in attrs: thinc saves attrs
     # with the weights and would restore them over a value given at load.
-    model: Model[List[Doc], Floats4d] = Model(
+    model: Model[List[Doc], SpanScores] = Model(
         "globalpointer",
         functools.partial(forward, chunk_size=chunk_size, encoder_window=encoder_window),
         init=init,
@@ -145,7 +145,7 @@ def build_globalpointer_model_v2(
     chunk_size: int = 1024,
     encoder_window: int = 4096,
     torch_gemm: bool = True,
-) -> Model[List[Doc], Floats4d]:
+) -> Model[List[Doc], SpanScores]:
     """v3 without the span content term: a span's score from its two ends only.
     Kept so that saved pipelines load and score unchanged."""
     return build_globalpointer_model(
@@ -172,7 +172,7 @@ def build_globalpointer_model_v1(
     nO: Optional[int] = None,
     mixed_precision: bool = False,
     grad_scaler_config: dict = {},
-) -> Model[List[Doc], Floats4d]:
+) -> Model[List[Doc], SpanScores]:
     """The first version: v2 with its defaults (the same scores), thinc's own
     CPU matrix products. Kept so that saved pipelines load unchanged."""
     return build_globalpointer_model_v2(

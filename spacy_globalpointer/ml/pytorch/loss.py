@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 
 from spacy_globalpointer.ml.pytorch.band import valid_cells
+from spacy_globalpointer.ml.pytorch.pairs import pair_band_valid
 
 
 def _log1p_sum_exp(x: Tensor, mask: Tensor) -> Tuple[Tensor, Tensor]:
@@ -67,3 +68,18 @@ def band_loss(
         n_tokens = torch.arange(1, W + 1, device=scores.device, dtype=dtype)
         log_weights = length_weight * torch.log(n_tokens)
     return loss_and_gradient(scores, gold, valid, log_weights)
+
+
+def pair_band_loss(
+    scores: Tensor, cells: Sequence[Tuple[int, int, int, int, int]], lengths: List[int]
+) -> Tuple[float, Tensor]:
+    """loss_and_gradient of (B, C, 2, L, 2D + 1) pair-band scores (pairs.py)
+    whose gold relations are ``cells`` (doc, label, pointer, token, offset +
+    D), one row per (doc, label, pointer); cells outside a doc of ``lengths``
+    take no part."""
+    B, C, _, L, W = scores.shape
+    gold = torch.zeros(scores.shape, dtype=torch.bool, device=scores.device)
+    if cells:
+        gold[tuple(torch.tensor(cells, device=scores.device).T)] = True
+    valid = pair_band_valid(torch.tensor(lengths, device=scores.device), L, (W - 1) // 2)[:, None, None]
+    return loss_and_gradient(scores, gold, valid)
