@@ -101,11 +101,11 @@ from thinc.api import Config, fix_random_seed, torch2xp, xp2torch  # noqa: E402
 from wasabi import msg  # noqa: E402
 
 import spacy_globalpointer  # noqa: E402
+from helpers.reference_loss import multilabel_categorical_crossentropy  # noqa: E402
 from spacy_globalpointer.ml.pytorch.heads import build_head  # noqa: E402
 from spacy_globalpointer.pipeline import globalpointer_ner as gp_pipe  # noqa: E402
 from spacy_globalpointer.training.convert import gold_docs, make_tokenizer  # noqa: E402
 from spacy_globalpointer.training.converters import cluener  # noqa: E402
-from tests.reference_loss import multilabel_categorical_crossentropy  # noqa: E402
 
 DECODE_SPANS = gp_pipe.decode_spans  # the original, so each setup's timer wraps it once
 
@@ -434,7 +434,7 @@ def main():
     trf_path = ARGS.transformer
     transformer_setups = [s for s in ARGS.setups.split(",") if s != "cpu"]
     if transformer_setups and trf_path is None:
-        from tests.tiny_bert import build_tiny_bert
+        from helpers.tiny_bert import build_tiny_bert
 
         tmp = tempfile.TemporaryDirectory()
         trf_path = str(

@@ -51,7 +51,7 @@ def main() -> None:
     from thinc.api import Config
     from wasabi import msg
 
-    from tests.tiny_bert import build_tiny_bert
+    from helpers.tiny_bert import build_tiny_bert
 
     corpus = Path(args.corpus)
     vocab = spacy.blank("zh").vocab

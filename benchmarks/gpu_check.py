@@ -24,7 +24,7 @@ a table is printed at the end, and the exit status is 1 if any check failed. The
   e. `spacy globalpointer predict --engine ray --gpus-per-worker 1` (0 on the CPU) with one actor gives
      the local engine's output (skipped where Ray is not installed).
 
-The model is a small random BERT (tests/tiny_bert.py's write_tiny_bert_checkpoint: torch alone, so the
+The model is a small random BERT (helpers/tiny_bert.py's write_tiny_bert_checkpoint: torch alone, so the
 same weights whatever the transformers version) built from the slice's characters in a temp folder.
 Nothing is downloaded. `spacy train` loads this file with --code for its logger (StepLogger below).
 """
@@ -154,7 +154,7 @@ class GPUCheck:
         self.train_records = self.records("train", args.train_limit)
         self.dev_records = self.records("dev", args.dev_limit)
         texts = [r.text for r in self.train_records + self.dev_records]
-        from tests.tiny_bert import write_tiny_bert_checkpoint
+        from helpers.tiny_bert import write_tiny_bert_checkpoint
 
         self.bert = write_tiny_bert_checkpoint(work / "bert", texts, hidden_size=args.bert_hidden, layers=2)
         self.corpus = {split: self.docbin(split) for split in ("train", "dev")}
@@ -326,7 +326,7 @@ class GPUCheck:
         return {"real_min": real.min().item(), "masked_max": masked.max().item(), "loss": float(loss)}
 
     def round_trip(self, head: str, rope: bool, check: Check, key: str) -> Dict:
-        from tests.toy import TRAIN_DATA, train_small
+        from helpers.toy import TRAIN_DATA, train_small
 
         if self.gpu:
             spacy.require_gpu(self.args.gpu_id)

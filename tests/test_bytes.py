@@ -9,9 +9,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from helpers.toy import train_small
 from spacy_globalpointer.cli import app
-
-from .toy import train_small
 
 runner = CliRunner()
 BOM = b"\xef\xbb\xbf"

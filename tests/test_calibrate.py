@@ -6,10 +6,9 @@ import spacy
 from spacy.training import Example
 from typer.testing import CliRunner
 
+from helpers.toy import TRAIN_DATA, make_examples, train_small, v2_model_config
 from spacy_globalpointer.cli import app
 from spacy_globalpointer.pipeline import calibrate as cal
-
-from .toy import TRAIN_DATA, make_examples, train_small, v2_model_config
 
 
 @pytest.fixture(scope="module")

@@ -19,9 +19,8 @@ from spacy.tokens import Doc
 from spacy.util import registry
 from thinc.api import Model, fix_random_seed, get_current_ops
 
+from helpers.toy import TRAIN_DATA, make_examples, train_small
 from spacy_globalpointer.ml.torch_gemm import TorchGemmOps
-
-from .toy import TRAIN_DATA, make_examples, train_small
 
 TEXT = "张三在北京大学读书"
 

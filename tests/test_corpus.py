@@ -9,6 +9,7 @@ import pytest
 import spacy
 from typer.testing import CliRunner
 
+from helpers.toy import TRAIN_DATA, train_small
 from spacy_globalpointer.cli import app
 from spacy_globalpointer.corpus import predict as corpus
 from spacy_globalpointer.corpus.input_records import expand_inputs
@@ -17,7 +18,6 @@ from spacy_globalpointer.corpus.report import REPORT_NAME, PredictReport
 from spacy_globalpointer.files.json_lines import InputError
 
 from .test_end_to_end import BIN
-from .toy import TRAIN_DATA, train_small
 
 TEXTS = [t for t, _ in TRAIN_DATA]
 QUIET = PredictOptions(progress=False)

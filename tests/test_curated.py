@@ -25,8 +25,8 @@ from spacy.tokens import DocBin
 from spacy.training import Example
 from thinc.api import Config, fix_random_seed
 
-from .tiny_bert import write_tiny_bert_checkpoint
-from .toy import TRAIN_DATA, make_examples
+from helpers.tiny_bert import write_tiny_bert_checkpoint
+from helpers.toy import TRAIN_DATA, make_examples
 
 pytest.importorskip("spacy_curated_transformers")
 

@@ -6,7 +6,7 @@ import spacy
 from spacy.strings import hash_string
 from thinc.api import fix_random_seed
 
-from .toy import TRAIN_DATA
+from helpers.toy import TRAIN_DATA
 
 
 def word_tok2vec(words="jieba"):

@@ -76,7 +76,7 @@ def test_spacy_train_from_config(cluener_slice, tmp_path):
 def test_project_workflows_and_packages(cluener_slice, tmp_path):
     """`all` (CPU config) and `all-trf` (a tiny random BERT for bert-base-chinese)
     in one checkout: each leaves its own model, metrics, submission and wheel."""
-    from .tiny_bert import build_tiny_bert
+    from helpers.tiny_bert import build_tiny_bert
 
     project = tmp_path / "project"
     project.mkdir()

@@ -7,11 +7,10 @@ import numpy
 import pytest
 import torch
 
+from helpers.toy import make_examples, train_small
 from spacy_globalpointer.ml.pytorch.heads import HEADS, build_head
 from spacy_globalpointer.ml.pytorch.loss import loss_and_gradient
 from spacy_globalpointer.pipeline.decode import decode_spans
-
-from .toy import make_examples, train_small
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

@@ -12,10 +12,9 @@ import spacy
 from thinc.api import Config
 from typer.testing import CliRunner
 
+from helpers.toy import TRAIN_DATA
 from spacy_globalpointer.cli import app
 from spacy_globalpointer.training.convert import convert, make_tokenizer
-
-from .toy import TRAIN_DATA
 
 runner = CliRunner()
 WORDS = [
@@ -131,7 +130,7 @@ def test_data_with_relations_adds_the_relation_component_on_one_tok2vec(tmp_path
 
 def test_gpu_config_with_a_local_transformer_trains(tmp_path):
     pytest.importorskip("spacy_transformers")
-    from .tiny_bert import build_tiny_bert
+    from helpers.tiny_bert import build_tiny_bert
 
     bert = build_tiny_bert(tmp_path / "bert", [t for t, _ in WORDS], hidden_size=32, layers=1, heads=2)
     train = corpus(tmp_path, WORDS, "en")

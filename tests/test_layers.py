@@ -9,6 +9,8 @@ A module imports from its own layer or the layers to its left, never to its
 right; nothing outside cli/ imports cli/. Imports inside functions count too."""
 
 import ast
+import importlib.util
+import re
 from pathlib import Path
 from typing import Dict, Iterator, Set, Tuple
 
@@ -120,3 +122,64 @@ def test_the_check_sees_a_backward_arrow(tmp_path, module, source, allowed):
     path.write_text(f"def f():\n    {source}\n")
     targets = [t for t, _ in imported(module, path)]
     assert targets and all((layer_of(t) in ALLOWED[layer_of(module)]) == allowed for t in targets)
+
+
+# Where the package, its docs and its README name a Python file: each must be a file of this repository
+# (the whole path, or its end) or of an installed package (its first folder the package's name). A
+# stem in capitals is a placeholder ("cli/NAME.py").
+MENTION = re.compile(r"[A-Za-z0-9_./-]*[A-Za-z0-9_]\.py\b")
+ROOT = PACKAGE.parent
+
+
+def mentioned_paths() -> Iterator[Tuple[str, str]]:
+    """(where, mention) for every .py path named in the package's modules (docstrings and comments) and
+    in README.md and docs/*.md."""
+    texts = [(p, p.read_text(encoding="utf8")) for _, p in modules()]
+    texts += [
+        (p, p.read_text(encoding="utf8")) for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    ]
+    for path, text in texts:
+        for match in MENTION.finditer(text):
+            line = text.count("\n", 0, match.start()) + 1
+            yield f"{path.relative_to(ROOT)}:{line}", match.group(0).lstrip("./")
+
+
+def resolves(mention: str, repo_files: Set[str]) -> bool:
+    if Path(mention).stem.isupper():
+        return True
+    if any(f == mention or f.endswith("/" + mention) for f in repo_files):
+        return True
+    top, _, rest = mention.partition("/")
+    spec = importlib.util.find_spec(top) if rest and top.isidentifier() else None
+    return bool(spec and spec.submodule_search_locations) and any(
+        (Path(folder) / rest).is_file() for folder in spec.submodule_search_locations
+    )
+
+
+def repository_files() -> Set[str]:
+    skip = {".git", ".venv", "__pycache__"}
+    return {
+        p.relative_to(ROOT).as_posix()
+        for p in ROOT.rglob("*.py")
+        if not skip & set(p.relative_to(ROOT).parts)
+    }
+
+
+def test_every_python_file_the_code_and_docs_name_exists():
+    files = repository_files()
+    missing = [f"{where}: {mention}" for where, mention in mentioned_paths() if not resolves(mention, files)]
+    assert missing == []
+
+
+def test_the_path_check_sees_a_file_that_is_gone():
+    files = repository_files()
+    assert resolves("ml/torch_layer.py", files) and resolves("torch_layer.py", files)
+    assert resolves("spacy/pipeline/spancat.py", files)  # an installed package's file
+    assert resolves("cli/NAME.py", files)
+    for gone in (
+        "ml/outputs.py",
+        "cluener_metrics.py",
+        "spacy/pipeline/nothing_here.py",
+        "head_layer_old.py",
+    ):
+        assert not resolves(gone, files), gone

@@ -5,7 +5,7 @@ import pytest
 import spacy
 from thinc.api import fix_random_seed
 
-from .toy import TRAIN_DATA, make_examples
+from helpers.toy import TRAIN_DATA, make_examples
 
 
 def spans_and_scores(nlp, texts):
@@ -53,8 +53,9 @@ def test_long_doc_through_tiny_bert_keeps_entities_at_the_end(tmp_path):
     """A doc of ~600 characters (> 512 wordpieces) is read in overlapping windows:
     an entity at the very end and one across the first window border are found, once."""
     pytest.importorskip("spacy_transformers")
+    from helpers.tiny_bert import build_tiny_bert
+
     from .test_transformer import make_trf_nlp
-    from .tiny_bert import build_tiny_bert
 
     filler = "今天天气很好我们一起去公园散步吧" * 40
     border = 126  # the first window covers tokens 0..127: this entity spans 126..129
@@ -101,9 +102,8 @@ def test_chunked_prediction_equals_whole_batch_scores(head, rope, max_span_lengt
     once. Same spans, same scores, entities across chunk borders included."""
     from thinc.api import set_dropout_rate
 
+    from helpers.toy import train_small
     from spacy_globalpointer.pipeline.decode import decode_spans
-
-    from .toy import train_small
 
     model = {"head": head, "rope": rope, "chunk_size": 16, "encoder_window": 50, "span_content": True}
     nlp = train_small(12, model=model, max_span_length=max_span_length, spans_per_token=100.0)
@@ -197,9 +197,8 @@ def test_encoder_context_is_the_measured_receptive_field():
 
 
 def test_windowed_vectors_equal_one_pass():
+    from helpers.toy import train_small
     from spacy_globalpointer.ml.windowed import WindowedVectors, encoder_context
-
-    from .toy import train_small
 
     nlp = train_small(3)
     t2v = nlp.get_pipe("globalpointer_ner").model.get_ref("tok2vec")

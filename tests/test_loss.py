@@ -5,9 +5,8 @@ import math
 import pytest
 import torch
 
+from helpers.reference_loss import multilabel_categorical_crossentropy
 from spacy_globalpointer.ml.pytorch.loss import band_loss, loss_and_gradient
-
-from .reference_loss import multilabel_categorical_crossentropy
 
 
 def test_hand_computed_value():

@@ -8,10 +8,9 @@ from spacy.language import Language
 from spacy.training import Example
 from thinc.api import fix_random_seed
 
+from helpers.toy import LABELS, TRAIN_DATA, make_examples
 from spacy_globalpointer import GlobalPointerNER
 from spacy_globalpointer.ml.pytorch.heads import HEADS
-
-from .toy import LABELS, TRAIN_DATA, make_examples
 
 MAX_STEPS = 150
 
@@ -236,7 +235,7 @@ def test_bad_settings():
 def test_v2_pipeline_loads_unchanged(tmp_path):
     """A pipeline saved with GlobalPointer.v2 (no content term) loads as it was
     saved: the same head, no span-term weights, the same spans and scores."""
-    from .toy import train_small, v2_model_config
+    from helpers.toy import train_small, v2_model_config
 
     nlp = train_small(20, model=v2_model_config())
     head = nlp.get_pipe("globalpointer_ner").model.get_ref("scorer").shims[0].module
@@ -257,7 +256,7 @@ def test_v2_pipeline_loads_unchanged(tmp_path):
 def test_span_content_learns_and_round_trips(tmp_path):
     """GlobalPointer.v3's content term: its weights move in training (from
     zero), and a saved pipeline gives the same spans and scores."""
-    from .toy import train_small
+    from helpers.toy import train_small
 
     nlp = train_small(20, model={"span_content": True})
     head = nlp.get_pipe("globalpointer_ner").model.get_ref("scorer").shims[0].module
@@ -280,7 +279,7 @@ def test_length_weight_reaches_the_loss():
     larger one (each of its positives weighs more than 1)."""
     from thinc.api import set_dropout_rate
 
-    from .toy import make_examples, train_small
+    from helpers.toy import make_examples, train_small
 
     nlp = train_small(2)
     gp = nlp.get_pipe("globalpointer_ner")

@@ -1,4 +1,5 @@
-"""Corpus prediction on Ray Data: a real local Ray (2 CPUs), real actors."""
+"""Corpus prediction on Ray Data: a real local Ray (2 CPUs), real actors, a
+pipeline with entities and relations: the same output as the local engine."""
 
 import json
 import os
@@ -8,6 +9,7 @@ import pytest
 import spacy
 from typer.testing import CliRunner
 
+from helpers.toy import train_with_relations
 from spacy_globalpointer.cli import app
 from spacy_globalpointer.corpus import predict as corpus
 from spacy_globalpointer.corpus.predict_options import PredictOptions
@@ -16,7 +18,6 @@ from spacy_globalpointer.files.json_lines import InputError
 
 from .ray_faults import CLAIMED, KILL_FLAG_ENV
 from .test_corpus import BAD, TEXTS, write_shards
-from .toy import train_small
 
 ray = pytest.importorskip("ray")
 
@@ -48,8 +49,9 @@ def local_ray(kill_flag):
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory):
+    """globalpointer_ner and globalpointer_rel, trained until they predict relations on the toy texts."""
     path = tmp_path_factory.mktemp("model")
-    train_small(40).to_disk(path)
+    train_with_relations(40).to_disk(path)
     return path
 
 
@@ -72,6 +74,13 @@ def same_predictions(a, b):
     ]
     assert [s["score"] for s in a["spans"]] == pytest.approx([s["score"] for s in b["spans"]], abs=1e-5)
     assert a["ents"] == b["ents"]
+    # Relations: the same entities (offsets, labels) and label; scores to the same tolerance.
+    assert [{k: v for k, v in r.items() if k != "score"} for r in a["relations"]] == [
+        {k: v for k, v in r.items() if k != "score"} for r in b["relations"]
+    ]
+    assert [r["score"] for r in a["relations"]] == pytest.approx(
+        [r["score"] for r in b["relations"]], abs=1e-5
+    )
 
 
 def test_two_workers_match_one_process(model_path, tmp_path):
@@ -104,6 +113,7 @@ def test_two_workers_match_one_process(model_path, tmp_path):
     assert set(local) == set(ids)
     for rec in got:
         same_predictions(rec, local[rec["id"]])
+    assert sum(len(rec["relations"]) for rec in got) > 0  # the relations were compared, not just absent
     report = json.loads((tmp_path / "ray" / REPORT_NAME).read_text())
     assert report["engine"] == "ray" and report["records"] == 1200 and report["invalid"] == 0
 

@@ -14,6 +14,8 @@ from spacy.tokens import DocBin
 from spacy.training import Example
 from thinc.api import fix_random_seed
 
+from helpers.toy import RELATION_DATA as DATA
+from helpers.toy import gold_doc, relation_examples
 from spacy_globalpointer.ml.candidate_pairs import candidate_pairs, entity_pairs
 from spacy_globalpointer.ml.padding import pad
 from spacy_globalpointer.ml.pair_layer import PairBand
@@ -24,36 +26,12 @@ from spacy_globalpointer.pipeline import calibrate as cal
 from spacy_globalpointer.pipeline.relations import Relation, relations, set_relations
 from spacy_globalpointer.pipeline.scorer import score_relations
 
-# Text, entities (nested ones too), relations (subject, object, label), in characters.
-DATA = [
-    (
-        "张三在北京大学读书",
-        [(0, 2, "PER"), (3, 7, "ORG"), (3, 5, "LOC")],
-        [(0, 1, "works_at"), (1, 2, "located_in")],
-    ),
-    (
-        "李四去了上海交通大学",
-        [(0, 2, "PER"), (4, 10, "ORG"), (4, 6, "LOC")],
-        [(0, 1, "works_at"), (1, 2, "located_in")],
-    ),
-    ("南京大学在南京", [(0, 4, "ORG"), (0, 2, "LOC"), (5, 7, "LOC")], [(0, 2, "located_in")]),
-    ("王五是清华大学的老师", [(0, 2, "PER"), (3, 7, "ORG")], [(0, 1, "works_at")]),
-    ("今天天气很好", [], []),
-]
 TEXTS = [text for text, _, _ in DATA]
 FIRST = [("张三", "PER", "works_at", "北京大学", "ORG"), ("北京大学", "ORG", "located_in", "北京", "LOC")]
 
 
-def gold_doc(nlp, text, ents, rels):
-    doc = nlp.make_doc(text)
-    doc.spans["sc"] = [doc.char_span(a, b, label) for a, b, label in ents]
-    spans = list(doc.spans["sc"])
-    set_relations(doc, [Relation(spans[h], spans[t], label) for h, t, label in rels])
-    return doc
-
-
 def examples_of(nlp):
-    return [Example(nlp.make_doc(text), gold_doc(nlp, text, e, r)) for text, e, r in DATA]
+    return relation_examples(nlp)
 
 
 def triples(doc):

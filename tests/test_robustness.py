@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from thinc.api import fix_random_seed
 
+from helpers.toy import TRAIN_DATA, make_examples, train_small
 from spacy_globalpointer.files.json_lines import parse_json_line
 from spacy_globalpointer.ml.pytorch.heads import HEADS, build_head
 from spacy_globalpointer.ml.pytorch.loss import loss_and_gradient
@@ -21,8 +22,6 @@ from spacy_globalpointer.training.alignment import record_to_doc
 from spacy_globalpointer.training.convert import make_tokenizer
 from spacy_globalpointer.training.converters import cluener
 from spacy_globalpointer.training.converters.gold_records import FormatError
-
-from .toy import TRAIN_DATA, make_examples, train_small
 
 # --- decoding properties ------------------------------------------------------
 
@@ -156,8 +155,9 @@ def test_edge_texts_cpu(trained_cpu):
 
 def test_edge_texts_tiny_bert(tmp_path):
     pytest.importorskip("spacy_transformers")
+    from helpers.tiny_bert import build_tiny_bert
+
     from .test_transformer import make_trf_nlp
-    from .tiny_bert import build_tiny_bert
 
     fix_random_seed(0)
     path = build_tiny_bert(

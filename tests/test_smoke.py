@@ -13,8 +13,9 @@ import pytest
 import spacy
 from packaging.specifiers import SpecifierSet
 
+from helpers.toy import train_small
+
 from .test_end_to_end import BIN, ROOT, run
-from .toy import train_small
 
 pytestmark = pytest.mark.smoke
 

@@ -5,11 +5,11 @@ import spacy
 from numpy.testing import assert_equal
 from thinc.api import Config, fix_random_seed
 
-from .toy import TRAIN_DATA, make_examples
+from helpers.toy import TRAIN_DATA, make_examples
 
 pytest.importorskip("spacy_transformers")
 
-from .tiny_bert import build_tiny_bert  # noqa: E402
+from helpers.tiny_bert import build_tiny_bert  # noqa: E402
 
 CONFIG = __import__("pathlib").Path(__file__).resolve().parent.parent / "configs" / "tiny_trf_test.cfg"
 

@@ -3,7 +3,7 @@
 Input is JSON lines (one object per line, the text under ``text_field``),
 plain-text lines (one text per line) or CLUENER files (JSON lines with
 ``text`` and ``id``); a corpus is one or more files, folders or globs, each
-file a *shard*, or standard input (``-``). Every input record becomes one output line (outputs.py), in
+file a *shard*, or standard input (``-``). Every input record becomes one output line (output.py), in
 input order per shard, carrying the record's id (``id_field``) or its source
 file and line. Shards are written to a temporary name and renamed when
 complete, so a rerun skips finished shards and never takes a half-written

@@ -5,13 +5,20 @@ home stays the span group; they may nest) with a label and a score. It is
 stored by the two spans' token offsets and labels, so it survives what
 user_data survives: a DocBin written with ``store_user_data=True`` (what
 ``convert`` writes and ``spacy train`` reads), ``Doc.to_bytes``, and the
-pickling of ``nlp.pipe(n_process=N)``. No Doc extension is registered: the
-package changes nothing process-wide.
+pickling of ``nlp.pipe(n_process=N)``. A DocBin written with spaCy's default
+``store_user_data=False`` drops them (as it drops every extension's values).
 
-    for rel in relations(doc):
+Read them with ``relations(doc, key)``, or as ``doc._.relations``: a
+read-only extension whose getter reads the same lists (nothing is stored
+twice, no mutable default is shared between docs), registered once when this
+module is first imported - the one change to spaCy's classes the package
+makes, as spacy-transformers registers ``doc._.trf_data``.
+
+    for rel in doc._.relations:
         print(rel.head.text, rel.label, rel.tail.text, rel.score)
 """
 
+import warnings
 from typing import Any, Dict, Iterable, List, NamedTuple, Tuple, cast
 
 from spacy.tokens import Doc, Span
@@ -94,3 +101,55 @@ def has_relations(doc: Doc, key: str = DEFAULT_RELATIONS_KEY) -> bool:
 def _user_data(doc: Doc) -> Dict[Any, Any]:
     # cast: spaCy types user_data with str keys; its own extensions use tuples, as we do.
     return cast(Dict[Any, Any], doc.user_data)
+
+
+def stored_keys(doc: Doc) -> List[str]:
+    """The relations keys ``doc`` has relation annotation under."""
+    return sorted(
+        key[1] for key in _user_data(doc) if isinstance(key, tuple) and len(key) == 2 and key[0] == PREFIX
+    )
+
+
+# The extension's name: doc._.relations.
+EXTENSION = "relations"
+
+
+def doc_relations(doc: Doc) -> List[Relation]:
+    """``doc._.relations``: the relations under the default key, or under the
+    one key the doc has; with several keys and none the default, an error
+    that says to name one (``relations(doc, key)``), not a silent choice."""
+    keys = stored_keys(doc)
+    if DEFAULT_RELATIONS_KEY in keys or not keys:
+        return relations(doc)
+    if len(keys) > 1:
+        raise ValueError(
+            f"doc._.relations: this doc holds relations under the keys {keys} and none under the default "
+            f"'{DEFAULT_RELATIONS_KEY}': read them with spacy_globalpointer.relations(doc, key)."
+        )
+    return relations(doc, keys[0])
+
+
+def _install_extension() -> None:
+    if Doc.has_extension(EXTENSION):
+        getter = Doc.get_extension(EXTENSION)[2]
+        if (
+            getattr(getter, "__qualname__", None) != doc_relations.__qualname__
+            or getattr(getter, "__module__", None) != __name__
+        ):
+            warnings.warn(
+                f"Doc._.{EXTENSION} is already registered by other code and is left as it is: read "
+                f"globalpointer_rel's relations with spacy_globalpointer.relations(doc, key)."
+            )
+        return
+    Doc.set_extension(EXTENSION, getter=doc_relations, setter=_read_only)
+
+
+def _read_only(doc: Doc, value: Any) -> None:
+    # Without a setter, spaCy would store the value beside the getter and ignore it silently.
+    raise AttributeError(
+        f"doc._.{EXTENSION} is read-only: write relations with "
+        "spacy_globalpointer.set_relations(doc, rels, key)."
+    )
+
+
+_install_extension()

@@ -57,7 +57,7 @@ def NgramHashEmbed(
     word_rows (int): rows of the word table (the place table has 64).
 
     The layer reads max(ngram_sizes) - 1 tokens on each side of a token; its
-    ``attrs["context"]`` says so (see model.py, windowed encoding, which hands
+    ``attrs["context"]`` says so (see ml/windowed.py, windowed encoding, which hands
     word features the whole doc's segmentation).
     """
     if len(rows) != len(attrs):

@@ -1,5 +1,5 @@
 """CLUENER 2020, the format: its JSON lines read as GoldRecords, and a Doc's
-spans as its ``label`` field (its metrics are in cluener_metrics.py).
+spans as its ``label`` field (its metrics are in corpus/score.py).
 
 CLUENER offsets are character offsets with an *inclusive* end; spaCy's
 ``Span.end_char`` is exclusive. The two conversion functions below are the

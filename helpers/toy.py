@@ -1,4 +1,5 @@
-"""Shared test data: short Chinese docs with nested entities."""
+"""Toy data: short Chinese docs with nested entities (TRAIN_DATA), and with
+relations between them (RELATION_DATA), and small pipelines trained on them."""
 
 import math
 import re
@@ -71,3 +72,55 @@ def v2_model_config() -> dict:
     model = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
     model["@architectures"] = "spacy_globalpointer.GlobalPointer.v2"
     return model
+
+
+# Text, entities (nested ones too), relations (subject, object, label), in characters.
+RELATION_DATA = [
+    (
+        "张三在北京大学读书",
+        [(0, 2, "PER"), (3, 7, "ORG"), (3, 5, "LOC")],
+        [(0, 1, "works_at"), (1, 2, "located_in")],
+    ),
+    (
+        "李四去了上海交通大学",
+        [(0, 2, "PER"), (4, 10, "ORG"), (4, 6, "LOC")],
+        [(0, 1, "works_at"), (1, 2, "located_in")],
+    ),
+    ("南京大学在南京", [(0, 4, "ORG"), (0, 2, "LOC"), (5, 7, "LOC")], [(0, 2, "located_in")]),
+    ("王五是清华大学的老师", [(0, 2, "PER"), (3, 7, "ORG")], [(0, 1, "works_at")]),
+    ("今天天气很好", [], []),
+]
+
+
+def gold_doc(nlp: Language, text: str, ents, rels, spans_key: str = "sc"):
+    """A reference doc: the entities in doc.spans[spans_key], the relations on the doc."""
+    from spacy_globalpointer.pipeline.relations import Relation, set_relations
+
+    doc = nlp.make_doc(text)
+    doc.spans[spans_key] = [doc.char_span(a, b, label) for a, b, label in ents]
+    spans = list(doc.spans[spans_key])
+    set_relations(doc, [Relation(spans[h], spans[t], label) for h, t, label in rels])
+    return doc
+
+
+def relation_examples(nlp: Language, data=RELATION_DATA) -> List[Example]:
+    return [Example(nlp.make_doc(text), gold_doc(nlp, text, e, r)) for text, e, r in data]
+
+
+def train_with_relations(steps: int, rel_config=None) -> Language:
+    """A blank zh pipeline with globalpointer_ner and globalpointer_rel
+    (``rel_config`` for its factory), trained ``steps`` updates on
+    RELATION_DATA from seed 0; every step's losses must be finite."""
+    import spacy
+    from thinc.api import fix_random_seed
+
+    fix_random_seed(0)
+    nlp = spacy.blank("zh")
+    nlp.add_pipe("globalpointer_ner")
+    nlp.add_pipe("globalpointer_rel", config=rel_config or {})
+    examples = relation_examples(nlp)
+    optimizer = nlp.initialize(get_examples=lambda: examples)
+    for _ in range(steps):
+        losses = nlp.update(examples, sgd=optimizer)
+        assert all(math.isfinite(v) for v in losses.values()), losses
+    return nlp
