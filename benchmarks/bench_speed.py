@@ -21,15 +21,36 @@ tables and writes JSON (--out).
 
 import argparse
 import os
+import statistics
 import sys
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy
+import spacy
+import thinc
+import torch
+from spacy.training import Example
+from thinc.api import Config, fix_random_seed, torch2xp, xp2torch
+from wasabi import msg
+
+import spacy_globalpointer
+from spacy_globalpointer.ml.pytorch.heads import build_head
+from spacy_globalpointer.training.convert import gold_docs, make_tokenizer
+from spacy_globalpointer.training.converters import cluener
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # the tests' helpers (tiny BERT, reference loss)
+sys.path.insert(0, str(ROOT))  # helpers/ (tiny BERT, reference loss)
+sys.path.insert(0, str(ROOT / "benchmarks"))  # common.py
+
+from common import peak_rss_mb, write_results  # noqa: E402
+
+from helpers.reference_loss import multilabel_categorical_crossentropy  # noqa: E402
 
 
-def parse_args():
+def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument(
         "--dev",
@@ -80,51 +101,27 @@ def parse_args():
     p.add_argument("--threads", type=int, default=None, help="pin torch/BLAS/OpenMP threads")
     p.add_argument("--gpu-id", type=int, default=-1, help="GPU id, -1 for CPU")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "speed.json"), help="JSON output")
-    return p.parse_args()
+    return p.parse_args(argv)
 
 
-ARGS = parse_args()
-if ARGS.threads:
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(ARGS.threads)
+@dataclass
+class Bench:
+    """One run's settings and device, handed to each side."""
 
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
+    args: argparse.Namespace
+    device: torch.device
 
-import numpy  # noqa: E402
-import spacy  # noqa: E402
-import thinc  # noqa: E402
-import torch  # noqa: E402
-from common import peak_rss_mb, write_results  # noqa: E402
-from spacy.training import Example  # noqa: E402
-from thinc.api import Config, fix_random_seed, torch2xp, xp2torch  # noqa: E402
-from wasabi import msg  # noqa: E402
-
-import spacy_globalpointer  # noqa: E402
-from helpers.reference_loss import multilabel_categorical_crossentropy  # noqa: E402
-from spacy_globalpointer.ml.pytorch.heads import build_head  # noqa: E402
-from spacy_globalpointer.pipeline import globalpointer_ner as gp_pipe  # noqa: E402
-from spacy_globalpointer.training.convert import gold_docs, make_tokenizer  # noqa: E402
-from spacy_globalpointer.training.converters import cluener  # noqa: E402
-
-DECODE_SPANS = gp_pipe.decode_spans  # the original, so each setup's timer wraps it once
-
-if ARGS.threads:
-    torch.set_num_threads(ARGS.threads)
-DEVICE = torch.device(f"cuda:{ARGS.gpu_id}" if ARGS.gpu_id >= 0 else "cpu")
+    def sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
 
 
-def sync():
-    if DEVICE.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def load_nlp(setup: str, trf_path: str, overrides=None):
+def load_nlp(bench: Bench, setup: str, trf_path: str, overrides=None):
     if setup == "cpu":
-        config = Config().from_disk(ARGS.config, overrides=overrides or {})
+        config = Config().from_disk(bench.args.config, overrides=overrides or {})
     else:
         overrides = {} if setup == "curated" else {"components.transformer.model.name": trf_path}
-        if DEVICE.type == "cpu":
+        if bench.device.type == "cpu":
             overrides.update(
                 {
                     "system.gpu_allocator": None,
@@ -142,53 +139,56 @@ def load_nlp(setup: str, trf_path: str, overrides=None):
     return spacy.util.load_model_from_config(config, auto_fill=True)
 
 
-def timed(fn, bucket):
-    def wrapper(*args, **kwargs):
-        sync()
+def time_calls(bench: Bench, owner, name: str, bucket) -> None:
+    """The timing hook: ``owner.name`` (a method or a layer's function of an object this benchmark
+    made) adds the seconds of each call to ``bucket[0]``. Set on that one object, never on a module."""
+    fn = getattr(owner, name)
+
+    def timed(*args, **kwargs):
+        bench.sync()
         t0 = time.perf_counter()
         out = fn(*args, **kwargs)
-        sync()
+        bench.sync()
         bucket[0] += time.perf_counter() - t0
         return out
 
-    return wrapper
+    setattr(owner, name, timed)
 
 
 class Ours:
     """Our pipeline, trained from a fresh start; at inference the head (scores
     + decode) and the encoder are timed apart. At prediction the model's
-    chunks are computed as decode_spans reads them, so the encoder runs
-    inside decode_spans: the head's time is decode_spans' minus the encoder's
+    chunks are computed as the component's predict decodes them, so the
+    encoder runs inside it: the head's time is predict's minus the encoder's
     (a transformer runs before, in its own component)."""
 
-    def __init__(self, setup, trf_path, records, overrides=None):
+    def __init__(self, bench: Bench, setup, trf_path, records, overrides=None):
         fix_random_seed(0)
-        self.setup = setup
-        self.nlp = nlp = load_nlp(setup, trf_path, overrides)
+        self.bench, self.setup = bench, setup
+        self.nlp = nlp = load_nlp(bench, setup, trf_path, overrides)
         docs = list(gold_docs(make_tokenizer("zh"), records))
         examples = [Example(nlp.make_doc(d.text), d) for d in docs]
         for label in cluener.CLUENER_LABELS:
             nlp.get_pipe("globalpointer_ner").add_label(label)
         self.optimizer = nlp.initialize(get_examples=lambda: examples[:32])
-        B = ARGS.batch_size
+        B = bench.args.batch_size
         self.batches = iter([examples[i : i + B] for i in range(0, len(examples), B)])
         self.train(2)  # warm-up
         self.head_s, self.encoder_s = [0.0], [0.0]
-        gp_pipe.decode_spans = timed(DECODE_SPANS, self.head_s)
-        self.time_encoder()
+        self.time_parts()
 
-    def time_encoder(self):
+    def time_parts(self):
+        gp = self.nlp.get_pipe("globalpointer_ner")
+        time_calls(self.bench, gp, "predict", self.head_s)
         if self.setup == "cpu":
-            tok2vec = self.nlp.get_pipe("globalpointer_ner").model.get_ref("tok2vec")
-            tok2vec._func = timed(tok2vec._func, self.encoder_s)
+            time_calls(self.bench, gp.model.get_ref("tok2vec"), "_func", self.encoder_s)
         else:
-            trf = self.nlp.get_pipe("transformer")
-            trf.predict = timed(trf.predict, self.encoder_s)
+            time_calls(self.bench, self.nlp.get_pipe("transformer"), "predict", self.encoder_s)
 
     def load_trained(self, path):
         """Predict with a trained pipeline from here on (training is done)."""
         self.nlp = spacy.load(path)
-        self.time_encoder()
+        self.time_parts()
 
     def train(self, n_steps):
         """n_steps updates; returns (docs, tokens) seen."""
@@ -208,17 +208,17 @@ class Ours:
         return {"encoder": self.encoder_s[0], "head": self.head_s[0] - inside}
 
 
-def interleaved(rounds, sides):
+def interleaved(bench: Bench, rounds, sides):
     """Call each side's function once per round, in turn: alternating puts
     both sides through the same fast and slow phases of a noisy machine.
     Returns, per side, the (seconds, result) of every round."""
     out = {name: [] for name in sides}
     for _ in range(rounds):
         for name, fn in sides.items():
-            sync()
+            bench.sync()
             t0 = time.perf_counter()
             result = fn()
-            sync()
+            bench.sync()
             out[name].append((time.perf_counter() - t0, result))
     return out
 
@@ -229,12 +229,13 @@ class Baseline:
     full-square scores, one text at a time at prediction, Python loops over
     the positive cells. Same encoder weights' architecture, same head, same loss."""
 
-    def __init__(self, setup, trf_path, records):
-        self.setup, self.L, self.C = setup, ARGS.pad_to, len(cluener.CLUENER_LABELS)
+    def __init__(self, bench: Bench, setup, trf_path, records):
+        self.bench, self.setup, self.L, self.C = bench, setup, bench.args.pad_to, len(cluener.CLUENER_LABELS)
+        device = bench.device
         self.labels = {label: i for i, label in enumerate(cluener.CLUENER_LABELS)}
         if setup == "cpu":
             fix_random_seed(0)
-            fresh = load_nlp("cpu", trf_path)
+            fresh = load_nlp(bench, "cpu", trf_path)
             self.tok2vec = fresh.get_pipe("globalpointer_ner").model.get_ref("tok2vec")
             self.vocab = fresh.vocab
             self.tok2vec.initialize()
@@ -244,7 +245,7 @@ class Baseline:
             from transformers import AutoModel, AutoTokenizer
 
             self.tokenizer = AutoTokenizer.from_pretrained(trf_path)
-            self.bert = AutoModel.from_pretrained(trf_path).to(DEVICE)
+            self.bert = AutoModel.from_pretrained(trf_path).to(device)
             width = self.bert.config.hidden_size
         # The CPU config's GlobalPointer.v3 has the span content term: built alike, so ours' weights load
         # (full_scores, the scripts' way, leaves the term out).
@@ -258,11 +259,11 @@ class Baseline:
             64,
             True,
             span_content,
-        ).to(DEVICE)
+        ).to(device)
         params = list(self.head.parameters()) + (list(self.bert.parameters()) if setup != "cpu" else [])
         self.encoder_s = 0.0
         self.torch_opt = torch.optim.AdamW(params, lr=2e-5 if setup != "cpu" else 1e-3)
-        B = ARGS.batch_size
+        B = bench.args.batch_size
         self.batches = iter([records[i : i + B] for i in range(0, len(records), B)])
         self.train(1)  # warm-up
 
@@ -284,7 +285,7 @@ class Baseline:
 
     def encode(self, texts, is_train):
         """(B, L, H) token vectors of texts padded to L, their lengths, and a backward hook."""
-        lengths = torch.tensor([min(len(t), self.L) for t in texts], device=DEVICE)
+        lengths = torch.tensor([min(len(t), self.L) for t in texts], device=self.bench.device)
         if self.setup == "cpu":
             from spacy.tokens import Doc
 
@@ -306,7 +307,7 @@ class Baseline:
             return X, lengths, backward
         enc = self.tokenizer(
             texts, padding="max_length", max_length=self.L, truncation=True, return_tensors="pt"
-        ).to(DEVICE)
+        ).to(self.bench.device)
         X = self.bert(**enc).last_hidden_state
         return X, enc["attention_mask"].sum(1), lambda: None
 
@@ -317,7 +318,7 @@ class Baseline:
             for ent in r.mentions:
                 if ent.end - 1 + offset < self.L:
                     y[b, self.labels[ent.label], ent.start + offset, ent.end - 1 + offset] = 1
-        return y.to(DEVICE)
+        return y.to(self.bench.device)
 
     def full_scores(self, X, lengths):
         """(B, C, L, L) scores as the scripts compute them: one einsum over all
@@ -326,7 +327,7 @@ class Baseline:
         scores = q @ k.transpose(-1, -2)
         if start_bias is not None:
             scores = scores + start_bias[..., :, None] + end_bias[..., None, :]
-        pos = torch.arange(self.L, device=DEVICE)
+        pos = torch.arange(self.L, device=self.bench.device)
         pad = (pos[None, :] < lengths[:, None])[:, None]
         mask = pad[..., :, None] & pad[..., None, :] & (pos[:, None] <= pos[None, :])
         return scores.masked_fill(~mask, -1e12), mask
@@ -359,10 +360,10 @@ class Baseline:
 
     @torch.no_grad()
     def predict(self, text):
-        sync()
+        self.bench.sync()
         t0 = time.perf_counter()
         X, lengths, _ = self.encode([text], False)
-        sync()
+        self.bench.sync()
         self.encoder_s += time.perf_counter() - t0
         scores = self.full_scores(X, lengths)[0][0].cpu().numpy()
         out = {}
@@ -371,7 +372,7 @@ class Baseline:
         return out
 
 
-def speed_settings(records):
+def speed_settings(bench: Bench, records):
     """The speed settings that reach beyond one doc, each on and off in
     alternating rounds: torch_gemm (the model's own thinc layers multiply
     with torch; scoped to the model) and the opt-in cached msgpack lookup
@@ -380,12 +381,17 @@ def speed_settings(records):
 
     msg.info("[cpu] speed settings: torch_gemm on/off, cached msgpack lookup on/off ...")
     off = "components.globalpointer_ner.model.torch_gemm"
-    on_, off_ = Ours("cpu", None, records), Ours("cpu", None, records, {off: False})
-    texts = [r.text for r in records[: ARGS.n_docs]]
+    on_, off_ = Ours(bench, "cpu", None, records), Ours(bench, "cpu", None, records, {off: False})
+    args = bench.args
+    texts = [r.text for r in records[: args.n_docs]]
     train = interleaved(
-        ARGS.rounds, {"on": lambda: on_.train(ARGS.train_steps), "off": lambda: off_.train(ARGS.train_steps)}
+        bench,
+        args.rounds,
+        {"on": lambda: on_.train(args.train_steps), "off": lambda: off_.train(args.train_steps)},
     )
-    infer = interleaved(ARGS.rounds, {"on": lambda: on_.infer(texts), "off": lambda: off_.infer(texts)})
+    infer = interleaved(
+        bench, args.rounds, {"on": lambda: on_.infer(texts), "off": lambda: off_.infer(texts)}
+    )
     out = {}
     for side in ("on", "off"):
         out[f"torch_gemm_{side}"] = {
@@ -426,13 +432,20 @@ def speed_settings(records):
     return out
 
 
-def main():
-    if ARGS.gpu_id >= 0:
-        spacy.require_gpu(ARGS.gpu_id)
-    records = list(cluener.read_cluener(ARGS.dev))
+def main(argv=None):
+    args = parse_args(argv)
+    if args.threads:
+        # torch's own pool now; the variables for the processes and libraries that start after this.
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            os.environ[var] = str(args.threads)
+        torch.set_num_threads(args.threads)
+    bench = Bench(args, torch.device(f"cuda:{args.gpu_id}" if args.gpu_id >= 0 else "cpu"))
+    if args.gpu_id >= 0:
+        spacy.require_gpu(args.gpu_id)
+    records = list(cluener.read_cluener(args.dev))
     tmp = None
-    trf_path = ARGS.transformer
-    transformer_setups = [s for s in ARGS.setups.split(",") if s != "cpu"]
+    trf_path = args.transformer
+    transformer_setups = [s for s in args.setups.split(",") if s != "cpu"]
     if transformer_setups and trf_path is None:
         from helpers.tiny_bert import build_tiny_bert
 
@@ -444,7 +457,7 @@ def main():
         )
     env = {
         "machine": f"{os.cpu_count()} CPU cores"
-        + (f", {torch.cuda.get_device_name(DEVICE)}" if DEVICE.type == "cuda" else ""),
+        + (f", {torch.cuda.get_device_name(bench.device)}" if bench.device.type == "cuda" else ""),
         "torch_threads": torch.get_num_threads(),
         "omp_threads": os.environ.get("OMP_NUM_THREADS", "default"),
         "versions": {
@@ -455,46 +468,49 @@ def main():
             "python": sys.version.split()[0],
         },
         "transformer": trf_path
-        if transformer_setups and ARGS.transformer
+        if transformer_setups and args.transformer
         else ("tiny random BERT (hidden 128, 2 layers)" if transformer_setups else None),
-        "device": str(DEVICE),
-        "rounds": ARGS.rounds,
-        "model": ARGS.model,
+        "device": str(bench.device),
+        "rounds": args.rounds,
+        "model": args.model,
     }
     results = {"env": env, "setups": {}}
-    for setup in ARGS.setups.split(","):
+    for setup in args.setups.split(","):
         msg.info(
             f"[{setup}] building ours and the baseline"
-            f" (pad to {ARGS.pad_to}, dense gold, one text at a time) ..."
+            f" (pad to {args.pad_to}, dense gold, one text at a time) ..."
         )
-        ours, base = Ours(setup, trf_path, records), Baseline(setup, trf_path, records)
+        ours, base = Ours(bench, setup, trf_path, records), Baseline(bench, setup, trf_path, records)
         msg.info(
-            f"[{setup}] training, {ARGS.rounds} rounds of {ARGS.train_steps} steps (ours)"
-            f" and {ARGS.baseline_train_steps} (baseline) ..."
+            f"[{setup}] training, {args.rounds} rounds of {args.train_steps} steps (ours)"
+            f" and {args.baseline_train_steps} (baseline) ..."
         )
         train = interleaved(
-            ARGS.rounds,
+            bench,
+            args.rounds,
             {
-                "ours": lambda: ours.train(ARGS.train_steps),
-                "baseline": lambda: base.train(ARGS.baseline_train_steps),
+                "ours": lambda: ours.train(args.train_steps),
+                "baseline": lambda: base.train(args.baseline_train_steps),
             },
         )
         # The baseline predicts with the weights ours ended with, so both sides
         # find the same (few) spans: the scripts' Python loop over positive
         # cells then costs what it costs on a trained model.
-        if ARGS.model and setup == "cpu":
-            ours.load_trained(ARGS.model)
+        if args.model and setup == "cpu":
+            ours.load_trained(args.model)
         base.load_weights_from(ours.nlp)
-        texts = [r.text for r in records[: ARGS.n_docs]]
-        base_texts = texts[: ARGS.baseline_docs]
+        texts = [r.text for r in records[: args.n_docs]]
+        base_texts = texts[: args.baseline_docs]
         ours.infer(texts[:64])  # warm-up
         base.infer(base_texts[:4])
         msg.info(
-            f"[{setup}] inference, {ARGS.rounds} rounds of {len(texts)} docs (ours)"
+            f"[{setup}] inference, {args.rounds} rounds of {len(texts)} docs (ours)"
             f" and {len(base_texts)} (baseline) ..."
         )
         infer = interleaved(
-            ARGS.rounds, {"ours": lambda: ours.infer(texts), "baseline": lambda: base.infer(base_texts)}
+            bench,
+            args.rounds,
+            {"ours": lambda: ours.infer(texts), "baseline": lambda: base.infer(base_texts)},
         )
         row = {}
         for side, n_texts in (("ours", len(texts)), ("baseline", len(base_texts))):
@@ -512,7 +528,7 @@ def main():
             }
         row["ours"]["head_share_of_inference"] = statistics.median(r["head"] / s for s, r in infer["ours"])
         row["ours"]["infer_all_dev_docs_per_s"] = {}
-        if DEVICE.type == "cpu" and setup == "cpu":
+        if bench.device.type == "cpu" and setup == "cpu":
             # All of dev (forking workers costs a moment): one process with
             # the torch threads, then forked workers with one torch thread each.
             all_texts = [r.text for r in records]
@@ -578,8 +594,8 @@ def main():
             divider=True,
             aligns=("l", "r", "r", "r", "r"),
         )
-    if "cpu" in ARGS.setups.split(",") and DEVICE.type == "cpu" and ARGS.speed_settings:
-        results["speed_settings"] = speed_settings(records)
+    if "cpu" in args.setups.split(",") and bench.device.type == "cpu" and args.speed_settings:
+        results["speed_settings"] = speed_settings(bench, records)
     env["peak_rss_mb"] = peak_rss_mb()
     msg.table(
         [
@@ -594,7 +610,7 @@ def main():
         header=("environment", ""),
         divider=True,
     )
-    write_results(ARGS.out, results)
+    write_results(args.out, results)
     if tmp:
         tmp.cleanup()
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Install the shipped wheels on a GPU machine without network, then run benchmarks/gpu_check.py.
+# Install the shipped wheels on a GPU machine without network, then run the GPU checks
+# (tests/test_gpu.py, marker gpu) and the GPU timings (benchmarks/gpu_check.py).
 #
 #     bash benchmarks/gpu_wheels.sh                     # here, with network: fills .whl/
 #     OUT=/some/folder bash benchmarks/gpu_check.sh     # there: every figure under $OUT
-#     bash benchmarks/gpu_check.sh --gpu-id 0 --only a,b   # arguments go to gpu_check.py
+#     bash benchmarks/gpu_check.sh --gpu-id 0 --only a,c   # arguments go to gpu_check.py
 #
 # The wheels go into a venv over the machine's own packages (--system-site-packages): torch, cupy and
 # numpy are the machine's and are never reinstalled, and what the wheels bring (transformers 4.53 for
@@ -36,9 +37,11 @@ fi
 } > "$OUT/install.log" 2>&1 || { tail -30 "$OUT/install.log" >&2; exit 2; }
 "$VENV/bin/python" -c "import torch; print('torch', torch.__version__, 'CUDA', torch.cuda.is_available())"
 
-# gpu_check.py puts the checkout first on its sys.path (tests/ helpers: tiny BERT, toy data); the commands
-# it starts (spacy train, predict, Ray's workers) find the package as the wheel installed it, the same tree.
+# The tests and gpu_check.py put the checkout first on their sys.path (helpers/: tiny BERT, toy data); the
+# commands they start (spacy train, predict, Ray's workers) find the package as the wheel installed it.
 status=0
+"$VENV/bin/python" -m pytest tests/test_gpu.py -m gpu -q -p no:cacheprovider --junitxml "$OUT/test_gpu.xml" \
+  2>&1 | tee "$OUT/test_gpu.log" || status=$?
 "$VENV/bin/python" benchmarks/gpu_check.py --out "$OUT" "$@" || status=$?
-echo "figures and install log: $OUT"
+echo "checks, figures and install log: $OUT"
 exit $status

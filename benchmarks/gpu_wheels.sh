@@ -42,6 +42,8 @@ PINNED=(
   huggingface-hub==0.36.2 safetensors==0.8.0 regex==2026.11.19 pyyaml==6.0.4
   filelock==4.3.2 fsspec==2026.9.0 tqdm==4.70.1 packaging==26.4
   spacy-curated-transformers==0.3.1 curated-transformers==0.1.1 curated-tokenizers==0.0.10
+  # the GPU checks (tests/test_gpu.py) run under pytest
+  pytest==9.2.0 pluggy==1.7.0 iniconfig==2.3.1
 )
 
 pip download --quiet --only-binary=:all: --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 \

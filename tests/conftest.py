@@ -51,3 +51,7 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "smoke: a new user's first steps, on each supported Python (.ci/run); select with -m smoke"
     )
+    config.addinivalue_line(
+        "markers",
+        "gpu: checks on a CUDA GPU (skipped without one); benchmarks/gpu_check.sh runs them with -m gpu",
+    )

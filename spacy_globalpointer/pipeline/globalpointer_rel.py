@@ -2,7 +2,6 @@
 GPLinker's way, over whatever entities ``doc.spans[spans_key]`` holds."""
 
 import warnings
-from itertools import islice
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, cast
 
 import numpy
@@ -20,7 +19,7 @@ from spacy_globalpointer.ml.pytorch.loss import pair_band_loss
 from spacy_globalpointer.pipeline.batching import one_torch_thread_if_forked
 from spacy_globalpointer.pipeline.gold import AlignedRelation, OutOfReach, aligned_relations
 from spacy_globalpointer.pipeline.keys import DEFAULT_RELATIONS_KEY, DEFAULT_SPANS_KEY
-from spacy_globalpointer.pipeline.pointer_pipe import SAMPLE_SIZE, PointerPipe
+from spacy_globalpointer.pipeline.pointer_pipe import PointerPipe
 from spacy_globalpointer.pipeline.relations import has_relations, relations, store_relations
 from spacy_globalpointer.pipeline.scorer import score_relations
 from spacy_globalpointer.pipeline.settings import (
@@ -118,25 +117,17 @@ class GlobalPointerRel(PointerPipe):
             f"keeps relations only when written with DocBin(store_user_data=True).)"
         )
 
-    def initialize(
-        self,
-        get_examples: Callable[[], Iterable[Example]],
-        *,
-        nlp: Optional[Language] = None,
-        labels: Optional[List[str]] = None,
-    ) -> None:
-        """PointerPipe.initialize; then a warning when none of the examples
-        read carries relation annotation (a DocBin written without
-        store_user_data=True drops it): every doc would be skipped."""
-        super().initialize(get_examples, nlp=nlp, labels=labels)
-        sample = list(islice(get_examples(), SAMPLE_SIZE))
+    def _check_sample(self, sample: List[Example]) -> None:
+        """A warning when none of the examples read carries relation
+        annotation (a DocBin written without store_user_data=True drops it):
+        every doc would be skipped."""
         if sample and not any(has_relations(eg.reference, self.relations_key) for eg in sample):
             warnings.warn(
                 f"[{self.name}] none of the first {len(sample)} training docs carries relation annotation "
                 f"under the key '{self.relations_key}': the relation loss skips such docs. A DocBin keeps "
                 f"relations only when written with DocBin(store_user_data=True) (as `spacy globalpointer "
                 f"convert` writes it).",
-                stacklevel=2,
+                stacklevel=3,
             )
 
     def predict(self, docs: Iterable[Doc]) -> List[DocPairScores]:

@@ -106,6 +106,7 @@ class PointerPipe(WithSettings, TrainablePipe):
         validate_examples(sample, method)
         if not self.labels:
             raise ValueError(f"[{self.name}] {self._no_labels()}")
+        self._check_sample(sample)
         if self.model.has_dim("nO") is not False:  # declared (set or not) by the model
             self.model.set_dim("nO", len(self.labels))
         self.model.initialize(X=[eg.predicted for eg in sample] or None)
@@ -117,6 +118,9 @@ class PointerPipe(WithSettings, TrainablePipe):
     def _no_labels(self) -> str:
         """What initialize says when neither the config nor the examples give a label."""
         raise NotImplementedError
+
+    def _check_sample(self, sample: List[Example]) -> None:
+        """What a component checks on the examples initialize builds the model on (nothing, here)."""
 
     def update(
         self,
