@@ -12,7 +12,7 @@ gradient of those arguments into the input's).
 """
 
 import functools
-from typing import Any, Callable, Dict, Optional, Tuple, Type, cast
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Type, cast
 
 import numpy
 import srsly
@@ -20,6 +20,7 @@ import torch
 from thinc.api import Model, PyTorchGradScaler, PyTorchShim, get_torch_default_device, torch2xp, xp2torch
 from thinc.types import ArgsKwargs, FloatsXd
 
+from spacy_globalpointer.ml.pytorch.entity_pairs import EntityPairScorer
 from spacy_globalpointer.ml.pytorch.heads import SpanHead, build_head
 from spacy_globalpointer.ml.pytorch.pairs import PairPointer
 
@@ -28,6 +29,7 @@ from spacy_globalpointer.ml.pytorch.pairs import PairPointer
 MODULES: Dict[str, Tuple[Type[torch.nn.Module], Callable[..., torch.nn.Module]]] = {
     "SpanHead": (SpanHead, build_head),
     "PairPointer": (PairPointer, PairPointer),
+    "EntityPairScorer": (EntityPairScorer, EntityPairScorer),
 }
 DEFAULT_MODULE = "SpanHead"
 
@@ -69,12 +71,13 @@ def torch_layer(
     attrs: Dict[str, Any],
     mixed_precision: bool,
     grad_scaler_config: dict,
+    dims: Sequence[str] = (),
 ) -> Model:
     """A layer whose torch module ``build(model)`` is made at initialize
-    (from the input width, nI, and the label count, nO). The precision
-    settings stay out of attrs, which thinc saves with the weights and would
-    restore over a value given at load. ``name`` is part of saved pipelines:
-    thinc checks it when loading."""
+    (from the input width, nI, the label count, nO, and any other ``dims``).
+    The precision settings stay out of attrs, which thinc saves with the
+    weights and would restore over a value given at load. ``name`` is part of
+    saved pipelines: thinc checks it when loading."""
     make_shim = functools.partial(
         TorchModuleShim, mixed_precision=mixed_precision, grad_scaler_config=dict(grad_scaler_config)
     )
@@ -83,7 +86,7 @@ def torch_layer(
         forward,
         init=functools.partial(init_torch_layer, make_shim=make_shim, build=build),
         shims=[make_shim(torch.nn.Module())],
-        dims={"nI": None, "nO": None},
+        dims={"nI": None, "nO": None, **{dim: None for dim in dims}},
         attrs=attrs,
     )
 
@@ -100,10 +103,11 @@ def init_torch_layer(
     module ``build(model)`` in a shim of its own."""
     if X is not None:
         model.set_dim("nI", int(X.vectors.shape[-1]))
-    if not model.has_dim("nI") or not model.has_dim("nO"):
+    if not all(model.has_dim(dim) for dim in model.dim_names):
         raise ValueError(
             f"[{model.name}] cannot build the torch module before the token-vector width (nI) and the "
-            "number of labels (nO) are known. Initialize the component with examples or labels."
+            f"number of labels (nO) are known (its dims: {list(model.dim_names)}). Initialize the component "
+            "with examples or labels."
         )
     model.shims[0] = make_shim(build(model))
 

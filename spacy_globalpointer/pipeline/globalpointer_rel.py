@@ -1,5 +1,10 @@
 """The ``globalpointer_rel`` pipeline component: relations between entities,
-GPLinker's way, over whatever entities ``doc.spans[spans_key]`` holds."""
+GPLinker's way, over whatever entities ``doc.spans[spans_key]`` holds.
+
+Two kinds of model: RelationPointer.v1 takes the docs and trains on every
+token pair of a band (its input and loss: ``_band_*``); RelationPointer.v2
+takes the candidate entities (Entities), and trains on the pairs of the gold
+entities, the pairs it predicts over (``_entity_*``)."""
 
 import warnings
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, cast
@@ -13,13 +18,23 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, torch2xp, xp2torch
 from thinc.types import FloatsXd
 
-from spacy_globalpointer.ml.models.relation_pointer import DEFAULT_REL_MODEL_CONFIG, PairModelOutput
+from spacy_globalpointer.ml.entity_pair_scores import EntityPairScores
+from spacy_globalpointer.ml.models.relation_pointer import DEFAULT_REL_MODEL_CONFIG
 from spacy_globalpointer.ml.pair_scores import DocPairScores
-from spacy_globalpointer.ml.pytorch.loss import pair_band_loss
+from spacy_globalpointer.ml.pytorch.loss import pair_band_loss, pair_loss
 from spacy_globalpointer.pipeline.batching import one_torch_thread_if_forked
-from spacy_globalpointer.pipeline.gold import AlignedRelation, OutOfReach, aligned_relations
+from spacy_globalpointer.pipeline.gold import OutOfReach, aligned_relations
 from spacy_globalpointer.pipeline.keys import DEFAULT_RELATIONS_KEY, DEFAULT_SPANS_KEY
 from spacy_globalpointer.pipeline.pointer_pipe import PointerPipe
+from spacy_globalpointer.pipeline.relation_gold import (
+    GoldEntities,
+    band_cells,
+    entities_of,
+    gold_entity_labels,
+    label_index,
+    pair_gold,
+    training_entities,
+)
 from spacy_globalpointer.pipeline.relations import has_relations, relations, store_relations
 from spacy_globalpointer.pipeline.scorer import score_relations
 from spacy_globalpointer.pipeline.settings import (
@@ -33,8 +48,6 @@ from spacy_globalpointer.pipeline.settings import (
 )
 
 DEFAULT_REL_MODEL = Config().from_str(DEFAULT_REL_MODEL_CONFIG)["model"]
-# A gold cell of the pair band: doc, label, pointer (0: heads, 1: tails), token, offset + D.
-Cell = Tuple[int, int, int, int, int]
 
 
 class GlobalPointerRel(PointerPipe):
@@ -71,7 +84,7 @@ class GlobalPointerRel(PointerPipe):
     def __init__(
         self,
         vocab: Vocab,
-        model: Model[List[Doc], PairModelOutput],
+        model: Model,
         name: str = "globalpointer_rel",
         *,
         spans_key: str,
@@ -91,6 +104,9 @@ class GlobalPointerRel(PointerPipe):
             attribute="too_far_gold_relations",
         )
         super().__init__(vocab, model, name, scorer=scorer, out_of_reach=too_far)
+        # RelationPointer.v2 and its like take the candidate entities, with their labels' indices.
+        self._takes_entities = model.has_dim("nE") is not False
+        self.cfg["entity_labels"] = []
         self.spans_key = spans_key
         self.relations_key = relations_key
         self.threshold = threshold
@@ -107,8 +123,37 @@ class GlobalPointerRel(PointerPipe):
         """Gold relations seen in training whose entities were farther apart than max_distance."""
         return self._out_of_reach.count
 
+    @property
+    def entity_labels(self) -> Tuple[str, ...]:
+        """The entity labels a model that embeds them (RelationPointer.v2) knows."""
+        return tuple(self.cfg["entity_labels"])
+
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp: Optional[Language] = None,
+        labels: Optional[List[str]] = None,
+        entity_labels: Optional[List[str]] = None,
+    ) -> None:
+        """PointerPipe.initialize; first, for a model that embeds entity labels,
+        ``entity_labels``: given (as init-config writes them), or read from
+        the examples' gold entities (doc.spans[spans_key], else doc.ents)."""
+        if self._takes_entities:
+            if entity_labels is None and callable(get_examples):
+                entity_labels = gold_entity_labels(get_examples(), self.spans_key, self.name)
+            self.cfg["entity_labels"] = list(entity_labels or [])
+            self.model.set_dim("nE", len(self.entity_labels) + 1)
+        super().initialize(get_examples, nlp=nlp, labels=labels)
+
     def _gold_labels(self, reference: Doc) -> Iterable[str]:
         return (rel.label for rel in relations(reference, self.relations_key))
+
+    def _model_input(self, examples: List[Example]) -> Any:
+        if not self._takes_entities:
+            return [eg.predicted for eg in examples]
+        index = label_index(self.entity_labels)
+        return training_entities(examples, self.spans_key, self.relations_key, index, self.name)
 
     def _no_labels(self) -> str:
         return (
@@ -131,9 +176,12 @@ class GlobalPointerRel(PointerPipe):
             )
 
     def predict(self, docs: Iterable[Doc]) -> List[DocPairScores]:
-        """Per doc, its candidate pairs and their head and tail scores."""
+        """Per doc, its candidate pairs (indices into doc.spans[spans_key]) and their scores."""
+        docs = list(docs)
         with one_torch_thread_if_forked(self._pid):
-            return self.model.predict(list(docs))
+            if self._takes_entities:
+                return self.model.predict(entities_of(docs, self.spans_key, label_index(self.entity_labels)))
+            return self.model.predict(docs)
 
     def set_annotations(self, docs: Iterable[Doc], predictions: List[DocPairScores]) -> None:
         """Store on each doc the pairs whose two pointer scores are both above the label's threshold."""
@@ -157,12 +205,18 @@ class GlobalPointerRel(PointerPipe):
         for doc, rels in zip(docs, found):
             store_relations(doc, rels, self.relations_key)
 
-    def get_loss(self, examples: Iterable[Example], scores: FloatsXd) -> Tuple[float, FloatsXd]:
-        """Multilabel categorical cross-entropy of each pointer's pair band
-        (one row per doc, label and pointer) against the gold relations,
-        aligned to the predicted tokens. A doc without relation annotation
-        takes no part."""
+    def get_loss(self, examples: Iterable[Example], scores: Any) -> Tuple[float, Any]:
+        """Multilabel categorical cross-entropy against the gold relations,
+        aligned to the predicted tokens: of each pointer's pair band (one row
+        per doc, label and pointer; v1), or of the candidate pairs of the gold
+        entities (one row per doc and label; v2). A doc without relation
+        annotation takes no part."""
         examples = list(examples)
+        if isinstance(scores, EntityPairScores):
+            return self._entity_loss(examples, scores)
+        return self._band_loss(examples, scores)
+
+    def _band_loss(self, examples: List[Example], scores: FloatsXd) -> Tuple[float, FloatsXd]:
         scores_t = xp2torch(scores)
         D = (scores_t.shape[-1] - 1) // 2
         gold = [aligned_relations(eg, self.relations_key) for eg in examples]
@@ -170,7 +224,8 @@ class GlobalPointerRel(PointerPipe):
         grad = torch.zeros_like(scores_t)
         loss = 0.0
         if annotated:
-            cells = self._band_cells([gold[b] or [] for b in annotated], D)
+            cells, too_far = band_cells([gold[b] or [] for b in annotated], self.labels, D)
+            self._out_of_reach_gold(too_far, D)
             lengths = [len(examples[b].predicted) for b in annotated]
             if len(annotated) == len(examples):
                 loss, grad = pair_band_loss(scores_t, cells, lengths)
@@ -180,24 +235,22 @@ class GlobalPointerRel(PointerPipe):
                 grad[index] = part
         return loss, cast(FloatsXd, torch2xp(grad))
 
-    def _band_cells(self, gold: List[List[AlignedRelation]], D: int) -> List[Cell]:
-        """The pair-band cells of each doc's gold relations (labels the
-        component does not know are left out); relations out of reach are counted."""
-        label_ids = {label: i for i, label in enumerate(self.labels)}
-        cells: List[Cell] = []
-        too_far = 0
-        for b, rels in enumerate(gold):
-            for rel in rels:
-                c = label_ids.get(rel.label)
-                if c is None:
-                    continue
-                (hs, he), (ts, te) = rel.head, rel.tail
-                if abs(ts - hs) > D or abs(te - he) > D:
-                    too_far += 1
-                    continue
-                cells += [(b, c, 0, hs, ts - hs + D), (b, c, 1, he - 1, te - he + D)]
-        self._out_of_reach_gold(too_far, D)
-        return cells
+    def _entity_loss(self, examples: List[Example], scores: EntityPairScores) -> Tuple[float, Any]:
+        # The gold relations the entities were drawn with (read in _model_input, not read again).
+        assert isinstance(scores.entities, GoldEntities)
+        gold = scores.entities.gold
+        is_gold, too_far = pair_gold(scores, gold, self.labels, label_index(self.entity_labels))
+        self._out_of_reach_gold(too_far, self.max_distance)
+        scores_t = xp2torch(scores.scores)
+        if not len(is_gold):
+            return 0.0, scores.scores
+        device = scores_t.device
+        doc = torch.as_tensor(scores.pairs.doc, device=device)
+        n_docs = sum(rels is not None for rels in gold)
+        # The rows of annotated docs only: renumber them 0..n_docs - 1 (the others have no pairs).
+        rank = torch.as_tensor(numpy.cumsum([rels is not None for rels in gold]) - 1, device=device)
+        loss, grad = pair_loss(scores_t, rank[doc], torch.as_tensor(is_gold, device=device), n_docs)
+        return loss, torch2xp(grad)
 
 
 def _bounds(span: Span) -> Tuple[int, int, str]:
@@ -217,7 +270,7 @@ def _bounds(span: Span) -> Tuple[int, int, str]:
 def make_globalpointer_rel(
     nlp: Language,
     name: str,
-    model: Model[List[Doc], PairModelOutput],
+    model: Model,
     spans_key: str,
     relations_key: str,
     threshold: float,
@@ -227,7 +280,8 @@ def make_globalpointer_rel(
 ) -> GlobalPointerRel:
     """Relations between entities with GPLinker's pointers.
 
-    model (Model): spacy_globalpointer.RelationPointer.v1 over any token-vector layer.
+    model (Model): spacy_globalpointer.RelationPointer.v2 (or .v1) over any
+        token-vector layer.
     scorer (Optional[Callable]): spacy_globalpointer.relation_scorer.v1: strict
         relation P/R/F (rel_micro_*), the same with entity labels ignored
         (rel_boundaries_*), and per relation label (rel_per_type).

@@ -109,7 +109,7 @@ class PointerPipe(WithSettings, TrainablePipe):
         self._check_sample(sample)
         if self.model.has_dim("nO") is not False:  # declared (set or not) by the model
             self.model.set_dim("nO", len(self.labels))
-        self.model.initialize(X=[eg.predicted for eg in sample] or None)
+        self.model.initialize(X=self._model_input(sample) if sample else None)
 
     def _gold_labels(self, reference: Doc) -> Iterable[str]:
         """The labels of a gold doc's annotation, for initialize."""
@@ -118,6 +118,10 @@ class PointerPipe(WithSettings, TrainablePipe):
     def _no_labels(self) -> str:
         """What initialize says when neither the config nor the examples give a label."""
         raise NotImplementedError
+
+    def _model_input(self, examples: List[Example]) -> Any:
+        """What the model trains on (and is initialized with): the predicted docs, here."""
+        return [eg.predicted for eg in examples]
 
     def _check_sample(self, sample: List[Example]) -> None:
         """What a component checks on the examples initialize builds the model on (nothing, here)."""
@@ -139,7 +143,7 @@ class PointerPipe(WithSettings, TrainablePipe):
         if not any(len(eg.predicted) for eg in examples):
             return losses
         set_dropout_rate(self.model, drop)
-        scores, backprop = self.model.begin_update([eg.predicted for eg in examples])
+        scores, backprop = self.model.begin_update(self._model_input(examples))
         loss, d_scores = self.get_loss(examples, scores)
         backprop(d_scores)
         if sgd is not None:

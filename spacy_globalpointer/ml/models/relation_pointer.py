@@ -1,11 +1,17 @@
-"""The registered relation architecture: a token-vector layer and GPLinker's
-pair pointers (ml/pair_layer.py).
+"""The registered relation architectures: a token-vector layer and GPLinker's
+pointers.
 
-Training scores every token pair within ``max_distance`` of each other and
-returns (B, C, 2, L, 2D + 1) pair-band scores. At prediction the model reads
-each doc's candidate entities from ``doc.spans[spans_key]`` (whatever made
-them) and scores only their ordered pairs within the distance
-(ml/pair_scores.py).
+RelationPointer.v1 (ml/pair_layer.py): training scores every token pair
+within ``max_distance`` of each other and returns (B, C, 2, L, 2D + 1)
+pair-band scores. At prediction the model reads each doc's candidate entities
+from ``doc.spans[spans_key]`` (whatever made them) and scores only their
+ordered pairs within the distance (ml/pair_scores.py).
+
+RelationPointer.v2 (ml/entity_pair_layer.py): its input is the candidate
+entities (Entities: gold ones in training, doc.spans' at prediction, given by
+the component), and training scores the pairs prediction would score, with
+context: a BiLSTM over the doc, what stands between the entities, their
+distance and their labels (ml/pytorch/entity_pairs.py).
 """
 
 from typing import Any, List, Optional, Union
@@ -15,6 +21,13 @@ from spacy.util import registry
 from thinc.api import Model
 from thinc.types import Floats2d, FloatsXd
 
+from spacy_globalpointer.ml.entity_pair_layer import EntityPairsInput, entity_pair_layer
+from spacy_globalpointer.ml.entity_pair_scores import (
+    Entities,
+    EntityPairScores,
+    predict_entity_pairs,
+    train_forward,
+)
 from spacy_globalpointer.ml.models.globalpointer import DEFAULT_TOK2VEC_CONFIG
 from spacy_globalpointer.ml.padding import pad, unpad
 from spacy_globalpointer.ml.pair_layer import PairBand, pair_pointer_layer
@@ -32,9 +45,10 @@ head_size = 64
 """
     + DEFAULT_TOK2VEC_CONFIG
 )
-# The model's output: in training, (B, C, 2, L, 2D + 1) pair-band scores; at prediction, per doc its
-# candidate pairs and their scores.
+# The models' output: in training, v1's (B, C, 2, L, 2D + 1) pair-band scores or v2's scores of the
+# candidate pairs; at prediction, per doc its candidate pairs and their scores.
 PairModelOutput = Union[FloatsXd, List[DocPairScores]]
+EntityPairOutput = Union[EntityPairScores, List[DocPairScores]]
 
 
 @registry.architectures("spacy_globalpointer.RelationPointer.v1")
@@ -114,3 +128,100 @@ def forward(model: Model, docs: List[Doc], is_train: bool):
         return backprop_tok2vec(unpad(pointers.ops, backprop_pointers(d_scores), tokvecs))
 
     return scores, backprop
+
+
+@registry.architectures("spacy_globalpointer.RelationPointer.v2")
+def build_relation_pointer_v2(
+    tok2vec: Model[List[Doc], List[Floats2d]],
+    head: str = "GlobalPointer",
+    head_size: int = 64,
+    context_width: int = 64,
+    context_depth: int = 1,
+    between: bool = True,
+    distance: bool = True,
+    entity_types: bool = True,
+    nO: Optional[int] = None,
+    nE: Optional[int] = None,
+    mixed_precision: bool = False,
+    grad_scaler_config: dict = {},
+) -> Model[Entities, EntityPairOutput]:
+    """Score relations between candidate entities: GPLinker's pointers with
+    context, trained on the pairs it predicts.
+
+    tok2vec (Model[List[Doc], List[Floats2d]]): any token-vector layer (a
+        spacy.Tok2VecListener shares the entity component's).
+    head (str): "GlobalPointer" or "EfficientGlobalPointer", for both the
+        head-to-head and the tail-to-tail pointer (RoPE off, as in GPLinker).
+    head_size (int): query/key size per label.
+    context_width (int): the BiLSTM's width per direction, its output
+        concatenated to tok2vec's vectors.
+    context_depth (int): the BiLSTM's layers; 0: no context layer.
+    between (bool): a score of the mean vector of the tokens between the two
+        entities (SpERT's context).
+    distance (bool): a score per relation label for the bucket of the signed
+        distance between the entities' starts.
+    entity_types (bool): an embedding of each entity's label in the pointers'
+        rows, and a score per (subject label, object label, relation label).
+    nO (Optional[int]): number of relation labels; set by the component.
+    nE (Optional[int]): number of entity labels + 1 (for a label the
+        component does not know); set by the component.
+    mixed_precision (bool): torch autocast for the scorer on a CUDA device.
+    grad_scaler_config (dict): thinc's PyTorchGradScaler settings, with mixed
+        precision on a CUDA device.
+
+    The component sets ``attrs["max_distance"]``.
+    """
+    check_head_args(head, head_size, False)
+    for name, value in (("context_width", context_width), ("context_depth", context_depth)):
+        if not isinstance(value, int) or value < 0 or (name == "context_width" and value < 1):
+            raise ValueError(
+                f"[spacy_globalpointer.RelationPointer.v2] {name} must be a "
+                f"{'positive' if name == 'context_width' else 'non-negative'} integer, got {value!r}."
+            )
+    scorer = entity_pair_layer(
+        head,
+        head_size=head_size,
+        context_width=context_width,
+        context_depth=context_depth,
+        between=between,
+        distance=distance,
+        entity_types=entity_types,
+        mixed_precision=mixed_precision,
+        grad_scaler_config=grad_scaler_config,
+    )
+    model: Model[Entities, EntityPairOutput] = Model(
+        "relation_pointer_v2",
+        forward_v2,
+        init=init_v2,
+        layers=[tok2vec, scorer],
+        dims={"nO": nO, "nE": nE},
+        attrs={"max_distance": 64},
+    )
+    model.set_ref("tok2vec", tok2vec)
+    model.set_ref("scorer", scorer)
+    return model
+
+
+def init_v2(model: Model, X: Optional[Entities] = None, Y: Any = None) -> None:
+    tok2vec, scorer = model.layers
+    tok2vec.initialize(X=X.docs if X else None)
+    for dim in ("nO", "nE"):
+        if model.has_dim(dim):
+            scorer.set_dim(dim, model.get_dim(dim))
+    if not X or not X.docs:
+        if tok2vec.has_dim("nO") is True:
+            scorer.set_dim("nI", tok2vec.get_dim("nO"))
+        scorer.initialize()
+        return
+    vectors = tok2vec.predict(X.docs)
+    width = int(vectors[0].shape[1])
+    none = scorer.ops.alloc2i(0, 4)
+    scorer.initialize(
+        X=EntityPairsInput(pad(scorer.ops, vectors, width), [len(v) for v in vectors], none, none)
+    )
+
+
+def forward_v2(model: Model, X: Entities, is_train: bool):
+    if not is_train:
+        return predict_entity_pairs(model, X), lambda d_scores: []
+    return train_forward(model, X)

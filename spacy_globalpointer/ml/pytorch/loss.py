@@ -83,3 +83,21 @@ def pair_band_loss(
         gold[tuple(torch.tensor(cells, device=scores.device).T)] = True
     valid = pair_band_valid(torch.tensor(lengths, device=scores.device), L, (W - 1) // 2)[:, None, None]
     return loss_and_gradient(scores, gold, valid)
+
+
+def pair_loss(scores: Tensor, doc: Tensor, gold: Tensor, n_docs: int) -> Tuple[float, Tensor]:
+    """loss_and_gradient of (P, C, K) scores of candidate pairs, one row per (doc, label) over the doc's
+    pairs (and the K scores of each): ``doc`` (P,) each pair's doc in 0..n_docs - 1, sorted; ``gold``
+    (P, C) whether the pair holds the relation. A doc with no pair is a row of no cells (no loss)."""
+    P, C, K = scores.shape
+    counts = torch.bincount(doc, minlength=n_docs)
+    position = torch.arange(P, device=scores.device) - (counts.cumsum(0) - counts)[doc]
+    width = int(counts.max()) if P else 0
+    padded = scores.new_zeros((n_docs, C, K, width))
+    padded[doc, :, :, position] = scores
+    gold_padded = torch.zeros(padded.shape, dtype=torch.bool, device=scores.device)
+    gold_padded[doc, :, :, position] = gold[:, :, None].expand(-1, -1, K)
+    valid = torch.zeros(padded.shape, dtype=torch.bool, device=scores.device)
+    valid[doc, :, :, position] = True
+    loss, grad = loss_and_gradient(padded, gold_padded, valid)
+    return loss, grad[doc, :, :, position]

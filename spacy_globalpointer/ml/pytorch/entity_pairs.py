@@ -1,0 +1,208 @@
+"""GPLinker's relation pointers over candidate entity pairs, with context
+(RelationPointer.v2's torch math; pairs.py holds v1's pair band).
+
+A pair (subject a, object b) of a doc's entities scores, per relation label:
+
+- the head-to-head pointer (a's first token against b's first token) plus
+  the tail-to-tail pointer (a's last token against b's last token), GPLinker's
+  two span heads of heads.py used on token pairs, RoPE off;
+- ``context_depth`` > 0: the token vectors first go through a BiLSTM over the
+  whole doc (``context_width`` per direction), concatenated to them, so that a
+  boundary token knows its sentence and not only its window;
+- ``between``: a linear score of the mean of the (contextual) vectors of the
+  tokens between the two entities (SpERT's context; a learned score where
+  they touch or nest), as cumulative sums: O(tokens), not O(pairs x gap);
+- ``distance``: a score per label for the bucket of the signed distance
+  between their starts;
+- ``entity_types``: an embedding of each entity's label added to its boundary
+  rows, and a score per (subject label, object label, relation label): the
+  pointers see which entities they join, and the schema is learned.
+
+One score per pair and label: (P, C, 1), the last axis GPLinker's pointers
+summed. Training and prediction score the same pairs (the candidates within
+a distance: ml/candidate_pairs.py), so the loss is taken where the model
+predicts. The pointers' dot products go through ``pair_dot``, in steps that
+hold ELEMENTS_PER_STEP numbers, backward too: memory grows with pairs x
+labels, never with pairs x labels x head_size.
+"""
+
+from typing import Any, Dict, Optional, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from spacy_globalpointer.ml.pytorch.heads import SpanHead, build_head
+
+# Numbers in a step's gathered queries (and keys): bounds the temporaries whatever the pair count.
+ELEMENTS_PER_STEP = 2**22
+# |distance| buckets: 0, 1, 2, 3, 4, 5-7, 8-15, 16-31, 32-63, 64-127, 128+; with a sign, 21 in all.
+DISTANCE_EDGES = (1, 2, 3, 4, 5, 8, 16, 32, 64, 128)
+N_DISTANCE_BUCKETS = 2 * len(DISTANCE_EDGES) + 1
+
+
+def distance_bucket(distance: Tensor) -> Tensor:
+    """The bucket of each signed distance: 0 for 0, then by magnitude, negative ones after the positive."""
+    edges = torch.tensor(DISTANCE_EDGES, device=distance.device)
+    size = torch.bucketize(distance.abs(), edges, right=True)
+    return torch.where(distance < 0, size + len(DISTANCE_EDGES), size)
+
+
+class PairDot(torch.autograd.Function):
+    """``out[p, c] = q[a[p], c] . k[b[p], c]`` for (E, C, d) ``q`` and ``k``, in steps of pairs; the
+    backward recomputes each step's gathers instead of keeping them (autograd would keep two
+    (P, C, d) tensors)."""
+
+    @staticmethod
+    def forward(ctx: Any, q: Tensor, k: Tensor, a: Tensor, b: Tensor) -> Tensor:
+        ctx.save_for_backward(q, k, a, b)
+        out = q.new_empty((a.shape[0], q.shape[1]))
+        for lo, hi in steps(a.shape[0], q.shape[1] * q.shape[2]):
+            out[lo:hi] = (q.index_select(0, a[lo:hi]) * k.index_select(0, b[lo:hi])).sum(-1)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tuple[Optional[Tensor], ...]:
+        q, k, a, b = ctx.saved_tensors
+        dq, dk = torch.zeros_like(q), torch.zeros_like(k)
+        for lo, hi in steps(a.shape[0], q.shape[1] * q.shape[2]):
+            g = grad[lo:hi, :, None].to(q.dtype)
+            dq.index_add_(0, a[lo:hi], g * k.index_select(0, b[lo:hi]))
+            dk.index_add_(0, b[lo:hi], g * q.index_select(0, a[lo:hi]))
+        return dq, dk, None, None
+
+
+def steps(n: int, per_item: int):
+    """(lo, hi) ranges over n items, each holding at most ELEMENTS_PER_STEP numbers (one item at least)."""
+    size = max(1, ELEMENTS_PER_STEP // max(per_item, 1))
+    return [(lo, min(n, lo + size)) for lo in range(0, n, size)]
+
+
+def pair_dot(q: Tensor, k: Tensor, a: Tensor, b: Tensor) -> Tensor:
+    return PairDot.apply(q, k, a, b)
+
+
+class EntityPairScorer(nn.Module):
+    """Relation scores of candidate entity pairs, for ``n_labels`` relation labels and
+    ``n_entity_labels`` entity labels (index 0: a label the component did not know)."""
+
+    def __init__(
+        self,
+        head: str,
+        input_width: int,
+        n_labels: int,
+        n_entity_labels: int,
+        head_size: int = 64,
+        context_width: int = 64,
+        context_depth: int = 1,
+        between: bool = True,
+        distance: bool = True,
+        entity_types: bool = True,
+    ) -> None:
+        super().__init__()
+        self.args = {
+            "head": head,
+            "input_width": input_width,
+            "n_labels": n_labels,
+            "n_entity_labels": n_entity_labels,
+            "head_size": head_size,
+            "context_width": context_width,
+            "context_depth": context_depth,
+            "between": between,
+            "distance": distance,
+            "entity_types": entity_types,
+        }
+        self.context: Optional[nn.LSTM] = None
+        width = input_width
+        if context_depth > 0:
+            self.context = nn.LSTM(
+                input_width, context_width, num_layers=context_depth, batch_first=True, bidirectional=True
+            )
+            width += 2 * context_width
+        self.pointers = nn.ModuleList(
+            [build_head(head, width, n_labels, head_size=head_size, rope=False) for _ in range(2)]
+        )
+        # The extra terms start at zero: an untrained model scores as GPLinker's pointers alone.
+        self.between = nn.Linear(width, n_labels) if between else None
+        self.touching = nn.Parameter(torch.zeros(n_labels)) if between else None
+        self.distance = nn.Embedding(N_DISTANCE_BUCKETS, n_labels) if distance else None
+        self.types = nn.Embedding(n_entity_labels, width) if entity_types else None
+        self.type_pairs = (
+            nn.Parameter(torch.zeros(n_entity_labels, n_entity_labels, n_labels)) if entity_types else None
+        )
+        for layer in (self.between, self.distance, self.types):
+            for parameter in layer.parameters() if layer is not None else ():
+                nn.init.zeros_(parameter)
+
+    @property
+    def config(self) -> Dict[str, Any]:
+        """Constructor arguments: enough to rebuild the module before loading weights."""
+        return {"module": "EntityPairScorer", **self.args}
+
+    def encode(self, X: Tensor, lengths: Tensor) -> Tensor:
+        """(B, L, H) vectors -> (B, L, width): with the BiLSTM's output over each doc's own tokens."""
+        if self.context is None:
+            return X
+        packed = nn.utils.rnn.pack_padded_sequence(
+            X, lengths.cpu().clamp(min=1), batch_first=True, enforce_sorted=False
+        )
+        out, _ = self.context(packed)
+        padded, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=X.shape[1])
+        return torch.cat([X, padded.to(X.dtype)], dim=-1)
+
+    def forward(self, X: Tensor, lengths: Tensor, entities: Tensor, pairs: Tensor) -> Tensor:
+        """(P, C, 1) scores. X: (B, L, H) padded vectors and their lengths; entities (E, 4): the doc (a
+        row of X), first token, end (exclusive) and label index of each entity; pairs (P, 2): subject
+        and object, as rows of ``entities``."""
+        H = self.encode(X, lengths)
+        doc, start, end, label = entities.unbind(1)
+        rows = [H[doc, start], H[doc, end - 1]]
+        if self.types is not None:
+            typed = self.types(label).to(H.dtype)
+            rows = [r + typed for r in rows]
+        projected = [self._project(k, r) for k, r in enumerate(rows)]
+        between = self._between_sums(H) if self.between is not None else None
+        return self._score(projected, entities, pairs, between)[:, :, None]
+
+    def _project(
+        self, pointer: int, rows: Tensor
+    ) -> Tuple[Tensor, Tensor, Optional[Tensor], Optional[Tensor]]:
+        """Pointer ``pointer``'s query and key (R, C, d) and biases (R, C) or None of these rows."""
+        head: SpanHead = self.pointers[pointer]  # type: ignore[assignment]
+        q, k, first, second = head.project(rows[None])
+        C = head.n_labels
+        q = q.expand(-1, C, -1, -1) if q.shape[1] == 1 else q
+        k = k.expand(-1, C, -1, -1) if k.shape[1] == 1 else k
+        bias = (first[0].T, second[0].T) if first is not None and second is not None else (None, None)
+        return q[0].transpose(0, 1), k[0].transpose(0, 1), *bias
+
+    def _between_sums(self, H: Tensor) -> Tensor:
+        """(B, L + 1, C): running sums of the per-token between scores (the mean's linear score is the
+        mean of the tokens' scores)."""
+        assert self.between is not None
+        per_token = H @ self.between.weight.T.to(H.dtype)
+        return nn.functional.pad(per_token.float().cumsum(1), (0, 0, 1, 0))
+
+    def _score(self, projected, entities: Tensor, pairs: Tensor, between: Optional[Tensor]) -> Tensor:
+        a, b = pairs[:, 0], pairs[:, 1]
+        terms = []
+        for q, k, first, second in projected:
+            terms.append(pair_dot(q.contiguous(), k.contiguous(), a, b))
+            if first is not None and second is not None:
+                terms.append(first.index_select(0, a) + second.index_select(0, b))
+        doc, start, end, label = (entities[:, n] for n in range(4))
+        if between is not None:
+            assert self.between is not None and self.touching is not None
+            lo = torch.minimum(end[a], end[b])
+            hi = torch.maximum(start[a], start[b])
+            gap = (hi - lo).clamp(min=0)
+            sums = between[doc[a], hi] - between[doc[a], torch.minimum(lo, hi)]
+            mean = sums / gap.clamp(min=1)[:, None]
+            terms.append(torch.where((gap > 0)[:, None], mean + self.between.bias, self.touching))
+        if self.distance is not None:
+            terms.append(self.distance(distance_bucket(start[b] - start[a])))
+        if self.type_pairs is not None:
+            terms.append(self.type_pairs[label[a], label[b]])
+        score = terms[0]
+        for term in terms[1:]:
+            score = score + term.to(score.dtype)
+        return score

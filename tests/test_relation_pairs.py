@@ -1,0 +1,257 @@
+"""RelationPointer.v2: the scores of candidate entity pairs against a brute
+force over each term (pointers, BiLSTM context, the tokens between,
+distance, entity labels), its loss against the paper's, the gold of the
+pairs, a batch against each doc alone, learning nested relations on the toy
+set, and a long doc with many entities trained in bounded memory."""
+
+import math
+
+import numpy
+import pytest
+import spacy
+import torch
+from spacy.training import Example
+from thinc.api import fix_random_seed
+
+from helpers.reference_loss import multilabel_categorical_crossentropy
+from helpers.toy import RELATION_DATA, gold_doc, relation_examples
+from spacy_globalpointer.ml.pytorch import entity_pairs as entity_pairs_module
+from spacy_globalpointer.ml.pytorch.entity_pairs import DISTANCE_EDGES, EntityPairScorer, distance_bucket
+from spacy_globalpointer.ml.pytorch.heads import HEADS
+from spacy_globalpointer.ml.pytorch.loss import pair_loss
+from spacy_globalpointer.pipeline.relations import Relation, relations, set_relations
+
+TOK2VEC = {
+    "@architectures": "spacy.Tok2Vec.v2",
+    "embed": {
+        "@architectures": "spacy.MultiHashEmbed.v2",
+        "width": 32,
+        "attrs": ["NORM", "SHAPE"],
+        "rows": [500, 50],
+        "include_static_vectors": False,
+    },
+    "encode": {
+        "@architectures": "spacy.MaxoutWindowEncoder.v2",
+        "width": 32,
+        "depth": 2,
+        "window_size": 1,
+        "maxout_pieces": 2,
+    },
+}
+
+
+def v2_model(**settings) -> dict:
+    return {"@architectures": "spacy_globalpointer.RelationPointer.v2", "tok2vec": TOK2VEC, **settings}
+
+
+def test_distance_buckets_are_the_signed_magnitudes():
+    distances = torch.arange(-300, 301)
+    buckets = distance_bucket(distances)
+    for d, bucket in zip(distances.tolist(), buckets.tolist()):
+        size = sum(abs(d) >= edge for edge in DISTANCE_EDGES)
+        assert bucket == (size + len(DISTANCE_EDGES) if d < 0 else size)
+    assert buckets.max() == 2 * len(DISTANCE_EDGES) and buckets.min() == 0
+
+
+@pytest.mark.parametrize("head", HEADS)
+@pytest.mark.parametrize("context_depth", [0, 1])
+def test_pair_scores_equal_a_brute_force_over_each_term(head, context_depth):
+    torch.manual_seed(0)
+    module = EntityPairScorer(
+        head, 6, 3, 4, head_size=4, context_width=5, context_depth=context_depth
+    ).double()
+    with torch.no_grad():  # the extra terms start at zero: make every one count
+        for parameter in module.parameters():
+            parameter.copy_(torch.randn_like(parameter) * 0.5)
+    module.eval()
+    lengths = torch.tensor([9, 12])
+    X = torch.randn(2, 12, 6, dtype=torch.float64)
+    # doc, start, end, label: nested (0-3, 1-2), touching (3-5 after 0-3), far apart, an unknown label (0).
+    entities = torch.tensor(
+        [[0, 0, 3, 1], [0, 1, 2, 2], [0, 3, 5, 3], [0, 7, 9, 0], [1, 0, 1, 1], [1, 10, 12, 2]]
+    )
+    pairs = torch.tensor([[0, 1], [1, 0], [0, 2], [2, 0], [0, 3], [3, 1], [4, 5], [5, 4]])
+    got = module(X, lengths, entities, pairs)[:, :, 0]
+
+    def brute(a: int, b: int) -> torch.Tensor:
+        doc, sa, ea, la = entities[a].tolist()
+        _, sb, eb, lb = entities[b].tolist()
+        H = X[doc : doc + 1, : lengths[doc]]
+        if module.context is not None:
+            out, _ = module.context(H)
+            H = torch.cat([H, out], -1)
+        H = H[0]
+        total = torch.zeros(3, dtype=torch.float64)
+        for pointer, (i, j) in enumerate(((sa, sb), (ea - 1, eb - 1))):
+            rows = torch.stack([H[i] + module.types.weight[la], H[j] + module.types.weight[lb]])[None]
+            q, k, first, second = module.pointers[pointer].project(rows)
+            for c in range(3):
+                total[c] += (q[0, min(c, q.shape[1] - 1), 0] * k[0, min(c, k.shape[1] - 1), 1]).sum()
+                if first is not None:
+                    total[c] += first[0, c, 0] + second[0, c, 1]
+        lo, hi = min(ea, eb), max(sa, sb)
+        if hi > lo:
+            total += module.between(H[lo:hi].mean(0))
+        else:
+            total += module.touching
+        total += module.distance.weight[distance_bucket(torch.tensor(sb - sa))]
+        total += module.type_pairs[la, lb]
+        return total
+
+    for n, (a, b) in enumerate(pairs.tolist()):
+        assert torch.allclose(got[n], brute(a, b), atol=1e-9), (a, b)
+
+
+def test_pair_scores_in_steps_equal_the_whole(monkeypatch):
+    torch.manual_seed(1)
+    module = EntityPairScorer("GlobalPointer", 6, 2, 3, head_size=4, context_width=3).double().eval()
+    X = torch.randn(1, 40, 6, dtype=torch.float64)
+    starts = torch.arange(0, 38, 2)
+    entities = torch.stack([torch.zeros_like(starts), starts, starts + 2, starts % 3], 1)
+    pairs = torch.tensor([[a, b] for a in range(len(starts)) for b in range(len(starts)) if a != b])
+    whole = module(X, torch.tensor([40]), entities, pairs)
+    monkeypatch.setattr(entity_pairs_module, "ELEMENTS_PER_STEP", 7 * 2 * 4)  # 7 pairs a step
+    assert torch.allclose(module(X, torch.tensor([40]), entities, pairs), whole, rtol=0, atol=1e-12)
+
+
+def test_pair_dot_and_its_gradient_in_steps_equal_autograds(monkeypatch):
+    torch.manual_seed(3)
+    q = torch.randn(9, 3, 4, dtype=torch.float64, requires_grad=True)
+    k = torch.randn(9, 3, 4, dtype=torch.float64, requires_grad=True)
+    a, b = torch.randint(0, 9, (50,)), torch.randint(0, 9, (50,))
+    weight = torch.randn(50, 3, dtype=torch.float64)
+    monkeypatch.setattr(entity_pairs_module, "ELEMENTS_PER_STEP", 5 * 12)  # 5 pairs a step
+    (entity_pairs_module.pair_dot(q, k, a, b) * weight).sum().backward()
+    dq, dk = q.grad.clone(), k.grad.clone()
+    q.grad = k.grad = None
+    ((q[a] * k[b]).sum(-1) * weight).sum().backward()
+    assert torch.allclose(dq, q.grad, atol=1e-12) and torch.allclose(dk, k.grad, atol=1e-12)
+    assert torch.autograd.gradcheck(
+        entity_pairs_module.pair_dot, (q.detach().requires_grad_(), k.detach().requires_grad_(), a, b)
+    )
+
+
+def test_pair_loss_is_the_papers_per_doc_and_label_with_its_gradient():
+    torch.manual_seed(2)
+    doc = torch.tensor([0, 0, 0, 2, 2, 3])  # doc 1 has no pair
+    scores = torch.randn(6, 4, 1, dtype=torch.float64, requires_grad=True)
+    gold = torch.rand(6, 4) > 0.6
+    loss, grad = pair_loss(scores.detach(), doc, gold, 4)
+    rows = []
+    for b in range(4):
+        picked = doc == b
+        s, g = scores[picked][:, :, 0].T, gold[picked].T  # (labels, the doc's pairs)
+        rows.append(
+            multilabel_categorical_crossentropy(s, g, torch.ones_like(g)) if picked.any() else torch.zeros(4)
+        )
+    want = torch.cat(rows).mean()
+    want.backward()
+    assert loss == pytest.approx(float(want), rel=1e-12)
+    assert torch.allclose(grad, scores.grad, atol=1e-12)
+
+
+def trained_v2(steps: int = 200, **model):
+    fix_random_seed(0)
+    nlp = spacy.blank("zh")
+    nlp.add_pipe("globalpointer_ner")
+    nlp.add_pipe("globalpointer_rel", config={"model": v2_model(**model), "max_distance": 8})
+    examples = relation_examples(nlp)
+    optimizer = nlp.initialize(lambda: examples)
+    for step in range(1, steps + 1):
+        losses = nlp.update(examples, sgd=optimizer)
+        assert all(math.isfinite(v) for v in losses.values())
+        if step % 10 == 0 and nlp.evaluate(examples)["rel_micro_f"] == 1.0:
+            break
+    return nlp
+
+
+@pytest.fixture(scope="module")
+def trained():
+    return trained_v2()
+
+
+def test_nested_relations_are_learned_by_v2(trained):
+    assert trained.evaluate(relation_examples(trained))["rel_micro_f"] == 1.0
+    doc = trained("张三在北京大学读书")
+    assert [(r.head.text, r.label, r.tail.text) for r in relations(doc)] == [
+        ("张三", "works_at", "北京大学"),
+        ("北京大学", "located_in", "北京"),
+    ]
+    assert trained.get_pipe("globalpointer_rel").entity_labels == ("PER", "ORG", "LOC")
+
+
+def test_v2_saved_and_loaded_and_batched_gives_the_same_scores(trained, tmp_path):
+    texts = [text for text, _, _ in RELATION_DATA] + ["李四去了上海交通大学，王五是清华大学的老师"]
+    trained.to_disk(tmp_path)
+    loaded = spacy.load(tmp_path)
+    assert loaded.get_pipe("globalpointer_rel").entity_labels == ("PER", "ORG", "LOC")
+    batch = [relations(doc) for doc in loaded.pipe(texts, batch_size=16)]
+    alone = [relations(loaded(text)) for text in texts]
+    first = [relations(doc) for doc in trained.pipe(texts)]
+    for a, b, c in zip(batch, alone, first):
+        assert [(r.head.start, r.tail.start, r.label) for r in a] == [
+            (r.head.start, r.tail.start, r.label) for r in b
+        ]
+        assert [r.score for r in a] == pytest.approx([r.score for r in b], abs=1e-5)
+        assert [r.score for r in a] == pytest.approx([r.score for r in c], abs=1e-5)
+    assert any(batch)
+
+
+def test_v2_over_entities_another_component_made(trained):
+    nlp = spacy.blank("zh")
+    ruler = nlp.add_pipe("span_ruler", config={"spans_key": "sc"})
+    ruler.add_patterns([{"label": "PER", "pattern": "王五"}, {"label": "ORG", "pattern": "清华大学"}])
+    nlp.add_pipe("globalpointer_rel", source=trained)
+    doc = nlp("王五是清华大学的老师")
+    assert [(r.head.text, r.label, r.tail.text) for r in relations(doc)] == [("王五", "works_at", "清华大学")]
+
+
+def test_v2_skips_a_doc_without_relation_annotation_in_training():
+    fix_random_seed(0)
+    nlp = spacy.blank("zh")
+    rel = nlp.add_pipe("globalpointer_rel", config={"model": v2_model(), "max_distance": 8})
+    text, ents, rels = RELATION_DATA[0]
+    with_rels = Example(nlp.make_doc(text), gold_doc(nlp, text, ents, rels))
+    nlp.initialize(lambda: [with_rels])
+    plain = nlp.make_doc("南京大学在南京")
+    plain.spans["sc"] = [plain[0:4], plain[0:2], plain[5:7]]  # entities, but no relation annotation
+    unannotated = Example(nlp.make_doc(plain.text), plain)
+
+    def loss_of(examples):
+        X = rel._model_input(examples)
+        scores, _ = rel.model.begin_update(X)
+        return rel.get_loss(examples, scores), scores
+
+    (alone, _), _ = loss_of([with_rels])
+    (both, grad), scores = loss_of([with_rels, unannotated])
+    assert scores.entities.counts.tolist() == [3, 0] and set(scores.pairs.doc.tolist()) == {0}
+    assert both == pytest.approx(alone, rel=1e-6) and alone > 0
+
+
+def test_a_long_doc_with_many_entities_trains_in_bounded_memory():
+    """A 20,000-token doc with 4,000 entities and 45 relation labels at max_distance 150: v1's band
+    would be 20,000 x 301 x 45 x 2 scores (2 GB in float32); v2 scores the entities' candidate pairs."""
+    import resource
+
+    fix_random_seed(0)
+    nlp = spacy.blank("en")
+    rel = nlp.add_pipe("globalpointer_rel", config={"model": v2_model(), "max_distance": 150})
+    words = [f"w{i % 97}" for i in range(20_000)]
+    gold = nlp.make_doc(" ".join(words))
+    gold.spans["sc"] = [gold[i : i + 2] for i in range(0, 20_000, 5)]
+    for span in gold.spans["sc"]:
+        span.label_ = f"E{span.start % 3}"
+    spans = list(gold.spans["sc"])
+    set_relations(gold, [Relation(spans[k], spans[k + 1], f"R{(k // 3) % 45}") for k in range(0, 3000, 3)])
+    example = Example(nlp.make_doc(gold.text), gold)
+    optimizer = nlp.initialize(lambda: [example])
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    losses = nlp.update([example], sgd=optimizer)
+    grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before
+    assert math.isfinite(losses["globalpointer_rel"]) and len(rel.labels) == 45
+    X = rel._model_input([example])
+    scores, _ = rel.model.begin_update(X)
+    n_pairs = len(scores.pairs.doc)
+    starts = numpy.asarray([s.start for s in spans])
+    assert n_pairs == sum(int(((abs(starts - s) <= 150) & (starts != s)).sum()) for s in starts)
+    assert grew < 1000, f"training grew the peak RSS by {grew:.0f} MB for {n_pairs} pairs"
