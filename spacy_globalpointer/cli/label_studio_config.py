@@ -14,7 +14,9 @@ from spacy_globalpointer.corpus.annotation_output import LS_DATA_KEY, LS_FROM_NA
 @app.command("label-studio-config")
 def label_studio_config_cli(
     model: str = Arg(..., help="Pipeline name or path", metavar="MODEL"),
-    output: Optional[Path] = Arg(None, help="Write the config here (default: standard output)"),
+    output: Optional[Path] = Arg(
+        None, help="Write the config here (default: standard output)", metavar="OUTPUT"
+    ),
     ls_from_name: str = Opt(LS_FROM_NAME, "--ls-from-name", help="The Labels tag's name"),
     ls_to_name: str = Opt(LS_TO_NAME, "--ls-to-name", help="The Text tag's name"),
     ls_data_key: str = Opt(LS_DATA_KEY, "--ls-data-key", help="The task's data field holding the text"),
