@@ -67,7 +67,8 @@ class PredictOptions:
 
     def span_source(self) -> str:
         """The spans written: the source given, else the format's default (cluener: CLUENER's gold is
-        flat; the tools' formats: every predicted span, nested ones too)."""
+        flat; the tools' formats: every predicted span, nested ones too). jsonl writes both: "ents",
+        the value its runs were resumed by before --source applied to the tools' formats."""
         if self.source is not None:
             return self.source
         return "ents" if self.output_format in ("cluener", "jsonl") else "spans"
@@ -77,7 +78,8 @@ class PredictOptions:
 
     def output_key(self) -> List[Optional[object]]:
         """The options that change what is written for a record: a rerun with other ones is another run
-        (its output is not resumed). In this order: reports written before this class keep resuming."""
+        (its output is not resumed). In this order: reports written before this class keep resuming
+        (label-studio's tag names come last, and only for that format, whose output changed with them)."""
         key: List[Optional[object]] = [
             self.input_format,
             self.text_field,
