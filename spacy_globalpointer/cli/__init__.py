@@ -1,5 +1,5 @@
 """Commands: ``spacy globalpointer convert|init-config|predict|score|calibrate|interactive|
-fill-curated-config``,
+fill-curated-config|label-studio-config``,
 one module each.
 
 Registered under spaCy's own command line through the ``spacy_cli`` entry
@@ -14,6 +14,7 @@ from spacy_globalpointer.cli import (  # noqa: F401
     fill_curated_config,
     init_config,
     interactive,
+    label_studio_config,
     predict,
     score,
 )

@@ -62,19 +62,33 @@ def convert_cli(
     scheme: Optional[Scheme] = Opt(None, "--scheme", help="conll: the tag scheme (default: detected)"),
     token_col: int = Opt(0, "--token-col", help="conll: the token's column"),
     tag_col: int = Opt(-1, "--tag-col", help="conll: the tag's column (-1: the last)"),
-    text_field: str = Opt("text", "--text-field", help="label-studio: the data field holding the text"),
+    text_field: str = Opt(
+        "text", "--text-field", "--ls-data-key", help="label-studio: the data field holding the text"
+    ),
     ls_predictions: bool = Opt(
         False,
         "--label-studio-predictions",
         help="label-studio: read a task without annotations from its last prediction (taken as it is)",
+    ),
+    ls_from_name: Optional[str] = Opt(
+        None, "--ls-from-name", help="label-studio: read only the regions of this Labels tag (default: any)"
+    ),
+    ls_to_name: Optional[str] = Opt(
+        None, "--ls-to-name", help="label-studio: read only the regions on this Text tag (default: any)"
+    ),
+    doccano_annotators: List[str] = Opt(
+        [],
+        "--doccano-annotator",
+        help="doccano export: convert only this annotator's file (repeat for several; default: all)",
     ),
     no_progress: bool = Opt(False, "--no-progress", help="No progress bar"),
 ):
     """Convert annotated files to a DocBin: every entity in
     doc.spans[SPANS_KEY] (nested and overlapping kept), a non-overlapping
     subset in doc.ents. Formats: cluener, spans (spaCy/Prodigy JSON lines),
-    doccano, label-studio (JSON export), brat (folder of .txt + .ann), conll
-    (IOB1/IOB2/BIOES/BMES). A bad record is an error naming file, line and
+    doccano (JSON lines, or its export's zip or folder, one file per
+    annotator), label-studio (JSON export, or JSON lines), brat (folder of
+    .txt + .ann), conll (IOB1/IOB2/BIOES/BMES). A bad record is an error naming file, line and
     field; every span moved to token boundaries or left out is counted per
     label and listed in OUTPUT.report.json. Relations (spans, doccano,
     label-studio, brat) go on the Docs beside the entities; a relation whose
@@ -87,6 +101,9 @@ def convert_cli(
           --dev-fraction 0.1 --dev-output corpus/dev.spacy
       spacy globalpointer convert ann/ corpus/train.spacy --format brat --model en_core_web_sm
       spacy globalpointer convert train.conll corpus/train.spacy --scheme iob2
+      spacy globalpointer convert project-1-at-2025.json corpus/train.spacy --model MODEL
+      spacy globalpointer convert snapshot.json corpus/train.spacy --model MODEL --label-studio-predictions
+      spacy globalpointer convert doccano.zip corpus/train.spacy --model MODEL --doccano-annotator admin
     """
     from spacy_globalpointer.training.convert import convert, make_tokenizer, report_path
 
@@ -98,7 +115,13 @@ def convert_cli(
     options = {
         "conll": {"scheme": scheme.value if scheme else None, "token_col": token_col, "tag_col": tag_col}
     }
-    options["label-studio"] = {"text_field": text_field, "predictions": ls_predictions}
+    options["label-studio"] = {
+        "text_field": text_field,
+        "predictions": ls_predictions,
+        "from_name": ls_from_name,
+        "to_name": ls_to_name,
+    }
+    options["doccano"] = {"annotators": doccano_annotators or None}
     hint = "Fix it, or pass --skip-invalid to leave bad records out (they are listed)."
     with failing_on(ValueError, hint=hint):  # InputError is one
         report = convert(
@@ -123,7 +146,27 @@ def convert_cli(
 def print_report(report, output: Path, dev_output: Optional[Path], spans_key: str, path: Path) -> None:
     written = sum(report.written.values())
     dev = f", {report.dev_docs} to {dev_output}" if dev_output is not None else ""
+    for warning in report.warnings:
+        msg.warn(warning)
     msg.good(f"Wrote {report.docs} docs to {output}{dev} ({written} spans in doc.spans['{spans_key}'])")
+    skipped = report.skipped()
+    why = "".join(f"; {n} {reason}" for reason, n in sorted(skipped.items()))
+    msg.text(
+        f"Records read: {report.records}, written: {report.docs + report.dev_docs}, left out: "
+        f"{sum(skipped.values())}{why}"
+    )
+    if report.empty_docs:
+        msg.info(f"{report.empty_docs} doc(s) written with no entity: their record holds none")
+    if report.annotators:
+        msg.info(
+            "Docs per annotator: " + ", ".join(f"{a}: {n}" for a, n in sorted(report.annotators.items()))
+        )
+    duplicates = report.duplicates()
+    if duplicates:
+        msg.warn(
+            f"{len(duplicates)} text(s) annotated by several annotators, each written once per annotator "
+            "(listed in the report): choose one with --doccano-annotator NAME"
+        )
     rows = [
         (label, report.read[label], report.written[label], report.changed[label], report.reported[label])
         for label in sorted(set(report.read) | set(report.written))
@@ -141,7 +184,7 @@ def print_report(report, output: Path, dev_output: Optional[Path], spans_key: st
             print(f"  ... and {len(report.relation_changes) - SHOWN} more, all listed in the report")
     if report.not_in_ents:
         msg.info(f"{report.not_in_ents} span(s) overlap a longer one: in doc.spans, not in doc.ents")
-    for reason, n in sorted({**report.ignored, **report.left_out}.items()):
+    for reason, n in sorted(report.left_out.items()):
         if n:
             msg.info(f"Not converted: {n} x {reason}")
     if report.invalid:

@@ -10,10 +10,10 @@ from spacy.cli._util import Arg, Opt, setup_gpu
 from wasabi import Printer
 
 from spacy_globalpointer.cli.app import app, choices, fail
+from spacy_globalpointer.corpus.annotation_output import LS_DATA_KEY, LS_FROM_NAME, LS_TO_NAME, SOURCES
 from spacy_globalpointer.corpus.displacy_page import write_displacy
 from spacy_globalpointer.corpus.input_records import INPUT_FORMATS
 from spacy_globalpointer.corpus.output import OUTPUT_FORMATS
-from spacy_globalpointer.training.converters import cluener
 
 if TYPE_CHECKING:
     # typer reads the options' Enums, made at run time by choices(), from the annotations below; a type
@@ -26,7 +26,7 @@ else:
     Engine = choices("Engine", ("local", "ray"))
     InputFormat = choices("InputFormat", INPUT_FORMATS)
     OutputFormat = choices("OutputFormat", OUTPUT_FORMATS)
-    Source = choices("Source", cluener.SOURCES)
+    Source = choices("Source", SOURCES)
 
 
 @app.command("predict")
@@ -55,13 +55,19 @@ def predict_cli(
         OutputFormat("jsonl"),
         "--format",
         help="jsonl: spans, ents and relations with character offsets; cluener: CLUENER's submission "
-        "lines; spans (Prodigy) or doccano: pre-annotations to correct in the tool (convert reads them back)",
+        "lines; spans (Prodigy), doccano (JSON lines) or label-studio (tasks with predictions, a JSON "
+        "array unless OUTPUT ends in .jsonl, and the labelling config beside it): pre-annotations to "
+        "correct in the tool (convert reads them back)",
     ),
-    source: Source = Opt(
-        Source("ents"),
+    source: Optional[Source] = Opt(
+        None,
         "--source",
-        help="--format cluener: ents (flat, what CLUENER's gold is) or spans (nested)",
+        help="Which spans cluener, spans, doccano and label-studio write: ents (flat) or spans (nested "
+        "too; relations only between the spans written); default: ents for cluener, spans for the tools",
     ),
+    ls_from_name: str = Opt(LS_FROM_NAME, "--ls-from-name", help="label-studio: the Labels tag's name"),
+    ls_to_name: str = Opt(LS_TO_NAME, "--ls-to-name", help="label-studio: the Text tag's name"),
+    ls_data_key: str = Opt(LS_DATA_KEY, "--ls-data-key", help="label-studio: the task's data field"),
     with_text: bool = Opt(
         False, "--with-text", help="Also write each text (records are then displaCy's manual format)"
     ),
@@ -107,6 +113,8 @@ def predict_cli(
       spacy globalpointer predict model-best 'corpus/*.jsonl' out/ --id-field doc_id
       cat texts.txt | spacy globalpointer predict model-best - - --input-format text
       spacy globalpointer predict model-best new.jsonl to_review.jsonl --format spans
+      spacy globalpointer predict model-best new.jsonl tasks.json --format label-studio
+      spacy globalpointer predict model-best new.jsonl flat.jsonl --format doccano --source ents
       spacy globalpointer predict model-best corpus/ out/ --engine ray --workers 8 \\
           --gpus-per-worker 1 --ray-address auto
     """
@@ -136,18 +144,24 @@ def predict_cli(
         print(text, file=sys.stderr if to_stderr else sys.stdout)
 
     nlp = None
-    options = PredictOptions(
-        input_format=input_format.value if input_format else None,
-        text_field=text_field,
-        id_field=id_field,
-        output_format=output_format.value,
-        source=source.value,
-        with_text=with_text,
-        skip_invalid=skip_invalid,
-        batch_size=batch_size,
-        overwrite=overwrite,
-        progress=not no_progress,
-    )
+    try:
+        options = PredictOptions(
+            input_format=input_format.value if input_format else None,
+            text_field=text_field,
+            id_field=id_field,
+            output_format=output_format.value,
+            source=source.value if source else None,
+            with_text=with_text,
+            skip_invalid=skip_invalid,
+            batch_size=batch_size,
+            overwrite=overwrite,
+            progress=not no_progress,
+            ls_from_name=ls_from_name,
+            ls_to_name=ls_to_name,
+            ls_data_key=ls_data_key,
+        )
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from None
     try:
         if engine == Engine("ray"):
             from spacy_globalpointer.corpus.ray_engine import predict_with_ray
@@ -175,6 +189,23 @@ def predict_cli(
     where = "standard output" if output == STDOUT else output
     invalid = f" ({report.invalid} invalid" + (")" if output == STDOUT else ", see the report)")
     tell(say.good(f"Wrote {report.records} record(s) to {where}" + (invalid if report.invalid else "")))
+    if report.left_out:
+        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(report.left_out.items()))
+        tell(
+            say.info(f"Not written (--source {options.span_source()}): {kinds} (each record's meta.left_out)")
+        )
+    if options.output_format == "label-studio":
+        from spacy_globalpointer.corpus.label_studio_config import config_path, write_label_config
+
+        if output == STDOUT:
+            tell(say.info(f"The labelling config: spacy globalpointer label-studio-config {model}"))
+        else:
+            if nlp is None:
+                import spacy
+
+                nlp = spacy.load(model)
+            path = write_label_config(nlp, config_path(output), options.ls_names())
+            tell(say.good(f"Wrote the Label Studio labelling config to {path}"))
     if displacy_path is not None:
         from itertools import islice
 

@@ -6,7 +6,7 @@ Light on purpose (no spaCy, no torch at import): Ray's read and write tasks
 import the engine that imports it.
 """
 
-from typing import TYPE_CHECKING, Any, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
 
 from spacy_globalpointer.corpus.annotation_output import TOOL_FORMATS, tool_record
 from spacy_globalpointer.corpus.input_records import InputRecord
@@ -15,9 +15,17 @@ from spacy_globalpointer.files.json_lines import InputError
 if TYPE_CHECKING:
     from spacy.tokens import Doc
 
+    from spacy_globalpointer.corpus.predict_options import PredictOptions
+
 from spacy_globalpointer.corpus.report import PredictReport
 
 OUTPUT_FORMATS = ("jsonl", "cluener", "spans", "doccano", "label-studio")
+
+
+def json_array_output(output_format: str, name: str) -> bool:
+    """Whether an output is one JSON array: label-studio's (what Label Studio's import takes, where
+    it refuses JSON lines), unless its name ends in .jsonl (for Label Studio's storage imports)."""
+    return output_format == "label-studio" and not name.endswith(".jsonl")
 
 
 def doc_predictions(
@@ -60,18 +68,18 @@ def doc_predictions(
 def output_line(
     record: InputRecord,
     doc: Optional["Doc"],
-    spans_key: str,
-    output_format: str,
-    with_text: bool = False,
-    source: str = "ents",
-    relations_key: Optional[str] = None,
+    keys: Tuple[str, Optional[str]],
+    options: "PredictOptions",
 ) -> Dict[str, Any]:
     """What is written for one record: its id (or source and line), then the
     predictions (or the error, for an invalid record), relations included
-    where the pipeline predicts them (``relations_key``). The spans and
-    doccano formats are what those tools import (annotation_output.py). The cluener format is
+    where the pipeline predicts them (``keys``: the spans key, and the
+    relations key or None). The spans, doccano and label-studio formats are
+    what those tools import (annotation_output.py). The cluener format is
     CLUENER's submission line, from doc.ents or (``source="spans"``) every
     predicted span, with inclusive ends."""
+    spans_key, relations_key = keys
+    output_format = options.output_format
     if output_format == "cluener":
         key = {"id": record.id if record.id is not None else record.line - 1}
         if doc is None:
@@ -79,17 +87,29 @@ def output_line(
         # Imported here: cluener imports spaCy, and this module stays light.
         from spacy_globalpointer.training.converters.cluener import cluener_labels
 
-        return {**key, "label": cluener_labels(doc, source=source, spans_key=spans_key)}
+        return {**key, "label": cluener_labels(doc, source=options.span_source(), spans_key=spans_key)}
     key = {"id": record.id} if record.id is not None else {"source": record.source, "line": record.line}
     if output_format in TOOL_FORMATS:
         # The tools keep "meta" (Prodigy and Label Studio show it) and an "id"; the record's place goes there.
-        key = {"id": record.id} if record.id is not None else {"meta": key}
+        # Label Studio drops a task's "id" at import (it numbers tasks itself): the id goes to meta too.
+        in_meta = record.id is None or output_format == "label-studio"
+        place = ({"id": record.id} if record.id is not None else key) if in_meta else {}
+        key = {"id": record.id} if not in_meta else {"meta": place}
         if doc is None:
             return {**key, "error": record.error}
-        return {**key, **tool_record(doc, spans_key, relations_key, output_format)}
+        out = tool_record(
+            doc, spans_key, relations_key, output_format, options.span_source(), options.ls_names()
+        )
+        # The record's place and what was left out of it (annotation_output.py) share "meta".
+        meta = {**place, **out.pop("meta", {})}
+        ident = {"id": record.id} if not in_meta else {}
+        return {**ident, **out, **({"meta": meta} if meta else {})}
     if doc is None:
         return {**key, "error": record.error}
-    return {**key, **doc_predictions(doc, spans_key, with_text=with_text, relations_key=relations_key)}
+    return {
+        **key,
+        **doc_predictions(doc, spans_key, with_text=options.with_text, relations_key=relations_key),
+    }
 
 
 def check_record(record: InputRecord, skip_invalid: bool, report: Optional[PredictReport] = None) -> None:

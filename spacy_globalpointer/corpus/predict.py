@@ -28,10 +28,16 @@ from spacy_globalpointer.corpus.input_records import (
     is_stdin,
     read_records,
 )
-from spacy_globalpointer.corpus.output import check_record, output_line
+from spacy_globalpointer.corpus.output import check_record, json_array_output, output_line
 from spacy_globalpointer.corpus.predict_options import PredictOptions
 from spacy_globalpointer.corpus.report import REPORT_NAME, PredictReport, write_report
-from spacy_globalpointer.files.json_lines import InputError, count_lines, json_line, write_json
+from spacy_globalpointer.files.json_lines import (
+    InputError,
+    JsonArrayLines,
+    count_lines,
+    json_line,
+    write_json,
+)
 from spacy_globalpointer.pipeline.keys import DEFAULT_SPANS_KEY
 
 # An output of "-" is standard output, as for cat and jq.
@@ -67,7 +73,7 @@ def output_layout(
     at the shard's relative path, and predict_report.json in it."""
     if len(shards) == 1 and output.suffix in (".json", ".jsonl") and not output.is_dir():
         return [output], output.with_name(output.stem + ".report.json")
-    suffix = ".json" if output_format == "cluener" else ".jsonl"
+    suffix = ".json" if output_format == "cluener" or json_array_output(output_format, "") else ".jsonl"
     targets = [output / rel.with_suffix(suffix) for _, rel in shards]
     seen: Dict[Path, Path] = {}
     for (shard, _), target in zip(shards, targets):
@@ -124,11 +130,12 @@ def predict_corpus(
     bar = tqdm(total=total, unit=" lines", disable=not options.progress, smoothing=0.1)
     report = PredictReport(engine="local")
     if str(output) == STDOUT:
+        out = _Sink(sys.stdout.buffer, json_array_output(options.output_format, STDOUT), flush=True)
         for shard, _ in shards:
             bar.set_description(f"predict {shard.name}")
-            # Flushed line by line: a reader at the other end of a pipe gets each line as it is predicted.
-            _write_shard(nlp, shard, sys.stdout.buffer, keys, options, report, bar, flush=True)
+            _write_shard(nlp, shard, out, keys, options, report, bar)
             report.shards_done.append(str(shard))
+        out.close()
         bar.close()
         return report
     output = Path(output)
@@ -150,7 +157,9 @@ def predict_corpus(
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(target.name + ".part")
         with open(partial, "wb") as f:
-            _write_shard(nlp, shard, f, keys, options, report, bar)
+            sink = _Sink(f, json_array_output(options.output_format, target.name))
+            _write_shard(nlp, shard, sink, keys, options, report, bar)
+            sink.close()
             f.flush()
             os.fsync(f.fileno())
         os.replace(partial, target)
@@ -160,35 +169,46 @@ def predict_corpus(
     return report
 
 
+class _Sink:
+    """Where output records go, as UTF-8 (a file's and standard output's bytes are the same): JSON
+    lines, or one JSON array (JsonArrayLines). ``flush``: each record is flushed as it is written, so
+    that a reader at the other end of a pipe gets it as it is predicted."""
+
+    def __init__(self, out: BinaryIO, array: bool, flush: bool = False):
+        self.out, self.flush = out, flush
+        self.array = JsonArrayLines(out) if array else None
+
+    def write(self, line: Dict[str, Any]) -> None:
+        if self.array is not None:
+            self.array.write(line)
+        else:
+            self.out.write(json_line(line).encode("utf8"))
+        if self.flush:
+            self.out.flush()
+
+    def close(self) -> None:
+        if self.array is not None:
+            self.array.close()
+
+
 def _write_shard(
     nlp: Language,
     shard: Path,
-    out: BinaryIO,
+    out: _Sink,
     keys: Tuple[str, Optional[str]],
     options: PredictOptions,
     report: PredictReport,
     bar: Any,
-    flush: bool = False,
 ) -> None:
-    """One shard's output lines, as UTF-8 (a file's and standard output's bytes are the same).
-    ``keys``: the pipeline's spans key and relations key (None without a relation component)."""
-    spans_key, relations_key = keys
+    """One shard's output records. ``keys``: the pipeline's spans key and relations key (None
+    without a relation component)."""
     fmt = options.input_format or guess_input_format(shard)
     records = read_records(shard, fmt, options.text_field, options.id_field)
     written = 0
     for record, doc in _predict_records(nlp, records, options.skip_invalid, options.batch_size, report):
-        line = output_line(
-            record,
-            doc,
-            spans_key,
-            options.output_format,
-            options.with_text,
-            options.source,
-            relations_key,
-        )
-        out.write(json_line(line).encode("utf8"))
-        if flush:
-            out.flush()
+        line = output_line(record, doc, keys, options)
+        report.count_left_out(line)
+        out.write(line)
         written += 1
         bar.update(1)
     if not is_stdin(shard):

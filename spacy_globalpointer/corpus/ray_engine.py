@@ -37,6 +37,7 @@ from spacy_globalpointer.corpus.input_records import (
     guess_input_format,
     records_from_lines,
 )
+from spacy_globalpointer.corpus.label_studio_config import CONFIG_NAME
 from spacy_globalpointer.corpus.output import check_record, output_line
 from spacy_globalpointer.corpus.predict_options import PredictOptions
 from spacy_globalpointer.corpus.report import REPORT_NAME, PredictReport, write_report
@@ -150,13 +151,7 @@ class Predictor:
         lines = [
             json_line(
                 output_line(
-                    r,
-                    next(docs) if r.error is None else None,
-                    self.spans_key,
-                    opts.output_format,
-                    opts.with_text,
-                    opts.source,
-                    self.relations_key,
+                    r, next(docs) if r.error is None else None, (self.spans_key, self.relations_key), opts
                 )
             )
             for r in records
@@ -201,7 +196,10 @@ def predict_with_ray(
     shards = [str(p.resolve()) for p, _ in expand_inputs(inputs)]
     if any(Path(shard).is_relative_to(output.resolve()) for shard in shards):
         raise InputError(f"{output}: the output folder holds input files; write to another folder")
-    ours = [*output.glob("part-*.jsonl"), output / REPORT_NAME] if output.is_dir() else []
+    # The labelling config the command writes beside a label-studio run's parts is the run's too.
+    ours = (
+        [*output.glob("part-*.jsonl"), output / REPORT_NAME, output / CONFIG_NAME] if output.is_dir() else []
+    )
     others = [p for p in output.iterdir() if p not in ours] if output.is_dir() else []
     if others or (any(p.exists() for p in ours) and not options.overwrite):
         what = "files this command did not write" if others else "the output of an earlier run"

@@ -71,9 +71,62 @@ def lone_surrogate(obj: Any, where: str = "") -> Optional[Tuple[str, int]]:
 def iter_json_lines(path: Union[str, Path]) -> Iterator[Tuple[int, Union[Dict[str, Any], InputError]]]:
     """(line number, parse_json_line) for every non-blank line of a file, as a stream."""
     with open(path, "rb") as f:
-        for line_no, line in numbered_lines(f, str(path)):
-            if isinstance(line, InputError) or line.strip():
-                yield line_no, parse_json_line(line, path, line_no)
+        yield from json_lines_of(f, str(path))
+
+
+def json_lines_of(f: IO[bytes], source: str) -> Iterator[Tuple[int, Union[Dict[str, Any], InputError]]]:
+    """(line number, parse_json_line) for every non-blank line of a binary
+    stream (a file, or a member of a zip archive) named ``source`` in errors."""
+    for line_no, line in numbered_lines(f, source):
+        if isinstance(line, InputError) or line.strip():
+            yield line_no, parse_json_line(line, source, line_no)
+
+
+def starts_json_array(path: Union[str, Path]) -> bool:
+    """Whether a file's first character (after a byte-order mark and
+    whitespace) opens a JSON array; peeked at, so that the file is read once,
+    by its reader."""
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    return head.removeprefix(codecs.BOM_UTF8).lstrip().startswith(b"[")
+
+
+def iter_json_array(path: Union[str, Path]) -> Iterator[Tuple[int, Any]]:
+    """(line, item) of each item of a file holding one JSON array, each item
+    decoded on its own so that its line is known; an InputError naming the
+    line for anything else."""
+    text = read_text_file(path)
+    decoder = json.JSONDecoder()
+    pos = _skip(text, 0)
+    if text[pos : pos + 1] != "[":
+        raise InputError(f"{path}:1: expected a JSON list")
+    pos, k = _skip(text, pos + 1), 0
+    while text[pos : pos + 1] != "]":
+        line = text.count("\n", 0, pos) + 1
+        try:
+            item, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as err:
+            raise InputError(f"{path}:{err.lineno}: not valid JSON: {err.msg} (column {err.colno})") from None
+        yield line, item
+        k += 1
+        pos = _skip(text, pos)
+        if text[pos : pos + 1] == ",":
+            pos = _skip(text, pos + 1)
+        elif text[pos : pos + 1] != "]":
+            line = text.count("\n", 0, pos) + 1
+            raise InputError(f"{path}:{line}: not valid JSON: expected ',' or ']' after item {k - 1}")
+
+
+def iter_json_items(path: Union[str, Path]) -> Iterator[Tuple[int, Any]]:
+    """(line, item) of each item of a JSON-array file, or (line, parse_json_line) of each line of a
+    JSON-lines file: which, its first character says."""
+    yield from iter_json_array(path) if starts_json_array(path) else iter_json_lines(path)
+
+
+def _skip(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in " \t\r\n":
+        pos += 1
+    return pos
 
 
 def count_lines(path: Union[str, Path]) -> int:
@@ -131,6 +184,28 @@ def read_text_file(path: Union[str, Path], keep_bom: bool = False) -> str:
 def json_line(line: Dict[str, Any]) -> str:
     """An output line as both engines write it: one line of JSON."""
     return json.dumps(line, ensure_ascii=False) + "\n"
+
+
+class JsonArrayLines:
+    """Writes items as one JSON array, one item a line (``[``, the items
+    joined by ``,``, ``]``), as a stream: each item is written when the next
+    one comes (only then is it known not to be the last), the last one by
+    :meth:`close`. iter_json_array reads it back, item by item with its line."""
+
+    def __init__(self, out: IO[bytes]):
+        self.out = out
+        self.pending: Optional[str] = None
+        out.write(b"[\n")
+
+    def write(self, item: Dict[str, Any]) -> None:
+        if self.pending is not None:
+            self.out.write((self.pending + ",\n").encode("utf8"))
+        self.pending = json.dumps(item, ensure_ascii=False)
+
+    def close(self) -> None:
+        tail = "" if self.pending is None else self.pending + "\n"
+        self.out.write((tail + "]\n").encode("utf8"))
+        self.pending = None
 
 
 def json_text(data: Any) -> str:

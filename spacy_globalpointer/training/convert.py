@@ -16,14 +16,16 @@ from spacy_globalpointer.files.json_lines import InputError, decode_line
 from spacy_globalpointer.pipeline.keys import DEFAULT_RELATIONS_KEY, DEFAULT_SPANS_KEY
 from spacy_globalpointer.training.alignment import record_to_doc
 from spacy_globalpointer.training.convert_report import ConvertReport
-from spacy_globalpointer.training.converters.gold_records import FormatError, GoldRecord, Ignored
+from spacy_globalpointer.training.converters.gold_records import FormatError, GoldRecord, Ignored, Notice
 
 FORMATS = ("auto", "cluener", "spans", "doccano", "label-studio", "brat", "conll")
+# The formats whose reader takes a folder (the others read files).
+FOLDER_FORMATS = ("brat", "doccano")
 # Suffixes that say the format by themselves.
 CONLL_SUFFIXES = (".conll", ".conllx", ".iob", ".iob1", ".iob2", ".bio", ".bioes", ".bmes", ".tsv")
 
 
-def format_readers() -> Dict[str, Callable[..., Iterable[Union[GoldRecord, Ignored, FormatError]]]]:
+def format_readers() -> Dict[str, Callable[..., Iterable[Union[GoldRecord, Ignored, FormatError, Notice]]]]:
     """Each format's reader (training/converters/), by the name --format takes."""
     from spacy_globalpointer.training.converters.brat import read_brat
     from spacy_globalpointer.training.converters.cluener import read_cluener
@@ -44,9 +46,14 @@ def format_readers() -> Dict[str, Callable[..., Iterable[Union[GoldRecord, Ignor
 
 def detect_format(path: Union[str, Path]) -> Tuple[str, str]:
     """The format of a file or folder, and why: brat for a folder or .ann
-    file, conll by suffix, else from the first JSON value (a list: Label
-    Studio; an object: its fields)."""
+    file, doccano for a .zip or a folder of .jsonl files without .ann files
+    (doccano's export), conll by suffix, else from the first JSON value (a
+    list: Label Studio; an object: its fields)."""
     path = Path(path)
+    if path.is_dir() and not any(path.rglob("*.ann")) and any(path.glob("*.jsonl")):
+        return "doccano", "a folder of .jsonl files (doccano's export, one per annotator)"
+    if path.suffix == ".zip":
+        return "doccano", "the suffix .zip (doccano's export)"
     if path.is_dir() or path.suffix == ".ann":
         return "brat", "a folder of .ann files" if path.is_dir() else "the suffix .ann"
     if path.suffix in CONLL_SUFFIXES:
@@ -139,7 +146,10 @@ def convert(
     options = dict((reader_options or {}).get(format, {}))
     if format == "conll" and "separator" not in options:
         options["separator"] = separator_for(nlp.lang if nlp is not None else None)
-    for item in _progress(_read_all(read, inputs, options), progress):
+    for item in _progress(_read_all(read, inputs, options, format), progress):
+        if isinstance(item, Notice):
+            report.warnings.append(f"{item.source}: {item.message}")
+            continue
         report.records += 1
         if isinstance(item, Ignored):
             report.ignored[item.reason] += 1
@@ -206,10 +216,16 @@ def dev_groups(groups: List[str], fraction: float, seed: int) -> set:
     return set(unique[: math.ceil(fraction * len(unique))])
 
 
-def _read_all(read, inputs, options) -> Iterator[Union[GoldRecord, Ignored, FormatError]]:
+def _read_all(
+    read, inputs, options, format: str
+) -> Iterator[Union[GoldRecord, Ignored, FormatError, Notice]]:
     for path in inputs:
         if not Path(path).exists():
             raise InputError(f"{path}: no such file or folder")
+        if Path(path).is_dir() and format not in FOLDER_FORMATS:
+            raise InputError(
+                f"{path}: a folder; --format {format} reads files: give them ({Path(path) / '*.jsonl'}, say)"
+            )
         yield from read(path, **options)
 
 

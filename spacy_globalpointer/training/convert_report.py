@@ -3,7 +3,7 @@ prints and writes beside its output."""
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 from spacy.tokens import Doc
 
@@ -37,6 +37,13 @@ class ConvertReport:
     relations_written: Counter = field(default_factory=Counter)
     relations_reported: Counter = field(default_factory=Counter)
     relation_changes: List[RelationChange] = field(default_factory=list)
+    # What readers say of whole files (doccano: an annotator's file without any annotation).
+    warnings: List[str] = field(default_factory=list)
+    # Docs written with no span: their record holds none (an annotation with an empty result, say).
+    empty_docs: int = 0
+    # Docs written per annotator (doccano's export), and where each text was read, per annotator.
+    annotators: Counter = field(default_factory=Counter)
+    texts: Dict[str, List[Tuple[str, str]]] = field(default_factory=dict)
 
     def add_relations(self, record: GoldRecord, doc: Doc, changes: List[RelationChange], key: str) -> None:
         self.relations_read.update(r.label for r in record.relations or [])
@@ -53,6 +60,26 @@ class ConvertReport:
         self.changes.extend(changes)
         self.left_out.update({reason: n for reason, n in record.left_out.items() if n})
         self.not_in_ents += len(doc.spans[spans_key]) - len(doc.ents)
+        self.empty_docs += not len(doc.spans[spans_key])
+        annotator = record.user_data.get("annotator")
+        if annotator is not None:
+            self.annotators[annotator] += 1
+            self.texts.setdefault(record.text, []).append((annotator, f"{record.source}:{record.line}"))
+
+    def skipped(self) -> Dict[str, int]:
+        """The records read and not written, by why: the format's own rule, or invalid (listed)."""
+        out = {reason: n for reason, n in self.ignored.items() if n}
+        if self.invalid:
+            out["invalid (listed under invalid)"] = len(self.invalid)
+        return out
+
+    def duplicates(self) -> List[Dict[str, Any]]:
+        """The texts that several annotators' files hold, with where."""
+        return [
+            {"text": text, "annotators": [a for a, _ in seen], "records": [w for _, w in seen]}
+            for text, seen in self.texts.items()
+            if len({a for a, _ in seen}) > 1
+        ]
 
     def to_dict(self) -> Dict[str, Any]:
         labels = sorted(set(self.read) | set(self.written))
@@ -61,6 +88,11 @@ class ConvertReport:
             "records": self.records,
             "docs": self.docs,
             "dev_docs": self.dev_docs,
+            "records_skipped": self.skipped(),
+            "empty_docs": self.empty_docs,
+            "warnings": self.warnings,
+            "annotators": dict(self.annotators),
+            "duplicates": self.duplicates(),
             "invalid": self.invalid,
             "ignored": dict(self.ignored),
             "left_out": {k: v for k, v in self.left_out.items() if v},

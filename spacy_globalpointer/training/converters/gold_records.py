@@ -114,6 +114,16 @@ class Ignored:
     reason: str
 
 
+@dataclass
+class Notice:
+    """What a reader says about a whole file (it holds no annotation at all,
+    say): a warning in the report, naming the file; the records it concerns
+    come as usual, each counted."""
+
+    source: str
+    message: str
+
+
 def check_offsets(record: GoldRecord, start: Any, end: Any, where: str, line: Optional[int] = None) -> None:
     """Raise a FormatError unless start and end are integer character offsets
     of a non-empty span inside the record's text."""
