@@ -99,6 +99,7 @@ REGISTERED = {
         "spacy_globalpointer.NgramHashEmbed.v1",
         "spacy_globalpointer.NgramHashEmbed.v2",
         "spacy_globalpointer.RelationPointer.v1",
+        "spacy_globalpointer.RelationPointer.v2",
     },
     "spacy_scorers": {
         "spacy_globalpointer.scorer.v1",

@@ -7,32 +7,28 @@ takes the candidate entities (Entities), and trains on the pairs of the gold
 entities, the pairs it predicts over (``_entity_*``)."""
 
 import warnings
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, cast
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 import numpy
-import torch
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.training import Example
 from spacy.vocab import Vocab
-from thinc.api import Config, Model, torch2xp, xp2torch
-from thinc.types import FloatsXd
+from thinc.api import Config, Model
 
 from spacy_globalpointer.ml.entity_pair_scores import EntityPairScores
 from spacy_globalpointer.ml.models.relation_pointer import DEFAULT_REL_MODEL_CONFIG
 from spacy_globalpointer.ml.pair_scores import DocPairScores
-from spacy_globalpointer.ml.pytorch.loss import pair_band_loss, pair_loss
 from spacy_globalpointer.pipeline.batching import one_torch_thread_if_forked
-from spacy_globalpointer.pipeline.gold import OutOfReach, aligned_relations
+from spacy_globalpointer.pipeline.gold import OutOfReach
 from spacy_globalpointer.pipeline.keys import DEFAULT_RELATIONS_KEY, DEFAULT_SPANS_KEY
 from spacy_globalpointer.pipeline.pointer_pipe import PointerPipe
-from spacy_globalpointer.pipeline.relation_gold import (
-    GoldEntities,
-    band_cells,
+from spacy_globalpointer.pipeline.relation_training import (
+    band_loss,
     entities_of,
+    entity_pair_loss,
     gold_entity_labels,
     label_index,
-    pair_gold,
     training_entities,
 )
 from spacy_globalpointer.pipeline.relations import has_relations, relations, store_relations
@@ -211,46 +207,13 @@ class GlobalPointerRel(PointerPipe):
         per doc, label and pointer; v1), or of the candidate pairs of the gold
         entities (one row per doc and label; v2). A doc without relation
         annotation takes no part."""
-        examples = list(examples)
         if isinstance(scores, EntityPairScores):
-            return self._entity_loss(examples, scores)
-        return self._band_loss(examples, scores)
-
-    def _band_loss(self, examples: List[Example], scores: FloatsXd) -> Tuple[float, FloatsXd]:
-        scores_t = xp2torch(scores)
-        D = (scores_t.shape[-1] - 1) // 2
-        gold = [aligned_relations(eg, self.relations_key) for eg in examples]
-        annotated = [b for b, rels in enumerate(gold) if rels is not None]
-        grad = torch.zeros_like(scores_t)
-        loss = 0.0
-        if annotated:
-            cells, too_far = band_cells([gold[b] or [] for b in annotated], self.labels, D)
-            self._out_of_reach_gold(too_far, D)
-            lengths = [len(examples[b].predicted) for b in annotated]
-            if len(annotated) == len(examples):
-                loss, grad = pair_band_loss(scores_t, cells, lengths)
-            else:
-                index = torch.tensor(annotated, device=scores_t.device)
-                loss, part = pair_band_loss(scores_t.index_select(0, index), cells, lengths)
-                grad[index] = part
-        return loss, cast(FloatsXd, torch2xp(grad))
-
-    def _entity_loss(self, examples: List[Example], scores: EntityPairScores) -> Tuple[float, Any]:
-        # The gold relations the entities were drawn with (read in _model_input, not read again).
-        assert isinstance(scores.entities, GoldEntities)
-        gold = scores.entities.gold
-        is_gold, too_far = pair_gold(scores, gold, self.labels, label_index(self.entity_labels))
-        self._out_of_reach_gold(too_far, self.max_distance)
-        scores_t = xp2torch(scores.scores)
-        if not len(is_gold):
-            return 0.0, scores.scores
-        device = scores_t.device
-        doc = torch.as_tensor(scores.pairs.doc, device=device)
-        n_docs = sum(rels is not None for rels in gold)
-        # The rows of annotated docs only: renumber them 0..n_docs - 1 (the others have no pairs).
-        rank = torch.as_tensor(numpy.cumsum([rels is not None for rels in gold]) - 1, device=device)
-        loss, grad = pair_loss(scores_t, rank[doc], torch.as_tensor(is_gold, device=device), n_docs)
-        return loss, torch2xp(grad)
+            loss, grad, too_far = entity_pair_loss(scores, self.labels, label_index(self.entity_labels))
+            self._out_of_reach_gold(too_far, self.max_distance)
+        else:
+            loss, grad, too_far = band_loss(list(examples), scores, self.labels, self.relations_key)
+            self._out_of_reach_gold(too_far, (scores.shape[-1] - 1) // 2)
+        return loss, grad
 
 
 def _bounds(span: Span) -> Tuple[int, int, str]:

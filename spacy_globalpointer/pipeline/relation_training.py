@@ -1,16 +1,20 @@
-"""Relation gold as each relation architecture trains on it (from gold.py's
-aligned relations): RelationPointer.v1's pair-band cells, and
-RelationPointer.v2's candidate entities with the gold of their pairs. Also
-the candidate entities v2 predicts over, from doc.spans."""
+"""What each relation architecture trains on, from gold.py's aligned
+relations: RelationPointer.v1's pair-band cells and band loss, and
+RelationPointer.v2's candidate entities, the gold of their pairs and its pair
+loss. Also the candidate entities v2 predicts over, from doc.spans."""
 
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, cast
 
 import numpy
+import torch
 from spacy.tokens import Doc
 from spacy.training import Example
+from thinc.api import torch2xp, xp2torch
+from thinc.types import FloatsXd
 
 from spacy_globalpointer.ml.entity_pair_scores import Entities, EntityPairScores
+from spacy_globalpointer.ml.pytorch.loss import pair_band_loss, pair_loss
 from spacy_globalpointer.pipeline.gold import AlignedRelation, aligned_gold, aligned_relations
 
 # A gold cell of v1's pair band: doc, label, pointer (0: heads, 1: tails), token, offset + D.
@@ -139,3 +143,49 @@ def gold_entity_labels(examples: Iterable[Example], spans_key: str, name: str) -
         for span in gold_spans(eg.reference, spans_key, name):
             found[span.label_] = None
     return list(found)
+
+
+def band_loss(
+    examples: Sequence[Example], scores: FloatsXd, labels: Sequence[str], relations_key: str
+) -> Tuple[float, FloatsXd, int]:
+    """v1's loss of the pair band against the gold relations (docs without relation annotation take
+    no part), its gradient, and how many gold relations were out of reach."""
+    scores_t = xp2torch(scores)
+    D = (scores_t.shape[-1] - 1) // 2
+    gold = [aligned_relations(eg, relations_key) for eg in examples]
+    annotated = [b for b, rels in enumerate(gold) if rels is not None]
+    grad = torch.zeros_like(scores_t)
+    loss, too_far = 0.0, 0
+    if annotated:
+        cells, too_far = band_cells([gold[b] or [] for b in annotated], labels, D)
+        lengths = [len(examples[b].predicted) for b in annotated]
+        if len(annotated) == len(examples):
+            loss, grad = pair_band_loss(scores_t, cells, lengths)
+        else:
+            index = torch.tensor(annotated, device=scores_t.device)
+            loss, part = pair_band_loss(scores_t.index_select(0, index), cells, lengths)
+            grad[index] = part
+    # cast: torch2xp is typed to return any thinc array; a float tensor gives floats.
+    return loss, cast(FloatsXd, torch2xp(grad)), too_far
+
+
+def entity_pair_loss(
+    scores: EntityPairScores, labels: Sequence[str], index: Dict[str, int]
+) -> Tuple[float, FloatsXd, int]:
+    """v2's loss of the candidate pairs of a training batch (scores.entities: training_entities')
+    against their gold, one row per annotated doc and label; its gradient, and how many gold
+    relations were no candidate pair."""
+    assert isinstance(scores.entities, GoldEntities)  # what training_entities gave the model
+    gold = scores.entities.gold
+    is_gold, too_far = pair_gold(scores, gold, labels, index)
+    if not len(is_gold):
+        return 0.0, scores.scores, too_far
+    scores_t = xp2torch(scores.scores)
+    device = scores_t.device
+    # One row per annotated doc and label: the annotated docs renumbered 0..n - 1 (the others have no pairs).
+    annotated = numpy.asarray([rels is not None for rels in gold])
+    rank = torch.as_tensor(numpy.cumsum(annotated) - 1, device=device)
+    doc = rank[torch.as_tensor(scores.pairs.doc, device=device)]
+    loss, grad = pair_loss(scores_t, doc, torch.as_tensor(is_gold, device=device), int(annotated.sum()))
+    # cast: torch2xp is typed to return any thinc array; a float tensor gives floats.
+    return loss, cast(FloatsXd, torch2xp(grad)), too_far
