@@ -9,7 +9,10 @@ entities the pipeline itself predicted.
 
     python benchmarks/conll04.py convert                 # corpus/conll04_{train,dev,test}.spacy
     python benchmarks/conll04.py train --steps 2000      # train, then score test; prints a table
-    python benchmarks/conll04.py compare --steps 1000    # the table of docs/relations.md
+    python benchmarks/conll04.py compare --steps 1000    # GPLinker against a pairwise baseline
+    python benchmarks/conll04.py ablation --steps 1000   # the relation model's ideas one by one
+    python benchmarks/conll04.py shaped                  # the set shaped like the large Chinese ones
+    python benchmarks/conll04.py ablation --data shaped --only ner,v1_band,v2_full
 
 compare trains, in one run with the sides alternating, three pipelines on the
 same tok2vec, data and steps, each with two training blocks (ours, from
@@ -40,7 +43,7 @@ SPLITS = ("train", "dev", "test")
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("step", choices=["convert", "train", "compare"])
+    p.add_argument("step", choices=["convert", "train", "compare", "ablation", "shaped"])
     p.add_argument("--conll04", default=str(CONLL04), help="Folder with train/dev/test.jsonl")
     p.add_argument("--corpus", default=str(ROOT / "corpus"), help="Where the DocBins go")
     p.add_argument("--output", default=str(ROOT / "training" / "conll04"), help="The trained pipeline")
@@ -52,6 +55,8 @@ def parse_args():
     )
     p.add_argument("--only", default="", help="compare: runs as MODEL:BLOCK,... (default: all six)")
     p.add_argument("--rescore", action="store_true", help="compare: score the trained pipelines again")
+    p.add_argument("--data", choices=["conll04", "shaped"], default="conll04", help="ablation: which set")
+    p.add_argument("--keep", action="store_true", help="ablation: add to the runs already in --out")
     return p.parse_args()
 
 
@@ -117,6 +122,16 @@ def main() -> None:
         from conll04_compare import compare
 
         compare(args, corpus)
+        return
+    if args.step == "ablation":
+        from conll04_ablation import ablation
+
+        ablation(args, corpus)
+        return
+    if args.step == "shaped":
+        from conll04_shaped import write_shaped
+
+        write_shaped(Path(args.conll04), corpus)
         return
     started = time.perf_counter()
     cmd = [sys.executable, "-m", "spacy", "train", str(ROOT / "configs" / "conll04_cpu.cfg")]

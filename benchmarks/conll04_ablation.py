@@ -1,0 +1,133 @@
+"""`python benchmarks/conll04.py ablation`: the relation model's ideas one by
+one on CoNLL04 (docs/relations.md, "What each idea is worth"), on the
+protocol of conll04.py: train on train, select on dev (model-best), score
+test, uncalibrated, the same tok2vec and steps for every run, and the entity
+component alone as the yardstick of entity F and training time.
+
+Each run is configs/conll04_cpu.cfg with the relation model block of the
+variant (``VARIANTS``); ``--data shaped`` runs them on the set shaped like
+the large Chinese ones (conll04_shaped.py) with its labels and distance.
+Training minutes are spacy train's wall time, prediction time the relation
+component's against the entity component's over the same tok2vec output
+(conll04_compare.evaluate). Prints a table, writes JSON (--out)."""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict
+
+from common import write_results
+from conll04_compare import configs, evaluate
+
+HERE = Path(__file__).resolve().parent
+
+# The model block of each variant: RelationPointer.v1 (the pair band), or v2 with these settings.
+V2 = {
+    "@architectures": "spacy_globalpointer.RelationPointer.v2",
+    "head": "GlobalPointer",
+    "head_size": 64,
+    "context_width": 64,
+    "context_depth": 1,
+    "between": True,
+    "distance": True,
+    "entity_types": True,
+    "nO": None,
+    "nE": None,
+    "mixed_precision": False,
+    "grad_scaler_config": {},
+}
+V1 = {
+    "@architectures": "spacy_globalpointer.RelationPointer.v1",
+    "head": "GlobalPointer",
+    "rope": False,
+    "head_size": 64,
+    "nO": None,
+    "mixed_precision": False,
+    "grad_scaler_config": {},
+}
+NONE = {"context_depth": 0, "between": False, "distance": False, "entity_types": False}
+VARIANTS: Dict[str, dict] = {
+    "ner": {},  # the entity component alone
+    "v1_band": V1,
+    "v2_pairs": {**V2, **NONE},
+    "v2_pairs_context": {**V2, **NONE, "context_depth": 1},
+    "v2_pairs_context_between_distance": {**V2, "entity_types": False},
+    "v2_full": V2,
+    "v2_full_no_context": {**V2, "context_depth": 0},
+    "v2_full_context_2x128": {**V2, "context_depth": 2, "context_width": 128},
+}
+
+
+def variant_config(base, name: str, max_distance=None):
+    from thinc.api import Config
+
+    if name == "ner":
+        return base["ner"]
+    cfg = Config(base["gplinker"]).copy()
+    rel = cfg["components"]["globalpointer_rel"]
+    rel["model"] = {**VARIANTS[name], "tok2vec": dict(rel["model"]["tok2vec"])}
+    if max_distance is not None:
+        rel["max_distance"] = max_distance
+    return cfg
+
+
+def ablation(args, corpus: Path) -> None:
+    from thinc.api import Config
+
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    base, _ = configs(work, args.steps, args.eval_frequency)
+    prefix, max_distance = "conll04", None
+    if args.data == "shaped":
+        from conll04_shaped import LABELS_FILE, MAX_DISTANCE
+
+        prefix, max_distance = "shaped", MAX_DISTANCE
+        labels = json.loads((corpus / LABELS_FILE).read_text())
+        for cfg in base.values():
+            init = cfg["initialize"]["components"]
+            if "globalpointer_rel" in init:
+                init["globalpointer_rel"]["labels"] = labels
+    names = args.only.split(",") if args.only else list(VARIANTS)
+    out_path = Path(args.out)
+    results = json.loads(out_path.read_text()) if out_path.exists() and args.keep else {"runs": {}}
+    results.update(steps=args.steps, data=args.data)
+    for name in names:
+        cfg_path = work / f"{prefix}_{name}.cfg"
+        Config(variant_config(base, name, max_distance)).to_disk(cfg_path, interpolate=False)
+        out = work / f"{prefix}_{name}"
+        t0 = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "spacy", "train", str(cfg_path), "--output", str(out)]
+            + ["--paths.train", str(corpus / f"{prefix}_train.spacy")]
+            + ["--paths.dev", str(corpus / f"{prefix}_dev.spacy")],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        minutes = (time.perf_counter() - t0) / 60
+        res = {"train_minutes": minutes, **evaluate(out / "model-best", corpus / f"{prefix}_test.spacy")}
+        results["runs"][name] = res
+        print(f"{name}: " + json.dumps({k: v for k, v in res.items() if not isinstance(v, dict)}), flush=True)
+        write_results(args.out, results)
+    print_table(results)
+
+
+def print_table(results: dict) -> None:
+    runs = results["runs"]
+    base = runs.get("ner", {}).get("train_minutes")
+    print(
+        "\n| variant | relations F strict (P, R) | entities F | train min | x entity component "
+        "| rel / ent prediction time |\n|---|---|---|---|---|---|"
+    )
+    for name, res in runs.items():
+        rel = (
+            f"{100 * res['rel_micro_f']:.1f} ({100 * res['rel_micro_p']:.1f}, {100 * res['rel_micro_r']:.1f})"
+            if "rel_micro_f" in res
+            else "-"
+        )
+        ratio = f"{res['train_minutes'] / base:.2f}" if base else "-"
+        pred = f"{res['relation_to_entity_time']:.2f}" if "relation_to_entity_time" in res else "-"
+        print(
+            f"| {name} | {rel} | {100 * res['ents_f']:.1f} | {res['train_minutes']:.1f} | {ratio} | {pred} |"
+        )
