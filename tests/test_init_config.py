@@ -154,3 +154,52 @@ def test_default_transformer_follows_spacys_quickstart(tmp_path):
     assert default_transformer("xx") == "bert-base-multilingual-uncased"
     _, config = init_config(tmp_path, "--lang", "de", "--gpu")
     assert config["components"]["transformer"]["model"]["name"] == "bert-base-german-cased"
+
+
+def vectors_folder(tmp_path, words, width=8):
+    """A small vectors table in a folder as `spacy init vectors` writes one (a pipeline folder whose
+    vocab holds the vectors)."""
+    import numpy
+
+    nlp = spacy.blank("en")
+    rng = numpy.random.default_rng(0)
+    for word in sorted(words):
+        nlp.vocab.set_vector(word, rng.normal(size=width).astype("float32"))
+    folder = tmp_path / "vectors"
+    nlp.to_disk(folder)
+    return folder
+
+
+@pytest.mark.parametrize("with_relations", [False, True])
+def test_vectors_are_embedded_by_the_entity_and_relation_recipes(tmp_path, with_relations):
+    words = {w for text, _ in WORDS for w in text.split()}
+    vectors = vectors_folder(tmp_path, words)
+    rels = [[(0, 1, "visited")], [(0, 1, "visited")], [(0, 1, "located_in")], []] if with_relations else None
+    train = corpus(tmp_path, WORDS, "en", rels)
+    cfg, config = init_config(tmp_path, "--lang", "en", "--train", str(train), "--vectors", str(vectors))
+    assert config["paths"]["vectors"] == str(vectors) and config["initialize"]["vectors"] == str(vectors)
+    tok2vec = config["components"]["tok2vec" if with_relations else "globalpointer_ner"]["model"]
+    tok2vec = tok2vec if with_relations else tok2vec["tok2vec"]
+    assert tok2vec["embed"]["include_static_vectors"] is True
+    nlp = debug_and_train(cfg, train, tmp_path)
+    assert nlp.vocab.vectors.n_keys == len(words) and nlp.vocab.vectors.shape[1] == 8
+    layers = {
+        layer.name for name, pipe in nlp.pipeline if hasattr(pipe, "model") for layer in pipe.model.walk()
+    }
+    assert "static_vectors" in layers
+
+
+def test_vectors_that_cannot_be_used_are_an_error_naming_the_folder(tmp_path):
+    vectors = vectors_folder(tmp_path, {"Obama"})
+    for args, said in (
+        (["--lang", "en", "--gpu"], "static vectors are for the CPU recipes"),
+        (["--lang", "zh"], "takes no static vectors"),
+    ):
+        result = runner.invoke(
+            app, ["init-config", str(tmp_path / "x.cfg"), *args, "--vectors", str(vectors)]
+        )
+        assert result.exit_code == 1 and str(vectors) in result.output and said in result.output
+    result = runner.invoke(
+        app, ["init-config", str(tmp_path / "x.cfg"), "--lang", "en", "--vectors", str(tmp_path)]
+    )
+    assert result.exit_code == 1 and "not a spaCy vectors folder" in result.output

@@ -31,6 +31,11 @@ def init_config_cli(
     spans_key: str = Opt(
         DEFAULT_SPANS_KEY, "--spans-key", help="doc.spans key of the gold and predicted spans"
     ),
+    vectors: Optional[Path] = Opt(
+        None,
+        "--vectors",
+        help="A spaCy vectors folder (`spacy init vectors`): the CPU tok2vec embeds its static vectors",
+    ),
 ):
     """Write a complete, trainable config for a globalpointer_ner pipeline:
     for the CPU, spaCy's standard features for LANG (for zh, this package's
@@ -38,18 +43,23 @@ def init_config_cli(
     transformer (spaCy's quickstart default for LANG unless --transformer).
     With --train, the labels, max_span_length (the longest gold span in the
     pipeline's tokens) and the selection metric (spans_KEY_f when entities
-    nest, ents_f when flat) come from the data.
+    nest, ents_f when flat) come from the data; data with relations adds
+    globalpointer_rel on the same tok2vec. With --vectors, the CPU tok2vec
+    embeds pretrained word vectors (en_core_web_lg's, fastText's, ...) too.
 
     \b
     Examples:
       spacy globalpointer init-config config.cfg --lang en --train corpus/train.spacy
       spacy globalpointer init-config config.cfg --lang de --gpu --transformer ./my-bert
+      spacy init vectors en cc.en.300.vec.gz ./vectors
+      spacy globalpointer init-config config.cfg --lang en --train corpus/train.spacy --vectors ./vectors
     """
-    from spacy_globalpointer.training.init_config import read_facts, render_config
+    from spacy_globalpointer.training.init_config import check_vectors, read_facts, render_config
 
     if transformer is not None and not gpu:
         raise typer.BadParameter("--transformer needs --gpu", param_hint="--transformer")
     with failing_on(ImportError, ValueError, OSError):
+        vectors_path = str(check_vectors(vectors, lang, gpu)) if vectors is not None else None
         facts = read_facts(train, lang, spans_key) if train is not None else None
         text = render_config(
             lang,
@@ -60,6 +70,7 @@ def init_config_cli(
             train_path=str(train) if train else None,
             dev_path=str(dev) if dev else None,
             output_name=str(output),
+            vectors=vectors_path,
         )
     if str(output) == "-":
         print(text, end="")

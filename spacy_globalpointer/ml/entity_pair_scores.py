@@ -5,7 +5,8 @@ scores (entity_pair_layer.py). Training scores the batch's pairs in one call
 (EntityPairScores, which the loss reads); prediction gives each doc's pairs
 and scores (DocPairScores, as v1 does), in padded groups of at most
 BATCH_ROWS positions, a longer doc alone: memory grows with the entities
-within reach, not with the doc's length times the labels."""
+within reach and the doc's length, not with the doc's length times the
+labels."""
 
 from dataclasses import dataclass
 from typing import Callable, List, Tuple, cast
@@ -19,7 +20,10 @@ from spacy_globalpointer.ml.candidate_pairs import Pairs, candidate_pairs
 from spacy_globalpointer.ml.entity_pair_layer import EntityPairsInput
 from spacy_globalpointer.ml.padding import pad
 from spacy_globalpointer.ml.pair_scores import DocPairScores
-from spacy_globalpointer.ml.pytorch.pairs import BATCH_ROWS
+
+# Padded positions scored in one call at prediction: the BiLSTM steps through a batch's longest doc once,
+# however many docs are beside it, so short docs go in large groups (58 MB of float32 vectors 224 wide).
+BATCH_ROWS = 2**16
 
 
 @dataclass

@@ -109,6 +109,33 @@ def read_facts(
     return facts
 
 
+def check_vectors(path: Union[str, Path], lang: str, gpu: bool) -> Path:
+    """A spaCy vectors folder (what `spacy init vectors` writes: a pipeline
+    folder whose vocab has vectors) the CPU recipe can read; an error that
+    names the folder and what is wrong otherwise."""
+    import spacy
+
+    folder = Path(path)
+    if gpu:
+        raise ValueError(
+            f"--vectors {folder}: static vectors are for the CPU recipes (--gpu reads a transformer)"
+        )
+    if lang == "zh":
+        raise ValueError(
+            f"--vectors {folder}: the zh recipe embeds characters, bigrams and words (NgramHashEmbed), which "
+            "takes no static vectors; use word vectors with a word-token language"
+        )
+    if not (folder / "vocab").is_dir():
+        raise ValueError(
+            f"--vectors {folder}: not a spaCy vectors folder (no vocab/ in it): make one with "
+            f"`spacy init vectors {lang} VECTORS.txt {folder}`"
+        )
+    vectors = spacy.load(folder).vocab.vectors
+    if vectors.shape[0] == 0 or vectors.shape[1] == 0:
+        raise ValueError(f"--vectors {folder}: its vocab has no vectors (shape {vectors.shape})")
+    return folder
+
+
 def render_config(
     lang: str,
     *,
@@ -120,11 +147,13 @@ def render_config(
     train_path: Optional[str] = None,
     dev_path: Optional[str] = None,
     output_name: str = "config.cfg",
+    vectors: Optional[str] = None,
 ) -> str:
     """The config's text. Without ``facts`` the labels are read from the data
     at initialize, max_span_length is the component's default and the
     selection is on the nested spans. With ``facts`` that hold relations,
-    the config trains a globalpointer_rel too."""
+    the config trains a globalpointer_rel too. ``vectors``: a vectors folder
+    (check_vectors) the CPU tok2vec embeds beside its hashed features."""
     import jinja2
     import spacy
 
@@ -151,5 +180,8 @@ def render_config(
         "relation_labels": facts.relation_labels if facts else [],
         "relation_labels_json": json.dumps(facts.relation_labels if facts else [], ensure_ascii=False),
         "max_distance": facts.max_distance if facts else 64,
+        "vectors_path": json.dumps(vectors) if vectors else "null",
+        "static_vectors": bool(vectors),
+        "entity_labels_json": json.dumps(facts.labels if facts else [], ensure_ascii=False),
     }
     return template.render(**values)
