@@ -37,6 +37,7 @@ from spacy_globalpointer.pipeline.settings import (
     Setting,
     count,
     defaults_of,
+    flag,
     non_empty_string,
     number,
     numbers_by_label,
@@ -76,6 +77,14 @@ class GlobalPointerRel(PointerPipe):
         "entities that is scored. Training cells and prediction pairs grow with doc length x this; "
         "gold relations farther apart cannot be learned and are reported.",
     )
+    predicted_entities = Setting(
+        False,
+        flag,
+        "RelationPointer.v2: train on the pairs of the predicted entities too (doc.spans[spans_key] of "
+        "the docs being trained, which the entity component sets when it is in [training] "
+        "annotating_components), so that the pairs of wrong entities prediction meets are negatives. "
+        "false: the pairs of the gold entities only.",
+    )
 
     def __init__(
         self,
@@ -88,6 +97,7 @@ class GlobalPointerRel(PointerPipe):
         threshold: float,
         label_thresholds: Mapping[str, float],
         max_distance: int,
+        predicted_entities: bool,
         scorer: Optional[Callable] = score_relations,
     ) -> None:
         """Each setting is described once, in its declaration above."""
@@ -108,6 +118,7 @@ class GlobalPointerRel(PointerPipe):
         self.threshold = threshold
         self.label_thresholds = label_thresholds
         self.max_distance = max_distance
+        self.predicted_entities = predicted_entities
         self._settings_configured()
 
     def _setting_changed(self, name: str, value: Any) -> None:
@@ -149,7 +160,9 @@ class GlobalPointerRel(PointerPipe):
         if not self._takes_entities:
             return [eg.predicted for eg in examples]
         index = label_index(self.entity_labels)
-        return training_entities(examples, self.spans_key, self.relations_key, index, self.name)
+        return training_entities(
+            examples, self.spans_key, self.relations_key, index, self.name, self.predicted_entities
+        )
 
     def _no_labels(self) -> str:
         return (
@@ -239,6 +252,7 @@ def make_globalpointer_rel(
     threshold: float,
     label_thresholds: Dict[str, float],
     max_distance: int,
+    predicted_entities: bool,
     scorer: Optional[Callable],
 ) -> GlobalPointerRel:
     """Relations between entities with GPLinker's pointers.
@@ -260,6 +274,7 @@ def make_globalpointer_rel(
         threshold=threshold,
         label_thresholds=label_thresholds,
         max_distance=max_distance,
+        predicted_entities=predicted_entities,
         scorer=scorer,
     )
 

@@ -71,11 +71,18 @@ def _entities(docs: List[Doc], per_doc: List[List[EntityKey]]) -> Entities:
 
 
 def training_entities(
-    examples: Sequence[Example], spans_key: str, relations_key: str, index: Dict[str, int], name: str
+    examples: Sequence[Example],
+    spans_key: str,
+    relations_key: str,
+    index: Dict[str, int],
+    name: str,
+    predicted: bool = False,
 ) -> GoldEntities:
     """The candidate entities v2 trains on, with each doc's gold relations: per annotated doc, its gold
-    entities and its relations' entities, aligned to the predicted tokens, each once; no entity for a
-    doc without relation annotation, which so takes no part in the loss."""
+    entities and its relations' entities, aligned to the predicted tokens, each once, and with
+    ``predicted`` the entities already on the predicted doc (doc.spans[spans_key], set by an
+    annotating entity component): the wrong ones among them are the negatives prediction meets. No
+    entity for a doc without relation annotation, which so takes no part in the loss."""
     per_doc: List[List[EntityKey]] = []
     gold = []
     for eg in examples:
@@ -88,6 +95,8 @@ def training_entities(
             for rel in rels:
                 keys[(rel.head[0], rel.head[1], index.get(rel.head_label, 0))] = None
                 keys[(rel.tail[0], rel.tail[1], index.get(rel.tail_label, 0))] = None
+            for span in eg.predicted.spans.get(spans_key, []) if predicted else []:
+                keys[(span.start, span.end, index.get(span.label_, 0))] = None
         per_doc.append(list(keys))
     found = _entities([eg.predicted for eg in examples], per_doc)
     return GoldEntities(found.docs, found.counts, found.bounds, found.labels, gold)
