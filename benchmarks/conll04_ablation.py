@@ -48,15 +48,20 @@ V1 = {
     "grad_scaler_config": {},
 }
 NONE = {"context_depth": 0, "between": False, "distance": False, "entity_types": False}
+# The entity component predicts on the docs being trained, and the relation component trains on the pairs
+# of those entities too.
+PREDICTED = {"component": {"predicted_entities": True}, "annotating": ["globalpointer_ner"]}
 VARIANTS: Dict[str, dict] = {
     "ner": {},  # the entity component alone
-    "v1_band": V1,
-    "v2_pairs": {**V2, **NONE},
-    "v2_pairs_context": {**V2, **NONE, "context_depth": 1},
-    "v2_pairs_context_between_distance": {**V2, "entity_types": False},
-    "v2_full": V2,
-    "v2_full_no_context": {**V2, "context_depth": 0},
-    "v2_full_context_2x128": {**V2, "context_depth": 2, "context_width": 128},
+    "v1_band": {"model": V1},
+    "v2_pairs": {"model": {**V2, **NONE}},
+    "v2_pairs_context": {"model": {**V2, **NONE, "context_depth": 1}},
+    "v2_pairs_context_between_distance": {"model": {**V2, "entity_types": False}},
+    "v2_full": {"model": V2},
+    "v2_full_no_context": {"model": {**V2, "context_depth": 0}},
+    "v2_full_context_2x128": {"model": {**V2, "context_depth": 2, "context_width": 128}},
+    "v2_context_between_distance_predicted": {"model": {**V2, "entity_types": False}, **PREDICTED},
+    "v2_full_predicted": {"model": V2, **PREDICTED},
 }
 
 
@@ -66,8 +71,11 @@ def variant_config(base, name: str, max_distance=None):
     if name == "ner":
         return base["ner"]
     cfg = Config(base["gplinker"]).copy()
+    variant = VARIANTS[name]
     rel = cfg["components"]["globalpointer_rel"]
-    rel["model"] = {**VARIANTS[name], "tok2vec": dict(rel["model"]["tok2vec"])}
+    rel["model"] = {**variant["model"], "tok2vec": dict(rel["model"]["tok2vec"])}
+    rel.update(variant.get("component", {}))
+    cfg["training"]["annotating_components"] = variant.get("annotating", [])
     if max_distance is not None:
         rel["max_distance"] = max_distance
     return cfg
