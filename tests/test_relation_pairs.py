@@ -54,11 +54,11 @@ def test_distance_buckets_are_the_signed_magnitudes():
 
 
 @pytest.mark.parametrize("head", HEADS)
-@pytest.mark.parametrize("context_depth", [0, 1])
-def test_pair_scores_equal_a_brute_force_over_each_term(head, context_depth):
+@pytest.mark.parametrize("context, context_depth", [("lstm", 0), ("lstm", 1), ("attention", 1)])
+def test_pair_scores_equal_a_brute_force_over_each_term(head, context, context_depth):
     torch.manual_seed(0)
     module = EntityPairScorer(
-        head, 6, 3, 4, head_size=4, context_width=5, context_depth=context_depth
+        head, 6, 3, 4, head_size=4, context=context, context_width=4, context_depth=context_depth
     ).double()
     with torch.no_grad():  # the extra terms start at zero: make every one count
         for parameter in module.parameters():
@@ -77,9 +77,8 @@ def test_pair_scores_equal_a_brute_force_over_each_term(head, context_depth):
         doc, sa, ea, la = entities[a].tolist()
         _, sb, eb, lb = entities[b].tolist()
         H = X[doc : doc + 1, : lengths[doc]]
-        if module.context is not None:
-            out, _ = module.context(H)
-            H = torch.cat([H, out], -1)
+        if module.context is not None:  # each doc alone, unpadded (context.py's own tests check the layers)
+            H = torch.cat([H, module.context(H, lengths[doc : doc + 1])], -1)
         H = H[0]
         total = torch.zeros(3, dtype=torch.float64)
         for pointer, (i, j) in enumerate(((sa, sb), (ea - 1, eb - 1))):
@@ -104,7 +103,7 @@ def test_pair_scores_equal_a_brute_force_over_each_term(head, context_depth):
 
 def test_pair_scores_in_steps_equal_the_whole(monkeypatch):
     torch.manual_seed(1)
-    module = EntityPairScorer("GlobalPointer", 6, 2, 3, head_size=4, context_width=3).double().eval()
+    module = EntityPairScorer("GlobalPointer", 6, 2, 3, head_size=4, context_width=4).double().eval()
     X = torch.randn(1, 40, 6, dtype=torch.float64)
     starts = torch.arange(0, 38, 2)
     entities = torch.stack([torch.zeros_like(starts), starts, starts + 2, starts % 3], 1)

@@ -39,6 +39,7 @@ class EntityPairsInput:
 def entity_pair_layer(
     head: str,
     head_size: int,
+    context: str,
     context_width: int,
     context_depth: int,
     between: bool,
@@ -52,6 +53,7 @@ def entity_pair_layer(
     attrs = {
         "head": head,
         "head_size": head_size,
+        "context": context,
         "context_width": context_width,
         "context_depth": context_depth,
         "between": between,
@@ -75,6 +77,7 @@ def build_entity_pair_scorer(model: Model) -> torch.nn.Module:
         n_labels=model.get_dim("nO"),
         n_entity_labels=model.get_dim("nE"),
         head_size=model.attrs["head_size"],
+        context=model.attrs["context"],
         context_width=model.attrs["context_width"],
         context_depth=model.attrs["context_depth"],
         between=model.attrs["between"],

@@ -32,6 +32,7 @@ from spacy_globalpointer.ml.models.globalpointer import DEFAULT_TOK2VEC_CONFIG
 from spacy_globalpointer.ml.padding import pad, unpad
 from spacy_globalpointer.ml.pair_layer import PairBand, pair_pointer_layer
 from spacy_globalpointer.ml.pair_scores import DocPairScores, predict_pairs
+from spacy_globalpointer.ml.pytorch.context import CONTEXTS
 from spacy_globalpointer.ml.pytorch.heads import check_head_args
 
 # The globalpointer_rel factory's default model: a CPU tok2vec (width 128) and the pointers.
@@ -135,7 +136,8 @@ def build_relation_pointer_v2(
     tok2vec: Model[List[Doc], List[Floats2d]],
     head: str = "GlobalPointer",
     head_size: int = 64,
-    context_width: int = 64,
+    context: str = "lstm",
+    context_width: int = 128,
     context_depth: int = 1,
     between: bool = True,
     distance: bool = True,
@@ -153,9 +155,11 @@ def build_relation_pointer_v2(
     head (str): "GlobalPointer" or "EfficientGlobalPointer", for both the
         head-to-head and the tail-to-tail pointer (RoPE off, as in GPLinker).
     head_size (int): query/key size per label.
-    context_width (int): the BiLSTM's width per direction, its output
-        concatenated to tok2vec's vectors.
-    context_depth (int): the BiLSTM's layers; 0: no context layer.
+    context (str): the context layer over each doc's vectors: "lstm" (a
+        BiLSTM over the doc) or "attention" (self-attention within 64 tokens,
+        2 heads, RoPE).
+    context_width (int): its output width, concatenated to tok2vec's vectors.
+    context_depth (int): its layers; 0: no context layer.
     between (bool): a score of the mean vector of the tokens between the two
         entities (SpERT's context).
     distance (bool): a score per relation label for the bucket of the signed
@@ -172,6 +176,10 @@ def build_relation_pointer_v2(
     The component sets ``attrs["max_distance"]``.
     """
     check_head_args(head, head_size, False)
+    if context not in CONTEXTS:
+        raise ValueError(
+            f"[spacy_globalpointer.RelationPointer.v2] context must be one of {CONTEXTS}, got {context!r}."
+        )
     for name, value in (("context_width", context_width), ("context_depth", context_depth)):
         if not isinstance(value, int) or value < 0 or (name == "context_width" and value < 1):
             raise ValueError(
@@ -181,6 +189,7 @@ def build_relation_pointer_v2(
     scorer = entity_pair_layer(
         head,
         head_size=head_size,
+        context=context,
         context_width=context_width,
         context_depth=context_depth,
         between=between,

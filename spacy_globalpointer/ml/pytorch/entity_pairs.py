@@ -6,9 +6,10 @@ A pair (subject a, object b) of a doc's entities scores, per relation label:
 - the head-to-head pointer (a's first token against b's first token) plus
   the tail-to-tail pointer (a's last token against b's last token), GPLinker's
   two span heads of heads.py used on token pairs, RoPE off;
-- ``context_depth`` > 0: the token vectors first go through a BiLSTM over the
-  whole doc (``context_width`` per direction), concatenated to them, so that a
-  boundary token knows its sentence and not only its window;
+- ``context_depth`` > 0: the token vectors first go through a context layer
+  (context.py: a BiLSTM over the doc, or self-attention within a window) of
+  ``context_width``, its output concatenated to them, so that a boundary
+  token knows its sentence and not only the token-vector layer's window;
 - ``between``: a linear score of the mean of the (contextual) vectors of the
   tokens between the two entities (SpERT's context; a learned score where
   they touch or nest), as cumulative sums: O(tokens), not O(pairs x gap);
@@ -31,6 +32,7 @@ from typing import Any, Dict, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
+from spacy_globalpointer.ml.pytorch.context import build_context
 from spacy_globalpointer.ml.pytorch.heads import SpanHead, build_head
 
 # Numbers in a step's gathered queries (and keys): bounds the temporaries whatever the pair count.
@@ -92,7 +94,8 @@ class EntityPairScorer(nn.Module):
         n_labels: int,
         n_entity_labels: int,
         head_size: int = 64,
-        context_width: int = 64,
+        context: str = "lstm",
+        context_width: int = 128,
         context_depth: int = 1,
         between: bool = True,
         distance: bool = True,
@@ -105,19 +108,18 @@ class EntityPairScorer(nn.Module):
             "n_labels": n_labels,
             "n_entity_labels": n_entity_labels,
             "head_size": head_size,
+            "context": context,
             "context_width": context_width,
             "context_depth": context_depth,
             "between": between,
             "distance": distance,
             "entity_types": entity_types,
         }
-        self.context: Optional[nn.LSTM] = None
+        self.context: Optional[nn.Module] = None
         width = input_width
         if context_depth > 0:
-            self.context = nn.LSTM(
-                input_width, context_width, num_layers=context_depth, batch_first=True, bidirectional=True
-            )
-            width += 2 * context_width
+            self.context = build_context(context, input_width, context_width, context_depth)
+            width += context_width
         self.pointers = nn.ModuleList(
             [build_head(head, width, n_labels, head_size=head_size, rope=False) for _ in range(2)]
         )
@@ -139,15 +141,10 @@ class EntityPairScorer(nn.Module):
         return {"module": "EntityPairScorer", **self.args}
 
     def encode(self, X: Tensor, lengths: Tensor) -> Tensor:
-        """(B, L, H) vectors -> (B, L, width): with the BiLSTM's output over each doc's own tokens."""
+        """(B, L, H) vectors -> (B, L, width): with the context layer's output over each doc's own tokens."""
         if self.context is None:
             return X
-        packed = nn.utils.rnn.pack_padded_sequence(
-            X, lengths.cpu().clamp(min=1), batch_first=True, enforce_sorted=False
-        )
-        out, _ = self.context(packed)
-        padded, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=X.shape[1])
-        return torch.cat([X, padded.to(X.dtype)], dim=-1)
+        return torch.cat([X, self.context(X, lengths).to(X.dtype)], dim=-1)
 
     def forward(self, X: Tensor, lengths: Tensor, entities: Tensor, pairs: Tensor) -> Tensor:
         """(P, C, 1) scores. X: (B, L, H) padded vectors and their lengths; entities (E, 4): the doc (a

@@ -1,0 +1,113 @@
+"""Context layers for the relation scorer (entity_pairs.py): what a token knows
+of its sentence beyond the token-vector layer's window. Pure torch.
+
+- ``BiLSTMContext``: a bidirectional LSTM over each doc's own tokens (packed,
+  so padding costs nothing); it steps through the longest doc of a batch one
+  token at a time.
+- ``LocalAttention``: self-attention of each token over the tokens at most
+  ``window`` away (blocks of ``window`` tokens attend to their own block and
+  the two beside it, masked to the window), positions as RoPE, so that memory
+  is O(tokens x window) however long the doc, and a batch is a few matrix
+  products rather than a step per token.
+
+Both map (B, L, H) vectors and the docs' lengths to (B, L, width).
+"""
+
+import math
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from spacy_globalpointer.ml.pytorch.rope import rotary
+
+CONTEXTS = ("lstm", "attention")
+
+
+class BiLSTMContext(nn.Module):
+    def __init__(self, input_width: int, width: int, depth: int) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(input_width, width // 2, num_layers=depth, batch_first=True, bidirectional=True)
+
+    def forward(self, X: Tensor, lengths: Tensor) -> Tensor:
+        packed = nn.utils.rnn.pack_padded_sequence(
+            X, lengths.cpu().clamp(min=1), batch_first=True, enforce_sorted=False
+        )
+        out, _ = self.lstm(packed)
+        padded, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=X.shape[1])
+        return padded.to(X.dtype)
+
+
+class LocalAttention(nn.Module):
+    """``depth`` layers of ``heads``-head self-attention within ``window`` tokens: the first maps the
+    input to ``width``, each later one adds to it (pre-norm, residual)."""
+
+    def __init__(self, input_width: int, width: int, depth: int, heads: int = 2, window: int = 64) -> None:
+        super().__init__()
+        if width % heads or (width // heads) % 2:
+            raise ValueError(f"context width {width} must split into {heads} heads of an even size (RoPE)")
+        self.heads, self.window = heads, window
+        self.layers = nn.ModuleList(
+            [_AttentionLayer(input_width if n == 0 else width, width, heads) for n in range(depth)]
+        )
+
+    def forward(self, X: Tensor, lengths: Tensor) -> Tensor:
+        out = self.layers[0](X, lengths, self.window)
+        for layer in self.layers[1:]:
+            out = out + layer(out, lengths, self.window)
+        return out
+
+
+class _AttentionLayer(nn.Module):
+    def __init__(self, input_width: int, width: int, heads: int) -> None:
+        super().__init__()
+        self.heads, self.head_size = heads, width // heads
+        self.norm = nn.LayerNorm(input_width)
+        self.qkv = nn.Linear(input_width, 3 * width)
+        self.out = nn.Linear(width, width)
+
+    def forward(self, X: Tensor, lengths: Tensor, window: int) -> Tensor:
+        B, L, _ = X.shape
+        h, d = self.heads, self.head_size
+        if L <= window:  # every token of a doc is within the window: plain attention, no blocks
+            q, k, v = self.qkv(self.norm(X)).view(B, L, 3, h, d).unbind(2)
+            q, k = (rotary(t, dim=1, scale=d**-0.25).transpose(1, 2) for t in (q, k))  # (B, h, L, d)
+            scores = q @ k.transpose(-1, -2)
+            inside = (torch.arange(L, device=X.device) < lengths[:, None])[:, None, None]
+            scores = torch.where(inside, scores, torch.finfo(scores.dtype).min)
+            attention = torch.softmax(scores.to(torch.promote_types(scores.dtype, torch.float32)), dim=-1).to(
+                v.dtype
+            )
+            return self.out((attention @ v.transpose(1, 2)).transpose(1, 2).reshape(B, L, h * d))
+        w = window
+        n = math.ceil(L / w)
+        P = n * w
+        x = F.pad(self.norm(X), (0, 0, 0, P - L))
+        q, k, v = self.qkv(x).view(B, P, 3, h, d).unbind(2)
+        # RoPE along the positions (dim 1), d**-1/4 on each side: q . k then depends on j - i only.
+        q, k = (rotary(t, dim=1, scale=d**-0.25) for t in (q, k))
+        # Block b's keys and values: positions b*w - w .. b*w + 2w - 1 (zeros beyond the doc, masked).
+        kb = F.pad(k, (0, 0, 0, 0, w, w)).unfold(1, 3 * w, w)  # (B, n, h, d, 3w)
+        vb = F.pad(v.contiguous(), (0, 0, 0, 0, w, w)).unfold(1, 3 * w, w)
+        qb = q.reshape(B, n, w, h, d).transpose(2, 3)  # (B, n, h, w, d)
+        scores = qb @ kb  # (B, n, h, w, 3w)
+        query = torch.arange(P, device=X.device).view(n, w, 1)
+        key = (torch.arange(n, device=X.device) * w - w).view(n, 1, 1) + torch.arange(3 * w, device=X.device)
+        near = (key - query).abs() <= w
+        inside = (key >= 0)[None] & (key[None] < lengths.view(B, 1, 1, 1))  # (B, n, 1, 3w)
+        mask = (near[None] & inside)[:, :, None]  # (B, n, 1, w, 3w)
+        scores = torch.where(mask, scores, torch.finfo(scores.dtype).min)
+        attention = torch.softmax(scores.to(torch.promote_types(scores.dtype, torch.float32)), dim=-1).to(
+            vb.dtype
+        )
+        mixed = attention @ vb.transpose(-1, -2)  # (B, n, h, w, d)
+        return self.out(mixed.transpose(2, 3).reshape(B, P, h * d)[:, :L])
+
+
+def build_context(kind: str, input_width: int, width: int, depth: int) -> nn.Module:
+    """A context layer by name (CONTEXTS): (B, L, input_width) -> (B, L, width)."""
+    if kind == "lstm":
+        return BiLSTMContext(input_width, width, depth)
+    if kind == "attention":
+        return LocalAttention(input_width, width, depth)
+    raise ValueError(f"context must be one of {CONTEXTS}, got {kind!r}")

@@ -1,0 +1,59 @@
+"""The relation scorer's context layers (ml/pytorch/context.py) against a
+brute force: local self-attention token by token (within the window, inside
+the doc, positions as RoPE), in one block and in blocks; each doc of a padded
+batch gets what it gets alone, for the BiLSTM too."""
+
+import pytest
+import torch
+
+from spacy_globalpointer.ml.pytorch.context import BiLSTMContext, LocalAttention, build_context
+from spacy_globalpointer.ml.pytorch.rope import rotary
+
+
+def brute_attention(layer, X: torch.Tensor, window: int) -> torch.Tensor:
+    """One attention layer over one unpadded doc (L, H), token by token."""
+    L = X.shape[0]
+    h, d = layer.heads, layer.head_size
+    q, k, v = layer.qkv(layer.norm(X)).view(L, 3, h, d).unbind(1)
+    q, k = (rotary(t[None], dim=1, scale=d**-0.25)[0] for t in (q, k))
+    out = torch.zeros(L, h, d, dtype=X.dtype)
+    for i in range(L):
+        near = [j for j in range(L) if abs(i - j) <= window]
+        for head in range(h):
+            scores = torch.stack([q[i, head] @ k[j, head] for j in near])
+            weights = torch.softmax(scores, 0)
+            out[i, head] = sum(w * v[j, head] for w, j in zip(weights, near))
+    return layer.out(out.reshape(L, h * d))
+
+
+@pytest.mark.parametrize("window", [3, 20])  # blocks of 3 tokens, or every doc in one block
+def test_local_attention_equals_a_brute_force(window):
+    torch.manual_seed(0)
+    attention = LocalAttention(6, 8, depth=2, heads=2, window=window).double()
+    lengths = torch.tensor([11, 4, 7])
+    X = torch.randn(3, 11, 6, dtype=torch.float64)
+    got = attention(X, lengths)
+    for b, n in enumerate(lengths.tolist()):
+        first = brute_attention(attention.layers[0], X[b, :n], window)
+        want = first + brute_attention(attention.layers[1], first, window)
+        assert torch.allclose(got[b, :n], want, atol=1e-10), (b, window)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "attention"])
+def test_each_doc_of_a_padded_batch_gets_what_it_gets_alone(kind):
+    torch.manual_seed(1)
+    layer = build_context(kind, 6, 8, 1).double().eval()
+    lengths = [70, 3, 66, 1]
+    X = torch.randn(4, 70, 6, dtype=torch.float64)
+    batch = layer(X, torch.tensor(lengths))
+    for b, n in enumerate(lengths):
+        alone = layer(X[b : b + 1, :n], torch.tensor([n]))
+        assert torch.allclose(batch[b, :n], alone[0], atol=1e-10), b
+    assert isinstance(layer, BiLSTMContext if kind == "lstm" else LocalAttention)
+
+
+def test_a_context_that_does_not_exist_or_does_not_split_is_refused():
+    with pytest.raises(ValueError, match="context must be one of"):
+        build_context("gru", 6, 8, 1)
+    with pytest.raises(ValueError, match="even size"):
+        LocalAttention(6, 6, 1, heads=2)
