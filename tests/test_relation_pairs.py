@@ -254,3 +254,24 @@ def test_a_long_doc_with_many_entities_trains_in_bounded_memory():
     starts = numpy.asarray([s.start for s in spans])
     assert n_pairs == sum(int(((abs(starts - s) <= 150) & (starts != s)).sum()) for s in starts)
     assert grew < 1000, f"training grew the peak RSS by {grew:.0f} MB for {n_pairs} pairs"
+
+
+def test_v2_groups_of_docs_sorted_by_length_give_each_doc_its_own_scores(trained, monkeypatch):
+    from spacy_globalpointer.ml import entity_pair_scores
+
+    texts = [
+        "李四去了上海交通大学，王五是清华大学的老师",
+        "张三在北京大学读书",
+        "今天天气很好",
+        "南京大学在南京",
+    ] * 3
+    whole = [relations(doc) for doc in trained.pipe(texts)]
+    monkeypatch.setattr(entity_pair_scores, "BATCH_ROWS", 12)  # a group of one or two docs each
+    grouped = [relations(doc) for doc in trained.pipe(texts)]
+    assert [[(r.head.start, r.tail.start, r.label) for r in rels] for rels in grouped] == [
+        [(r.head.start, r.tail.start, r.label) for r in rels] for rels in whole
+    ]
+    assert [r.score for rels in grouped for r in rels] == pytest.approx(
+        [r.score for rels in whole for r in rels], abs=1e-5
+    )
+    assert any(whole)

@@ -3,10 +3,10 @@ component gives gold ones in training, doc.spans' at prediction) -> their
 candidate pairs within max_distance (candidate_pairs.py) -> the pairs'
 scores (entity_pair_layer.py). Training scores the batch's pairs in one call
 (EntityPairScores, which the loss reads); prediction gives each doc's pairs
-and scores (DocPairScores, as v1 does), in padded groups of at most
-BATCH_ROWS positions, a longer doc alone: memory grows with the entities
-within reach and the doc's length, not with the doc's length times the
-labels."""
+and scores (DocPairScores, as v1 does), docs of like length in padded
+groups of at most BATCH_ROWS positions, a longer doc alone: memory grows with
+the entities within reach and the doc's length, not with the doc's length
+times the labels."""
 
 from dataclasses import dataclass
 from typing import Callable, List, Tuple, cast
@@ -21,9 +21,9 @@ from spacy_globalpointer.ml.entity_pair_layer import EntityPairsInput
 from spacy_globalpointer.ml.padding import pad
 from spacy_globalpointer.ml.pair_scores import DocPairScores
 
-# Padded positions scored in one call at prediction: the BiLSTM steps through a batch's longest doc once,
-# however many docs are beside it, so short docs go in large groups (58 MB of float32 vectors 224 wide).
-BATCH_ROWS = 2**16
+# Padded positions scored in one call at prediction (docs sorted by length, so little is padding); a
+# longer doc goes alone.
+BATCH_ROWS = 4096
 
 
 @dataclass
@@ -54,10 +54,15 @@ def find_pairs(entities: Entities, max_distance: int) -> Pairs:
 
 
 def pairs_input(
-    vectors: Floats3d, lengths: List[int], ks: List[int], entities: Entities, pairs: Pairs, lo: int, hi: int
+    vectors: Floats3d,
+    lengths: List[int],
+    ks: List[int],
+    entities: Entities,
+    pairs: Pairs,
+    chosen: numpy.ndarray,
 ) -> EntityPairsInput:
-    """The scorer's input for the docs ``ks`` (rows of ``vectors``, in order) and their pairs, which
-    are ``lo:hi`` of the batch's."""
+    """The scorer's input for the docs ``ks`` (rows of ``vectors``, in that order) and their pairs,
+    ``chosen`` (indices into the batch's pairs)."""
     first = pairs.span_offsets
     rows = numpy.concatenate([numpy.arange(first[k], first[k] + entities.counts[k]) for k in ks])
     doc_row = numpy.repeat(numpy.arange(len(ks)), entities.counts[ks])
@@ -67,7 +72,7 @@ def pairs_input(
     # A pair's entities as rows of ``table``: where its doc's entities start there, plus i or j.
     local_first = numpy.zeros(len(first), dtype="int64")
     local_first[ks] = numpy.cumsum(entities.counts[ks]) - entities.counts[ks]
-    doc, i, j = pairs.doc[lo:hi], pairs.i[lo:hi], pairs.j[lo:hi]
+    doc, i, j = pairs.doc[chosen], pairs.i[chosen], pairs.j[chosen]
     ab = numpy.stack([local_first[doc] + i, local_first[doc] + j], 1)
     # cast: thinc's array types do not take numpy's; these are int64 arrays.
     return EntityPairsInput(
@@ -88,7 +93,7 @@ def train_forward(model: Model, X: Entities) -> Tuple[EntityPairScores, Callable
         return none, lambda d_scores: backprop_tok2vec([scorer.ops.alloc2f(*t.shape) for t in tokvecs])
     chosen = [tokvecs[k] for k in ks]
     padded = pad(scorer.ops, chosen, scorer.get_dim("nI"))
-    inputs = pairs_input(padded, [len(t) for t in chosen], ks, X, pairs, 0, len(pairs.doc))
+    inputs = pairs_input(padded, [len(t) for t in chosen], ks, X, pairs, numpy.arange(len(pairs.doc)))
     scores, backprop_scorer = scorer(inputs, True)
 
     def backprop(d_scores: Floats3d) -> List[Doc]:
@@ -112,26 +117,27 @@ def predict_entity_pairs(model: Model, X: Entities) -> List[DocPairScores]:
     with_pairs = numpy.unique(pairs.doc).tolist()
     if not with_pairs:
         return out
-    vectors = tok2vec.predict([X.docs[k] for k in with_pairs])
+    vectors = dict(zip(with_pairs, tok2vec.predict([X.docs[k] for k in with_pairs])))
+    # Docs of like length together: the context layer pads each group to its longest doc.
+    by_length = sorted(with_pairs, key=lambda k: len(X.docs[k]))
     groups: List[List[int]] = [[]]
-    for n, k in enumerate(with_pairs):
-        group = groups[-1]
-        longest = max([len(X.docs[k])] + [len(X.docs[with_pairs[m]]) for m in group])
-        if group and longest * (len(group) + 1) > BATCH_ROWS:
+    for k in by_length:
+        if groups[-1] and len(X.docs[k]) * (len(groups[-1]) + 1) > BATCH_ROWS:
             groups.append([])
-        groups[-1].append(n)
+        groups[-1].append(k)
     ij = numpy.stack([pairs.i, pairs.j], axis=1)
-    for group in groups:
-        ks = [with_pairs[n] for n in group]
-        lo = int(numpy.searchsorted(pairs.doc, ks[0], side="left"))
-        hi = int(numpy.searchsorted(pairs.doc, ks[-1], side="right"))
-        chosen = [vectors[n] for n in group]
-        padded = pad(scorer.ops, chosen, scorer.get_dim("nI"))
-        scores = scorer.ops.to_numpy(
-            scorer.predict(pairs_input(padded, [len(v) for v in chosen], ks, X, pairs, lo, hi))
-        )
-        starts = numpy.searchsorted(pairs.doc, ks, side="left") - lo
-        ends = numpy.searchsorted(pairs.doc, ks, side="right") - lo
-        for k, s, e in zip(ks, starts.tolist(), ends.tolist()):
-            out[k] = (ij[lo + s : lo + e], scores[s:e])
+    # Where each doc's pairs are: they come sorted by doc.
+    starts = numpy.searchsorted(pairs.doc, numpy.arange(len(X.docs)), side="left")
+    ends = numpy.searchsorted(pairs.doc, numpy.arange(len(X.docs)), side="right")
+    for ks in groups:
+        chosen = numpy.concatenate([numpy.arange(starts[k], ends[k]) for k in ks])
+        docs_vectors = [vectors[k] for k in ks]
+        padded = pad(scorer.ops, docs_vectors, scorer.get_dim("nI"))
+        inputs = pairs_input(padded, [len(v) for v in docs_vectors], ks, X, pairs, chosen)
+        scores = scorer.ops.to_numpy(scorer.predict(inputs))
+        at = 0
+        for k in ks:
+            n = ends[k] - starts[k]
+            out[k] = (ij[starts[k] : ends[k]], scores[at : at + n])
+            at += n
     return out
