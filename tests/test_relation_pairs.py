@@ -54,11 +54,21 @@ def test_distance_buckets_are_the_signed_magnitudes():
 
 
 @pytest.mark.parametrize("head", HEADS)
-@pytest.mark.parametrize("context, context_depth", [("lstm", 0), ("lstm", 1), ("attention", 1)])
-def test_pair_scores_equal_a_brute_force_over_each_term(head, context, context_depth):
+@pytest.mark.parametrize(
+    "context, context_depth, hidden_width", [("lstm", 0, 0), ("lstm", 1, 3), ("attention", 1, 0)]
+)
+def test_pair_scores_equal_a_brute_force_over_each_term(head, context, context_depth, hidden_width):
     torch.manual_seed(0)
     module = EntityPairScorer(
-        head, 6, 3, 4, head_size=4, context=context, context_width=4, context_depth=context_depth
+        head,
+        6,
+        3,
+        4,
+        head_size=4,
+        context=context,
+        context_width=4,
+        context_depth=context_depth,
+        hidden_width=hidden_width,
     ).double()
     with torch.no_grad():  # the extra terms start at zero: make every one count
         for parameter in module.parameters():
@@ -93,8 +103,24 @@ def test_pair_scores_equal_a_brute_force_over_each_term(head, context, context_d
             total += module.between(H[lo:hi].mean(0))
         else:
             total += module.touching
-        total += module.distance.weight[distance_bucket(torch.tensor(sb - sa))]
+        bucket = distance_bucket(torch.tensor(sb - sa))
+        total += module.distance.weight[bucket]
         total += module.type_pairs[la, lb]
+        if module.hidden is not None:
+            hidden = module.hidden
+            typed = {
+                k: H[i] + module.types.weight[t]
+                for k, (i, t) in {
+                    "sa": (sa, la),
+                    "ea": (ea - 1, la),
+                    "sb": (sb, lb),
+                    "eb": (eb - 1, lb),
+                }.items()
+            }
+            parts = [hidden["rows"](typed[k]).view(4, -1)[n] for n, k in enumerate(("sa", "ea", "sb", "eb"))]
+            between = hidden["between"](H[lo:hi]).mean(0) if hi > lo else hidden["touching"].weight[0]
+            layer = torch.relu(sum(parts) + between + hidden["distance"].weight[bucket])
+            total += hidden["out"](layer)
         return total
 
     for n, (a, b) in enumerate(pairs.tolist()):

@@ -45,6 +45,7 @@ def entity_pair_layer(
     between: bool,
     distance: bool,
     entity_types: bool,
+    hidden_width: int,
     mixed_precision: bool,
     grad_scaler_config: dict,
 ) -> Model[EntityPairsInput, Floats3d]:
@@ -59,6 +60,7 @@ def entity_pair_layer(
         "between": between,
         "distance": distance,
         "entity_types": entity_types,
+        "hidden_width": hidden_width,
     }
     return torch_layer(
         "globalpointer_entity_pairs",
@@ -83,4 +85,5 @@ def build_entity_pair_scorer(model: Model) -> torch.nn.Module:
         between=model.attrs["between"],
         distance=model.attrs["distance"],
         entity_types=model.attrs["entity_types"],
+        hidden_width=model.attrs["hidden_width"],
     )

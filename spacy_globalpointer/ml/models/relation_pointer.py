@@ -142,6 +142,7 @@ def build_relation_pointer_v2(
     between: bool = True,
     distance: bool = True,
     entity_types: bool = True,
+    hidden_width: int = 0,
     nO: Optional[int] = None,
     nE: Optional[int] = None,
     mixed_precision: bool = False,
@@ -166,6 +167,9 @@ def build_relation_pointer_v2(
         distance between the entities' starts.
     entity_types (bool): an embedding of each entity's label in the pointers'
         rows, and a score per (subject label, object label, relation label).
+    hidden_width (int): a hidden layer (ReLU) of this width over the pair
+        (both entities' boundary rows, the mean between them, their
+        distance), SpERT's way, scored per label; 0: none.
     nO (Optional[int]): number of relation labels; set by the component.
     nE (Optional[int]): number of entity labels + 1 (for a label the
         component does not know); set by the component.
@@ -180,12 +184,17 @@ def build_relation_pointer_v2(
         raise ValueError(
             f"[spacy_globalpointer.RelationPointer.v2] context must be one of {CONTEXTS}, got {context!r}."
         )
-    for name, value in (("context_width", context_width), ("context_depth", context_depth)):
-        if not isinstance(value, int) or value < 0 or (name == "context_width" and value < 1):
+    for name, value, least in (("context_width", context_width, 1), ("context_depth", context_depth, 0)):
+        if not isinstance(value, int) or value < least:
             raise ValueError(
-                f"[spacy_globalpointer.RelationPointer.v2] {name} must be a "
-                f"{'positive' if name == 'context_width' else 'non-negative'} integer, got {value!r}."
+                f"[spacy_globalpointer.RelationPointer.v2] {name} must be an integer of at least {least}, "
+                f"got {value!r}."
             )
+    if not isinstance(hidden_width, int) or hidden_width < 0:
+        raise ValueError(
+            f"[spacy_globalpointer.RelationPointer.v2] hidden_width must be 0 (none) or a positive "
+            f"integer, got {hidden_width!r}."
+        )
     scorer = entity_pair_layer(
         head,
         head_size=head_size,
@@ -195,6 +204,7 @@ def build_relation_pointer_v2(
         between=between,
         distance=distance,
         entity_types=entity_types,
+        hidden_width=hidden_width,
         mixed_precision=mixed_precision,
         grad_scaler_config=grad_scaler_config,
     )

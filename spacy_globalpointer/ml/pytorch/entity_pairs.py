@@ -17,7 +17,12 @@ A pair (subject a, object b) of a doc's entities scores, per relation label:
   between their starts;
 - ``entity_types``: an embedding of each entity's label added to its boundary
   rows, and a score per (subject label, object label, relation label): the
-  pointers see which entities they join, and the schema is learned.
+  pointers see which entities they join, and the schema is learned;
+- ``hidden_width`` > 0: a hidden layer (ReLU) over the pair, SpERT's way: both
+  entities' boundary rows, the mean between them and their distance, then a
+  score per label. Its first layer is a sum of per-entity and per-token
+  projections, so memory grows with pairs x hidden_width, never with pairs x
+  the vectors' width.
 
 One score per pair and label: (P, C, 1), the last axis GPLinker's pointers
 summed. Training and prediction score the same pairs (the candidates within
@@ -100,6 +105,7 @@ class EntityPairScorer(nn.Module):
         between: bool = True,
         distance: bool = True,
         entity_types: bool = True,
+        hidden_width: int = 0,
     ) -> None:
         super().__init__()
         self.args = {
@@ -115,6 +121,9 @@ class EntityPairScorer(nn.Module):
             "distance": distance,
             "entity_types": entity_types,
         }
+        # Saved only when used: modules saved before the hidden layer existed have no such key.
+        if hidden_width:
+            self.args["hidden_width"] = hidden_width
         self.context: Optional[nn.Module] = None
         width = input_width
         if context_depth > 0:
@@ -131,7 +140,19 @@ class EntityPairScorer(nn.Module):
         self.type_pairs = (
             nn.Parameter(torch.zeros(n_entity_labels, n_entity_labels, n_labels)) if entity_types else None
         )
-        for layer in (self.between, self.distance, self.types):
+        self.hidden: Optional[nn.ModuleDict] = None
+        if hidden_width:
+            self.hidden = nn.ModuleDict(
+                {
+                    # subject's first and last row, object's first and last row, the mean between
+                    "rows": nn.Linear(width, 4 * hidden_width),
+                    "between": nn.Linear(width, hidden_width, bias=False),
+                    "touching": nn.Embedding(1, hidden_width),
+                    "distance": nn.Embedding(N_DISTANCE_BUCKETS, hidden_width),
+                    "out": nn.Linear(hidden_width, n_labels),
+                }
+            )
+        for layer in (self.between, self.distance, self.types, self.hidden["out"] if self.hidden else None):
             for parameter in layer.parameters() if layer is not None else ():
                 nn.init.zeros_(parameter)
 
@@ -158,7 +179,30 @@ class EntityPairScorer(nn.Module):
             rows = [r + typed for r in rows]
         projected = [self._project(k, r) for k, r in enumerate(rows)]
         between = self._between_sums(H) if self.between is not None else None
-        return self._score(projected, entities, pairs, between)[:, :, None]
+        score = self._score(projected, entities, pairs, between)
+        if self.hidden is not None:
+            score = score + self._hidden_score(H, rows, entities, pairs).to(score.dtype)
+        return score[:, :, None]
+
+    def _hidden_score(self, H: Tensor, rows, entities: Tensor, pairs: Tensor) -> Tensor:
+        """(P, C): the hidden layer's score of each pair."""
+        assert self.hidden is not None
+        a, b = pairs[:, 0], pairs[:, 1]
+        doc, start, end = entities[:, 0], entities[:, 1], entities[:, 2]
+        h = self.hidden["out"].in_features
+        first, last = (self.hidden["rows"](r).view(r.shape[0], 4, h) for r in rows)
+        subject, obj = first[:, 0] + last[:, 1], first[:, 2] + last[:, 3]
+        sums = nn.functional.pad(self.hidden["between"](H).float().cumsum(1), (0, 0, 1, 0))
+        lo, hi = torch.minimum(end[a], end[b]), torch.maximum(start[a], start[b])
+        gap = (hi - lo).clamp(min=0)
+        mean = (sums[doc[a], hi] - sums[doc[a], torch.minimum(lo, hi)]) / gap.clamp(min=1)[:, None]
+        touching: nn.Embedding = self.hidden["touching"]  # type: ignore[assignment]
+        between = torch.where((gap > 0)[:, None], mean, touching.weight.float())
+        distance = self.hidden["distance"](distance_bucket(start[b] - start[a]))
+        hidden = torch.relu(
+            subject.index_select(0, a) + obj.index_select(0, b) + (between + distance).to(subject.dtype)
+        )
+        return self.hidden["out"](hidden)
 
     def _project(
         self, pointer: int, rows: Tensor
