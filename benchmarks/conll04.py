@@ -57,6 +57,7 @@ def parse_args():
     p.add_argument("--rescore", action="store_true", help="compare: score the trained pipelines again")
     p.add_argument("--data", choices=["conll04", "shaped"], default="conll04", help="ablation: which set")
     p.add_argument("--keep", action="store_true", help="ablation: add to the runs already in --out")
+    p.add_argument("--rounds", type=int, default=1, help="ablation: trainings of each variant, in turn")
     return p.parse_args()
 
 

@@ -12,6 +12,7 @@ component's against the entity component's over the same tok2vec output
 (conll04_compare.evaluate). Prints a table, writes JSON (--out)."""
 
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -104,23 +105,33 @@ def ablation(args, corpus: Path) -> None:
     out_path = Path(args.out)
     results = json.loads(out_path.read_text()) if out_path.exists() and args.keep else {"runs": {}}
     results.update(steps=args.steps, data=args.data)
-    for name in names:
-        cfg_path = work / f"{prefix}_{name}.cfg"
-        Config(variant_config(base, name, max_distance)).to_disk(cfg_path, interpolate=False)
-        out = work / f"{prefix}_{name}"
-        t0 = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "spacy", "train", str(cfg_path), "--output", str(out)]
-            + ["--paths.train", str(corpus / f"{prefix}_train.spacy")]
-            + ["--paths.dev", str(corpus / f"{prefix}_dev.spacy")],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        minutes = (time.perf_counter() - t0) / 60
-        res = {"train_minutes": minutes, **evaluate(out / "model-best", corpus / f"{prefix}_test.spacy")}
-        results["runs"][name] = res
-        print(f"{name}: " + json.dumps({k: v for k, v in res.items() if not isinstance(v, dict)}), flush=True)
-        write_results(args.out, results)
+    minutes: Dict[str, list] = {name: [] for name in names}
+    # --rounds N: every variant trained N times, in turn (the same machine phases for each side); the
+    # scores of the first training (training is deterministic), the median of the minutes.
+    for round_ in range(args.rounds):
+        for name in names if round_ % 2 == 0 else names[::-1]:
+            cfg_path = work / f"{prefix}_{name}.cfg"
+            Config(variant_config(base, name, max_distance)).to_disk(cfg_path, interpolate=False)
+            out = work / f"{prefix}_{name}"
+            t0 = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "spacy", "train", str(cfg_path), "--output", str(out)]
+                + ["--paths.train", str(corpus / f"{prefix}_train.spacy")]
+                + ["--paths.dev", str(corpus / f"{prefix}_dev.spacy")],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+            minutes[name].append((time.perf_counter() - t0) / 60)
+            if round_ == 0:
+                res = evaluate(out / "model-best", corpus / f"{prefix}_test.spacy")
+                results["runs"][name] = res
+            res = results["runs"][name]
+            res.update(train_minutes=statistics.median(minutes[name]), train_minutes_each=minutes[name])
+            print(
+                f"{name}: " + json.dumps({k: v for k, v in res.items() if not isinstance(v, dict)}),
+                flush=True,
+            )
+            write_results(args.out, results)
     print_table(results)
 
 
