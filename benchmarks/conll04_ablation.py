@@ -66,6 +66,12 @@ VARIANTS: Dict[str, dict] = {
     "v2_between_distance": {"model": {**V2, "entity_types": False, "context_depth": 0}},
     "v2_context_between_distance_predicted": {"model": {**V2, "entity_types": False}, **PREDICTED},
     "v2_full_predicted": {"model": V2, **PREDICTED},
+    "v2_lstm32_predicted": {"model": {**V2, "entity_types": False, "context_width": 32}, **PREDICTED},
+    "v2_gru32_predicted": {
+        "model": {**V2, "entity_types": False, "context": "gru", "context_width": 32},
+        **PREDICTED,
+    },
+    "v2_hidden128_predicted": {"model": {**V2, "entity_types": False, "hidden_width": 128}, **PREDICTED},
 }
 
 

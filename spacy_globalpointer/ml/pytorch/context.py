@@ -1,9 +1,9 @@
 """Context layers for the relation scorer (entity_pairs.py): what a token knows
 of its sentence beyond the token-vector layer's window. Pure torch.
 
-- ``BiLSTMContext``: a bidirectional LSTM over each doc's own tokens (packed,
-  so padding costs nothing); it steps through the longest doc of a batch one
-  token at a time.
+- ``BiLSTMContext``: a bidirectional LSTM (or GRU) over each doc's own tokens
+  (packed, so padding costs nothing); it steps through the longest doc of a
+  batch one token at a time.
 - ``LocalAttention``: self-attention of each token over the tokens at most
   ``window`` away (blocks of ``window`` tokens attend to their own block and
   the two beside it, masked to the window), positions as RoPE, so that memory
@@ -21,13 +21,16 @@ from torch.nn import functional as F
 
 from spacy_globalpointer.ml.pytorch.rope import rotary
 
-CONTEXTS = ("lstm", "attention")
+CONTEXTS = ("lstm", "gru", "attention")
 
 
 class BiLSTMContext(nn.Module):
-    def __init__(self, input_width: int, width: int, depth: int) -> None:
+    """A bidirectional LSTM (or GRU: ``gru``) of ``width // 2`` per direction."""
+
+    def __init__(self, input_width: int, width: int, depth: int, gru: bool = False) -> None:
         super().__init__()
-        self.lstm = nn.LSTM(input_width, width // 2, num_layers=depth, batch_first=True, bidirectional=True)
+        rnn = nn.GRU if gru else nn.LSTM
+        self.lstm = rnn(input_width, width // 2, num_layers=depth, batch_first=True, bidirectional=True)
 
     def forward(self, X: Tensor, lengths: Tensor) -> Tensor:
         packed = nn.utils.rnn.pack_padded_sequence(
@@ -106,8 +109,8 @@ class _AttentionLayer(nn.Module):
 
 def build_context(kind: str, input_width: int, width: int, depth: int) -> nn.Module:
     """A context layer by name (CONTEXTS): (B, L, input_width) -> (B, L, width)."""
-    if kind == "lstm":
-        return BiLSTMContext(input_width, width, depth)
+    if kind in ("lstm", "gru"):
+        return BiLSTMContext(input_width, width, depth, gru=kind == "gru")
     if kind == "attention":
         return LocalAttention(input_width, width, depth)
     raise ValueError(f"context must be one of {CONTEXTS}, got {kind!r}")
