@@ -39,7 +39,7 @@ def test_local_attention_equals_a_brute_force(window):
         assert torch.allclose(got[b, :n], want, atol=1e-10), (b, window)
 
 
-@pytest.mark.parametrize("kind", ["lstm", "attention"])
+@pytest.mark.parametrize("kind", ["lstm", "gru", "attention"])
 def test_each_doc_of_a_padded_batch_gets_what_it_gets_alone(kind):
     torch.manual_seed(1)
     layer = build_context(kind, 6, 8, 1).double().eval()
@@ -49,11 +49,11 @@ def test_each_doc_of_a_padded_batch_gets_what_it_gets_alone(kind):
     for b, n in enumerate(lengths):
         alone = layer(X[b : b + 1, :n], torch.tensor([n]))
         assert torch.allclose(batch[b, :n], alone[0], atol=1e-10), b
-    assert isinstance(layer, BiLSTMContext if kind == "lstm" else LocalAttention)
+    assert isinstance(layer, LocalAttention if kind == "attention" else BiLSTMContext)
 
 
 def test_a_context_that_does_not_exist_or_does_not_split_is_refused():
     with pytest.raises(ValueError, match="context must be one of"):
-        build_context("gru", 6, 8, 1)
+        build_context("transformer", 6, 8, 1)
     with pytest.raises(ValueError, match="even size"):
         LocalAttention(6, 6, 1, heads=2)
