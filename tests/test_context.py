@@ -6,7 +6,8 @@ batch gets what it gets alone, for the BiLSTM too."""
 import pytest
 import torch
 
-from spacy_globalpointer.ml.pytorch.context import BiLSTMContext, LocalAttention, build_context
+from spacy_globalpointer.ml.pytorch import context as context_module
+from spacy_globalpointer.ml.pytorch.context import BiLSTMContext, LocalAttention, RowAttention, build_context
 from spacy_globalpointer.ml.pytorch.rope import rotary
 
 
@@ -37,6 +38,21 @@ def test_local_attention_equals_a_brute_force(window):
         first = brute_attention(attention.layers[0], X[b, :n], window)
         want = first + brute_attention(attention.layers[1], first, window)
         assert torch.allclose(got[b, :n], want, atol=1e-10), (b, window)
+
+
+def test_row_attention_equals_attention_at_those_rows(monkeypatch):
+    """Attention from chosen rows only is what attention over every token gives at those rows."""
+    torch.manual_seed(3)
+    rows = RowAttention(6, 8, heads=2, window=4).double()
+    lengths = torch.tensor([13, 5])
+    X = torch.randn(2, 13, 6, dtype=torch.float64)
+    doc = torch.tensor([0, 0, 0, 1, 1, 0])
+    position = torch.tensor([0, 6, 12, 0, 4, 3])
+    monkeypatch.setattr(context_module, "ROWS_PER_STEP", 4)  # in steps, too
+    got = rows(X, lengths, doc, position)
+    for n, (b, i) in enumerate(zip(doc.tolist(), position.tolist())):
+        want = brute_attention(rows, X[b, : lengths[b]], 4)[i]
+        assert torch.allclose(got[n], want, atol=1e-10), (b, i)
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru", "attention"])

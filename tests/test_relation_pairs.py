@@ -55,7 +55,8 @@ def test_distance_buckets_are_the_signed_magnitudes():
 
 @pytest.mark.parametrize("head", HEADS)
 @pytest.mark.parametrize(
-    "context, context_depth, hidden_width", [("lstm", 0, 0), ("lstm", 1, 3), ("attention", 1, 0)]
+    "context, context_depth, hidden_width",
+    [("lstm", 0, 0), ("lstm", 1, 3), ("attention", 1, 0), ("rows", 1, 3)],
 )
 def test_pair_scores_equal_a_brute_force_over_each_term(head, context, context_depth, hidden_width):
     torch.manual_seed(0)
@@ -86,13 +87,21 @@ def test_pair_scores_equal_a_brute_force_over_each_term(head, context, context_d
     def brute(a: int, b: int) -> torch.Tensor:
         doc, sa, ea, la = entities[a].tolist()
         _, sb, eb, lb = entities[b].tolist()
-        H = X[doc : doc + 1, : lengths[doc]]
-        if module.context is not None:  # each doc alone, unpadded (context.py's own tests check the layers)
-            H = torch.cat([H, module.context(H, lengths[doc : doc + 1])], -1)
+        X_doc = X[doc : doc + 1, : lengths[doc]]
+        H = X_doc
+        if module.context is not None and context != "rows":  # each doc alone, unpadded (context.py's
+            H = torch.cat([H, module.context(H, lengths[doc : doc + 1])], -1)  # own tests check the layers)
         H = H[0]
+
+        def row(i):
+            if context != "rows":
+                return H[i]
+            ctx = module.context(X_doc, lengths[doc : doc + 1], torch.tensor([0]), torch.tensor([i]))
+            return torch.cat([H[i], ctx[0]])
+
         total = torch.zeros(3, dtype=torch.float64)
         for pointer, (i, j) in enumerate(((sa, sb), (ea - 1, eb - 1))):
-            rows = torch.stack([H[i] + module.types.weight[la], H[j] + module.types.weight[lb]])[None]
+            rows = torch.stack([row(i) + module.types.weight[la], row(j) + module.types.weight[lb]])[None]
             q, k, first, second = module.pointers[pointer].project(rows)
             for c in range(3):
                 total[c] += (q[0, min(c, q.shape[1] - 1), 0] * k[0, min(c, k.shape[1] - 1), 1]).sum()
@@ -109,7 +118,7 @@ def test_pair_scores_equal_a_brute_force_over_each_term(head, context, context_d
         if module.hidden is not None:
             hidden = module.hidden
             typed = {
-                k: H[i] + module.types.weight[t]
+                k: row(i) + module.types.weight[t]
                 for k, (i, t) in {
                     "sa": (sa, la),
                     "ea": (ea - 1, la),

@@ -10,7 +10,12 @@ of its sentence beyond the token-vector layer's window. Pure torch.
   is O(tokens x window) however long the doc, and a batch is a few matrix
   products rather than a step per token.
 
-Both map (B, L, H) vectors and the docs' lengths to (B, L, width).
+- ``RowAttention`` ("rows"): the same attention, from the rows the relation
+  scorer reads only (its entities' first and last tokens), over the tokens
+  within ``window`` of each: O(rows x window), a small share of the tokens.
+
+The first three map (B, L, H) vectors and the docs' lengths to (B, L, width);
+RowAttention maps them and (doc, position) rows to (rows, width).
 """
 
 import math
@@ -21,7 +26,9 @@ from torch.nn import functional as F
 
 from spacy_globalpointer.ml.pytorch.rope import rotary
 
-CONTEXTS = ("lstm", "gru", "attention")
+CONTEXTS = ("lstm", "gru", "attention", "rows")
+# Rows the "rows" context attends from per step: bounds its gathered keys and values (rows x window).
+ROWS_PER_STEP = 512
 
 
 class BiLSTMContext(nn.Module):
@@ -107,10 +114,46 @@ class _AttentionLayer(nn.Module):
         return self.out(mixed.transpose(2, 3).reshape(B, P, h * d)[:, :L])
 
 
+class RowAttention(nn.Module):
+    """``heads``-head attention from given rows over the tokens at most ``window`` away in their doc
+    (pre-norm, RoPE); ``depth`` is 1."""
+
+    def __init__(self, input_width: int, width: int, heads: int = 2, window: int = 64) -> None:
+        super().__init__()
+        if width % heads or (width // heads) % 2:
+            raise ValueError(f"context width {width} must split into {heads} heads of an even size (RoPE)")
+        self.heads, self.head_size, self.window = heads, width // heads, window
+        self.norm = nn.LayerNorm(input_width)
+        self.qkv = nn.Linear(input_width, 3 * width)
+        self.out = nn.Linear(width, width)
+
+    def forward(self, X: Tensor, lengths: Tensor, doc: Tensor, position: Tensor) -> Tensor:
+        B, L, _ = X.shape
+        h, d, w = self.heads, self.head_size, self.window
+        q, k, v = self.qkv(self.norm(X)).view(B, L, 3, h, d).unbind(2)
+        q, k = (rotary(t, dim=1, scale=d**-0.25) for t in (q, k))
+        offsets = torch.arange(-w, w + 1, device=X.device)
+        out = []
+        for lo in range(0, doc.shape[0], ROWS_PER_STEP):
+            rows_doc, rows_at = doc[lo : lo + ROWS_PER_STEP], position[lo : lo + ROWS_PER_STEP]
+            keys_at = rows_at[:, None] + offsets  # (S, 2w + 1)
+            inside = (keys_at >= 0) & (keys_at < lengths[rows_doc][:, None])
+            at = keys_at.clamp(0, max(L - 1, 0))
+            scores = (q[rows_doc, rows_at][:, None] * k[rows_doc[:, None], at]).sum(-1)  # (S, 2w + 1, h)
+            scores = torch.where(inside[..., None], scores, torch.finfo(scores.dtype).min)
+            attention = torch.softmax(scores.to(torch.promote_types(scores.dtype, torch.float32)), dim=1)
+            out.append((attention.to(v.dtype)[..., None] * v[rows_doc[:, None], at]).sum(1))
+        mixed = torch.cat(out) if out else X.new_zeros((0, h, d))
+        return self.out(mixed.reshape(-1, h * d))
+
+
 def build_context(kind: str, input_width: int, width: int, depth: int) -> nn.Module:
-    """A context layer by name (CONTEXTS): (B, L, input_width) -> (B, L, width)."""
+    """A context layer by name (CONTEXTS): (B, L, input_width) -> (B, L, width), or for "rows"
+    (B, L, input_width) and rows -> (rows, width)."""
     if kind in ("lstm", "gru"):
         return BiLSTMContext(input_width, width, depth, gru=kind == "gru")
     if kind == "attention":
         return LocalAttention(input_width, width, depth)
+    if kind == "rows":
+        return RowAttention(input_width, width)
     raise ValueError(f"context must be one of {CONTEXTS}, got {kind!r}")

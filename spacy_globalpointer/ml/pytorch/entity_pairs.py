@@ -37,7 +37,7 @@ from typing import Any, Dict, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
-from spacy_globalpointer.ml.pytorch.context import build_context
+from spacy_globalpointer.ml.pytorch.context import RowAttention, build_context
 from spacy_globalpointer.ml.pytorch.heads import SpanHead, build_head
 
 # Numbers in a step's gathered queries (and keys): bounds the temporaries whatever the pair count.
@@ -125,15 +125,18 @@ class EntityPairScorer(nn.Module):
         if hidden_width:
             self.args["hidden_width"] = hidden_width
         self.context: Optional[nn.Module] = None
-        width = input_width
+        # The tokens' width (what "between" reads) and the rows' (what the pointers read): the same
+        # but for the "rows" context, which is computed at the rows only.
+        width = token_width = input_width
         if context_depth > 0:
             self.context = build_context(context, input_width, context_width, context_depth)
             width += context_width
+            token_width = input_width if context == "rows" else width
         self.pointers = nn.ModuleList(
             [build_head(head, width, n_labels, head_size=head_size, rope=False) for _ in range(2)]
         )
         # The extra terms start at zero: an untrained model scores as GPLinker's pointers alone.
-        self.between = nn.Linear(width, n_labels) if between else None
+        self.between = nn.Linear(token_width, n_labels) if between else None
         self.touching = nn.Parameter(torch.zeros(n_labels)) if between else None
         self.distance = nn.Embedding(N_DISTANCE_BUCKETS, n_labels) if distance else None
         self.types = nn.Embedding(n_entity_labels, width) if entity_types else None
@@ -146,7 +149,7 @@ class EntityPairScorer(nn.Module):
                 {
                     # subject's first and last row, object's first and last row, the mean between
                     "rows": nn.Linear(width, 4 * hidden_width),
-                    "between": nn.Linear(width, hidden_width, bias=False),
+                    "between": nn.Linear(token_width, hidden_width, bias=False),
                     "touching": nn.Embedding(1, hidden_width),
                     "distance": nn.Embedding(N_DISTANCE_BUCKETS, hidden_width),
                     "out": nn.Linear(hidden_width, n_labels),
@@ -162,10 +165,17 @@ class EntityPairScorer(nn.Module):
         return {"module": "EntityPairScorer", **self.args}
 
     def encode(self, X: Tensor, lengths: Tensor) -> Tensor:
-        """(B, L, H) vectors -> (B, L, width): with the context layer's output over each doc's own tokens."""
-        if self.context is None:
+        """(B, L, H) vectors -> (B, L, token width): with the context layer's output over each doc's own
+        tokens (not for the "rows" context, which rows() adds)."""
+        if self.context is None or isinstance(self.context, RowAttention):
             return X
         return torch.cat([X, self.context(X, lengths).to(X.dtype)], dim=-1)
+
+    def rows(self, X: Tensor, H: Tensor, lengths: Tensor, doc: Tensor, position: Tensor) -> Tensor:
+        """The rows (doc, position) of H, with the "rows" context's output where that is the context."""
+        if isinstance(self.context, RowAttention):
+            return torch.cat([H[doc, position], self.context(X, lengths, doc, position).to(H.dtype)], dim=-1)
+        return H[doc, position]
 
     def forward(self, X: Tensor, lengths: Tensor, entities: Tensor, pairs: Tensor) -> Tensor:
         """(P, C, 1) scores. X: (B, L, H) padded vectors and their lengths; entities (E, 4): the doc (a
@@ -173,7 +183,7 @@ class EntityPairScorer(nn.Module):
         and object, as rows of ``entities``."""
         H = self.encode(X, lengths)
         doc, start, end, label = entities.unbind(1)
-        rows = [H[doc, start], H[doc, end - 1]]
+        rows = [self.rows(X, H, lengths, doc, start), self.rows(X, H, lengths, doc, end - 1)]
         if self.types is not None:
             typed = self.types(label).to(H.dtype)
             rows = [r + typed for r in rows]
