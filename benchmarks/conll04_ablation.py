@@ -72,6 +72,7 @@ VARIANTS: Dict[str, dict] = {
         **PREDICTED,
     },
     "v2_hidden128_predicted": {"model": {**V2, "entity_types": False, "hidden_width": 128}, **PREDICTED},
+    "v2_rows_predicted": {"model": {**V2, "entity_types": False, "context": "rows"}, **PREDICTED},
 }
 
 

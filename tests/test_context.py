@@ -40,10 +40,11 @@ def test_local_attention_equals_a_brute_force(window):
         assert torch.allclose(got[b, :n], want, atol=1e-10), (b, window)
 
 
-def test_row_attention_equals_attention_at_those_rows(monkeypatch):
+@pytest.mark.parametrize("window", [4, 8])  # windows of a long doc, or every doc whole
+def test_row_attention_equals_attention_at_those_rows(monkeypatch, window):
     """Attention from chosen rows only is what attention over every token gives at those rows."""
     torch.manual_seed(3)
-    rows = RowAttention(6, 8, heads=2, window=4).double()
+    rows = RowAttention(6, 8, heads=2, window=window).double()
     lengths = torch.tensor([13, 5])
     X = torch.randn(2, 13, 6, dtype=torch.float64)
     doc = torch.tensor([0, 0, 0, 1, 1, 0])
@@ -51,7 +52,7 @@ def test_row_attention_equals_attention_at_those_rows(monkeypatch):
     monkeypatch.setattr(context_module, "ROWS_PER_STEP", 4)  # in steps, too
     got = rows(X, lengths, doc, position)
     for n, (b, i) in enumerate(zip(doc.tolist(), position.tolist())):
-        want = brute_attention(rows, X[b, : lengths[b]], 4)[i]
+        want = brute_attention(rows, X[b, : lengths[b]], window)[i]
         assert torch.allclose(got[n], want, atol=1e-10), (b, i)
 
 

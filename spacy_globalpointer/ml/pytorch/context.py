@@ -130,21 +130,57 @@ class RowAttention(nn.Module):
     def forward(self, X: Tensor, lengths: Tensor, doc: Tensor, position: Tensor) -> Tensor:
         B, L, _ = X.shape
         h, d, w = self.heads, self.head_size, self.window
-        q, k, v = self.qkv(self.norm(X)).view(B, L, 3, h, d).unbind(2)
+        x = self.norm(X)
+        # Keys and values of every token; queries of the rows only (the rows' own rotation is applied
+        # to every position and read at the rows, which costs far less than projecting every query).
+        width = h * d
+        k, v = F.linear(x, self.qkv.weight[width:], self.qkv.bias[width:]).view(B, L, 2, h, d).unbind(2)
+        rows = F.linear(x[doc, position], self.qkv.weight[:width], self.qkv.bias[:width]).view(-1, h, d)
+        q = x.new_zeros((B, L, h, d))
+        q[doc, position] = rows
         q, k = (rotary(t, dim=1, scale=d**-0.25) for t in (q, k))
-        offsets = torch.arange(-w, w + 1, device=X.device)
+        if doc.shape[0] == 0:
+            return self.out(X.new_zeros((0, h * d)))
+        if L <= 2 * w + 1:
+            mixed = self._per_doc(q, k, v, lengths, doc, position)
+        else:
+            mixed = self._windows(q, k, v, lengths, doc, position)
+        return self.out(mixed.reshape(-1, h * d))
+
+    def _per_doc(self, q, k, v, lengths: Tensor, doc: Tensor, position: Tensor) -> Tensor:
+        """Short docs: each doc's rows against all its keys, one padded product per batch."""
+        B, L, h, d = k.shape
+        order = torch.argsort(doc, stable=True)
+        counts = torch.bincount(doc, minlength=B)
+        slot = torch.empty_like(order)
+        slot[order] = torch.arange(len(order), device=doc.device) - (counts.cumsum(0) - counts)[doc[order]]
+        queries = q.new_zeros((B, int(counts.max()), h, d))
+        queries[doc, slot] = q[doc, position]
+        at = torch.zeros((B, queries.shape[1]), dtype=torch.long, device=doc.device)
+        at[doc, slot] = position
+        scores = torch.einsum("brhd,blhd->bhrl", queries, k)
+        keys = torch.arange(L, device=doc.device)
+        allowed = (keys < lengths[:, None])[:, None, :] & ((keys - at[..., None]).abs() <= self.window)
+        scores = torch.where(allowed[:, None], scores, torch.finfo(scores.dtype).min)
+        attention = torch.softmax(scores.to(torch.promote_types(scores.dtype, torch.float32)), dim=-1)
+        mixed = torch.einsum("bhrl,blhd->brhd", attention.to(v.dtype), v)
+        return mixed[doc, slot]
+
+    def _windows(self, q, k, v, lengths: Tensor, doc: Tensor, position: Tensor) -> Tensor:
+        """Long docs: each row against the keys within the window, ROWS_PER_STEP rows at a time."""
+        L = k.shape[1]
+        offsets = torch.arange(-self.window, self.window + 1, device=doc.device)
         out = []
         for lo in range(0, doc.shape[0], ROWS_PER_STEP):
             rows_doc, rows_at = doc[lo : lo + ROWS_PER_STEP], position[lo : lo + ROWS_PER_STEP]
             keys_at = rows_at[:, None] + offsets  # (S, 2w + 1)
             inside = (keys_at >= 0) & (keys_at < lengths[rows_doc][:, None])
-            at = keys_at.clamp(0, max(L - 1, 0))
+            at = keys_at.clamp(0, L - 1)
             scores = (q[rows_doc, rows_at][:, None] * k[rows_doc[:, None], at]).sum(-1)  # (S, 2w + 1, h)
             scores = torch.where(inside[..., None], scores, torch.finfo(scores.dtype).min)
             attention = torch.softmax(scores.to(torch.promote_types(scores.dtype, torch.float32)), dim=1)
             out.append((attention.to(v.dtype)[..., None] * v[rows_doc[:, None], at]).sum(1))
-        mixed = torch.cat(out) if out else X.new_zeros((0, h, d))
-        return self.out(mixed.reshape(-1, h * d))
+        return torch.cat(out)
 
 
 def build_context(kind: str, input_width: int, width: int, depth: int) -> nn.Module:
