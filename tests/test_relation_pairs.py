@@ -310,3 +310,38 @@ def test_v2_groups_of_docs_sorted_by_length_give_each_doc_its_own_scores(trained
         [r.score for rels in whole for r in rels], abs=1e-5
     )
     assert any(whole)
+
+
+def test_decode_keeps_the_pairs_above_their_labels_threshold_and_in_the_schema():
+    from spacy_globalpointer.pipeline.relation_decode import decode_relations
+
+    nlp = spacy.blank("zh")
+    doc = nlp.make_doc("张三在北京大学读书")
+    doc.spans["sc"] = [doc.char_span(0, 2, "PER"), doc.char_span(3, 7, "ORG"), doc.char_span(3, 5, "LOC")]
+    pairs = numpy.asarray([[0, 1], [1, 2], [0, 2]])
+    # (pairs, labels [works_at, located_in], pointers): the lower pointer score counts.
+    scores = numpy.asarray([[[2.0, 1.0], [0.5, -1.0]], [[-1.0, -2.0], [3.0, 0.2]], [[1.0, 0.5], [0.1, 0.3]]])
+    labels = ["works_at", "located_in"]
+    thresholds = numpy.asarray([0.0, 0.15])
+    found = decode_relations([doc], [(pairs, scores)], labels, thresholds, "sc")
+    assert found == [
+        [
+            (0, 2, "PER", 3, 7, "ORG", "works_at", 1.0),
+            (3, 7, "ORG", 3, 5, "LOC", "located_in", 0.2),
+            (0, 2, "PER", 3, 5, "LOC", "works_at", 0.5),
+        ]
+    ]
+    schema = {("PER", "works_at", "ORG"), ("ORG", "located_in", "LOC")}
+    kept = decode_relations([doc], [(pairs, scores)], labels, thresholds, "sc", schema)
+    assert kept == [found[0][:2]]
+
+
+def test_the_schema_is_read_from_the_training_relations_and_saved(tmp_path):
+    fix_random_seed(0)
+    nlp = spacy.blank("zh")
+    nlp.add_pipe("globalpointer_rel", config={"model": v2_model(), "schema_filter": True})
+    nlp.initialize(lambda: relation_examples(nlp))
+    schema = [["ORG", "located_in", "LOC"], ["PER", "works_at", "ORG"]]
+    assert nlp.get_pipe("globalpointer_rel").cfg["schema"] == schema
+    nlp.to_disk(tmp_path)
+    assert spacy.load(tmp_path).get_pipe("globalpointer_rel").cfg["schema"] == schema

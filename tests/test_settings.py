@@ -48,6 +48,7 @@ COMPONENTS = {
             "threshold": (2.5, "high"),
             "label_thresholds": ({"works_at": 50.0}, {"works_at": "x"}),
             "max_distance": (3, 0),
+            "schema_filter": (True, "yes"),
             "predicted_entities": (True, "yes"),
         },
     ),

@@ -11,7 +11,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 import numpy
 from spacy.language import Language
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.vocab import Vocab
 from thinc.api import Config, Model
@@ -23,13 +23,14 @@ from spacy_globalpointer.pipeline.batching import one_torch_thread_if_forked
 from spacy_globalpointer.pipeline.gold import OutOfReach
 from spacy_globalpointer.pipeline.keys import DEFAULT_RELATIONS_KEY, DEFAULT_SPANS_KEY
 from spacy_globalpointer.pipeline.pointer_pipe import PointerPipe
+from spacy_globalpointer.pipeline.relation_decode import decode_relations
 from spacy_globalpointer.pipeline.relation_training import (
     band_loss,
     entities_of,
     entity_pair_loss,
-    gold_entity_labels,
     label_index,
     training_entities,
+    training_facts,
 )
 from spacy_globalpointer.pipeline.relations import has_relations, relations, store_relations
 from spacy_globalpointer.pipeline.scorer import score_relations
@@ -77,6 +78,12 @@ class GlobalPointerRel(PointerPipe):
         "entities that is scored. Training cells and prediction pairs grow with doc length x this; "
         "gold relations farther apart cannot be learned and are reported.",
     )
+    schema_filter = Setting(
+        False,
+        flag,
+        "Keep a predicted relation only when its (subject label, relation label, object label) occurs in "
+        "the training data (read at initialize): the entities' labels must fit the relation. false: any.",
+    )
     predicted_entities = Setting(
         False,
         flag,
@@ -97,6 +104,7 @@ class GlobalPointerRel(PointerPipe):
         threshold: float,
         label_thresholds: Mapping[str, float],
         max_distance: int,
+        schema_filter: bool,
         predicted_entities: bool,
         scorer: Optional[Callable] = score_relations,
     ) -> None:
@@ -113,11 +121,14 @@ class GlobalPointerRel(PointerPipe):
         # RelationPointer.v2 and its like take the candidate entities, with their labels' indices.
         self._takes_entities = model.has_dim("nE") is not False
         self.cfg["entity_labels"] = []
+        # (subject label, relation label, object label) of the training data's relations (schema_filter).
+        self.cfg["schema"] = []
         self.spans_key = spans_key
         self.relations_key = relations_key
         self.threshold = threshold
         self.label_thresholds = label_thresholds
         self.max_distance = max_distance
+        self.schema_filter = schema_filter
         self.predicted_entities = predicted_entities
         self._settings_configured()
 
@@ -145,10 +156,15 @@ class GlobalPointerRel(PointerPipe):
     ) -> None:
         """PointerPipe.initialize; first, for a model that embeds entity labels,
         ``entity_labels``: given (as init-config writes them), or read from
-        the examples' gold entities (doc.spans[spans_key], else doc.ents)."""
+        the examples' gold entities (doc.spans[spans_key], else doc.ents);
+        and the schema schema_filter keeps to, from their gold relations."""
+        if callable(get_examples) and (
+            self.schema_filter or (self._takes_entities and entity_labels is None)
+        ):
+            read, schema = training_facts(get_examples(), self.spans_key, self.relations_key, self.name)
+            entity_labels = read if entity_labels is None else entity_labels
+            self.cfg["schema"] = [list(triple) for triple in schema]
         if self._takes_entities:
-            if entity_labels is None and callable(get_examples):
-                entity_labels = gold_entity_labels(get_examples(), self.spans_key, self.name)
             self.cfg["entity_labels"] = list(entity_labels or [])
             self.model.set_dim("nE", len(self.entity_labels) + 1)
         super().initialize(get_examples, nlp=nlp, labels=labels)
@@ -193,24 +209,13 @@ class GlobalPointerRel(PointerPipe):
             return self.model.predict(docs)
 
     def set_annotations(self, docs: Iterable[Doc], predictions: List[DocPairScores]) -> None:
-        """Store on each doc the pairs whose two pointer scores are both above the label's threshold."""
+        """Store on each doc the pairs whose scores are above the label's threshold (and, with
+        schema_filter, whose entities' labels the training data's relations had)."""
         docs = list(docs)
-        # Read once: each setting is a checked property, and this loop runs per relation.
-        labels, spans_key = self.labels, self.spans_key
+        # An empty schema (a pipeline saved before it was read, or a filter that is off) keeps all.
+        schema = {tuple(triple) for triple in self.cfg.get("schema", [])} if self.schema_filter else set()
         thresholds = numpy.asarray(self.thresholds())
-        found: List[list] = [[] for _ in docs]
-        counts = [len(pairs) for pairs, _ in predictions]
-        if sum(counts):
-            # One comparison for the batch: a sentence has few pairs, and a call per doc costs more.
-            lower = numpy.concatenate([scores for _, scores in predictions]).min(axis=2)
-            ends = numpy.cumsum(counts)
-            for row, c in zip(*numpy.nonzero(lower > thresholds[None, :])):
-                k = int(numpy.searchsorted(ends, row, side="right"))
-                a, b = predictions[k][0][row - (ends[k] - counts[k])]
-                group = docs[k].spans[spans_key]
-                found[k].append(
-                    (*_bounds(group[int(a)]), *_bounds(group[int(b)]), labels[c], float(lower[row, c]))
-                )
+        found = decode_relations(docs, predictions, self.labels, thresholds, self.spans_key, schema)
         for doc, rels in zip(docs, found):
             store_relations(doc, rels, self.relations_key)
 
@@ -227,10 +232,6 @@ class GlobalPointerRel(PointerPipe):
             loss, grad, too_far = band_loss(list(examples), scores, self.labels, self.relations_key)
             self._out_of_reach_gold(too_far, (scores.shape[-1] - 1) // 2)
         return loss, grad
-
-
-def _bounds(span: Span) -> Tuple[int, int, str]:
-    return span.start, span.end, span.label_
 
 
 @Language.factory(
@@ -252,6 +253,7 @@ def make_globalpointer_rel(
     threshold: float,
     label_thresholds: Dict[str, float],
     max_distance: int,
+    schema_filter: bool,
     predicted_entities: bool,
     scorer: Optional[Callable],
 ) -> GlobalPointerRel:
@@ -274,6 +276,7 @@ def make_globalpointer_rel(
         threshold=threshold,
         label_thresholds=label_thresholds,
         max_distance=max_distance,
+        schema_filter=schema_filter,
         predicted_entities=predicted_entities,
         scorer=scorer,
     )

@@ -143,15 +143,22 @@ def pair_gold(
     return out, too_far
 
 
-def gold_entity_labels(examples: Iterable[Example], spans_key: str, name: str) -> List[str]:
-    """The entity labels of the examples' gold entities, in the order met."""
+def training_facts(
+    examples: Iterable[Example], spans_key: str, relations_key: str, name: str
+) -> Tuple[List[str], List[Tuple[str, str, str]]]:
+    """The labels of the examples' gold entities, in the order met, and the schema: every (subject
+    label, relation label, object label) of their gold relations, sorted."""
     from spacy_globalpointer.pipeline.gold import gold_spans
+    from spacy_globalpointer.pipeline.relations import relations
 
     found: Dict[str, None] = {}
+    schema = set()
     for eg in examples:
         for span in gold_spans(eg.reference, spans_key, name):
             found[span.label_] = None
-    return list(found)
+        for rel in relations(eg.reference, relations_key):
+            schema.add((rel.head.label_, rel.label, rel.tail.label_))
+    return list(found), sorted(schema)
 
 
 def band_loss(
