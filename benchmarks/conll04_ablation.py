@@ -73,6 +73,7 @@ VARIANTS: Dict[str, dict] = {
     },
     "v2_hidden128_predicted": {"model": {**V2, "entity_types": False, "hidden_width": 128}, **PREDICTED},
     "v2_rows_predicted": {"model": {**V2, "entity_types": False, "context": "rows"}, **PREDICTED},
+    "v2_lstm2x128_predicted": {"model": {**V2, "entity_types": False, "context_depth": 2}, **PREDICTED},
 }
 
 
