@@ -123,6 +123,7 @@ class GlobalPointerRel(PointerPipe):
         self.cfg["entity_labels"] = []
         # (subject label, relation label, object label) of the training data's relations (schema_filter).
         self.cfg["schema"] = []
+        self._warned_no_predictions = False
         self.spans_key = spans_key
         self.relations_key = relations_key
         self.threshold = threshold
@@ -175,10 +176,18 @@ class GlobalPointerRel(PointerPipe):
     def _model_input(self, examples: List[Example]) -> Any:
         if not self._takes_entities:
             return [eg.predicted for eg in examples]
+        predicted = self.predicted_entities
+        if predicted and not self._warned_no_predictions and examples:
+            if not any(self.spans_key in eg.predicted.spans for eg in examples):
+                self._warned_no_predictions = True
+                warnings.warn(
+                    f"[{self.name}] predicted_entities is on, but the docs being trained carry no "
+                    f"doc.spans['{self.spans_key}']: put the entity component in [training] "
+                    f"annotating_components, or the pairs of the gold entities are all that is trained.",
+                    stacklevel=3,
+                )
         index = label_index(self.entity_labels)
-        return training_entities(
-            examples, self.spans_key, self.relations_key, index, self.name, self.predicted_entities
-        )
+        return training_entities(examples, self.spans_key, self.relations_key, index, self.name, predicted)
 
     def _no_labels(self) -> str:
         return (
