@@ -358,9 +358,10 @@ def test_predicted_entities_join_the_gold_ones_as_candidates_in_training():
     index = label_index(["PER", "ORG", "LOC"])
     gold_only = training_entities([example], "sc", "rel", index, "rel")
     mixed = training_entities([example], "sc", "rel", index, "rel", predicted=True)
-    as_keys = lambda found: {
-        (int(s), int(e), int(label)) for (s, e), label in zip(found.bounds, found.labels)
-    }  # noqa: E731
+
+    def as_keys(found):
+        return {(int(s), int(e), int(label)) for (s, e), label in zip(found.bounds, found.labels)}
+
     assert as_keys(gold_only) == {(0, 2, 1), (3, 7, 2), (3, 5, 3)}
     assert as_keys(mixed) == as_keys(gold_only) | {(5, 7, 2)} and mixed.counts.tolist() == [4]
 
