@@ -173,11 +173,12 @@ class GlobalPointerRel(PointerPipe):
     def _gold_labels(self, reference: Doc) -> Iterable[str]:
         return (rel.label for rel in relations(reference, self.relations_key))
 
-    def _model_input(self, examples: List[Example]) -> Any:
+    def _model_input(self, examples: List[Example], initializing: bool = False) -> Any:
         if not self._takes_entities:
             return [eg.predicted for eg in examples]
         predicted = self.predicted_entities
-        if predicted and not self._warned_no_predictions and examples:
+        # At initialize no component has predicted yet.
+        if predicted and not initializing and not self._warned_no_predictions and examples:
             if not any(self.spans_key in eg.predicted.spans for eg in examples):
                 self._warned_no_predictions = True
                 warnings.warn(

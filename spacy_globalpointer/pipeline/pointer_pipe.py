@@ -109,7 +109,7 @@ class PointerPipe(WithSettings, TrainablePipe):
         self._check_sample(sample)
         if self.model.has_dim("nO") is not False:  # declared (set or not) by the model
             self.model.set_dim("nO", len(self.labels))
-        self.model.initialize(X=self._model_input(sample) if sample else None)
+        self.model.initialize(X=self._model_input(sample, initializing=True) if sample else None)
 
     def _gold_labels(self, reference: Doc) -> Iterable[str]:
         """The labels of a gold doc's annotation, for initialize."""
@@ -119,7 +119,7 @@ class PointerPipe(WithSettings, TrainablePipe):
         """What initialize says when neither the config nor the examples give a label."""
         raise NotImplementedError
 
-    def _model_input(self, examples: List[Example]) -> Any:
+    def _model_input(self, examples: List[Example], initializing: bool = False) -> Any:
         """What the model trains on (and is initialized with): the predicted docs, here."""
         return [eg.predicted for eg in examples]
 
