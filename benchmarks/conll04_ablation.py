@@ -86,7 +86,8 @@ def variant_config(base, name: str, max_distance=None):
     variant = VARIANTS[name]
     rel = cfg["components"]["globalpointer_rel"]
     rel["model"] = {**variant["model"], "tok2vec": dict(rel["model"]["tok2vec"])}
-    rel.update(variant.get("component", {}))
+    # The recipe's component settings off but for the variant's own (the idea each row measures).
+    rel.update({"schema_filter": False, "predicted_entities": False, **variant.get("component", {})})
     cfg["training"]["annotating_components"] = variant.get("annotating", [])
     if max_distance is not None:
         rel["max_distance"] = max_distance

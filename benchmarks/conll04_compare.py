@@ -31,6 +31,7 @@ def configs(work: Path, steps: int, eval_frequency: int):
     gplinker["training"].update(max_steps=steps, eval_frequency=eval_frequency, patience=0, max_epochs=0)
 
     pairwise = Config(gplinker).copy()
+    pairwise["training"]["annotating_components"] = []
     rel = pairwise["components"].pop("globalpointer_rel")
     pairwise["nlp"]["pipeline"] = ["tok2vec", "globalpointer_ner", "pairwise_rel"]
     pairwise["components"]["pairwise_rel"] = {
@@ -46,9 +47,10 @@ def configs(work: Path, steps: int, eval_frequency: int):
         },
     }
     init = pairwise["initialize"]["components"]
-    init["pairwise_rel"] = init.pop("globalpointer_rel")
+    init["pairwise_rel"] = {"labels": init.pop("globalpointer_rel")["labels"]}
 
     ner = Config(gplinker).copy()
+    ner["training"]["annotating_components"] = []
     del ner["components"]["globalpointer_rel"]
     del ner["initialize"]["components"]["globalpointer_rel"]
     ner["nlp"]["pipeline"] = ["tok2vec", "globalpointer_ner"]
