@@ -55,6 +55,7 @@ NONE = {"context_depth": 0, "between": False, "distance": False, "entity_types":
 PREDICTED = {"component": {"predicted_entities": True}, "annotating": ["globalpointer_ner"]}
 VARIANTS: Dict[str, dict] = {
     "ner": {},  # the entity component alone
+    "recipe": {},  # configs/conll04_cpu.cfg as it is
     "v1_band": {"model": V1},
     "v2_pairs": {"model": {**V2, **NONE}},
     "v2_pairs_context": {"model": {**V2, **NONE, "context_depth": 1}},
@@ -80,8 +81,11 @@ VARIANTS: Dict[str, dict] = {
 def variant_config(base, name: str, max_distance=None):
     from thinc.api import Config
 
-    if name == "ner":
-        return base["ner"]
+    if name in ("ner", "recipe"):
+        cfg = Config(base["ner" if name == "ner" else "gplinker"]).copy()
+        if max_distance is not None and name == "recipe":
+            cfg["components"]["globalpointer_rel"]["max_distance"] = max_distance
+        return cfg
     cfg = Config(base["gplinker"]).copy()
     variant = VARIANTS[name]
     rel = cfg["components"]["globalpointer_rel"]
