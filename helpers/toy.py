@@ -124,3 +124,19 @@ def train_with_relations(steps: int, rel_config=None) -> Language:
         losses = nlp.update(examples, sgd=optimizer)
         assert all(math.isfinite(v) for v in losses.values()), losses
     return nlp
+
+
+def v1_relation_model(**settings) -> dict:
+    """globalpointer_rel's model block with RelationPointer.v1 (the pair band) on the default tok2vec,
+    for the tests of v1 (the factory's default is v2)."""
+    from thinc.api import Config
+
+    from spacy_globalpointer.ml.models.globalpointer import DEFAULT_TOK2VEC_CONFIG
+
+    tok2vec = Config().from_str("[model]\n" + DEFAULT_TOK2VEC_CONFIG)["model"]["tok2vec"]
+    model = {
+        "@architectures": "spacy_globalpointer.RelationPointer.v1",
+        "head": "GlobalPointer",
+        "rope": False,
+    }
+    return {**model, "head_size": 64, **settings, "tok2vec": tok2vec}

@@ -13,7 +13,7 @@ from spacy.training import Example
 from thinc.api import fix_random_seed
 
 from helpers.toy import RELATION_DATA as DATA
-from helpers.toy import gold_doc
+from helpers.toy import gold_doc, v1_relation_model
 from spacy_globalpointer.pipeline.gold import AlignedRelation, aligned_relations
 from spacy_globalpointer.pipeline.relations import Relation, has_relations, relations, set_relations
 
@@ -67,7 +67,7 @@ def _losses(nlp, examples):
 def test_the_relation_loss_skips_a_doc_without_relation_annotation():
     fix_random_seed(0)
     nlp = spacy.blank("zh")
-    nlp.add_pipe("globalpointer_rel", config={"max_distance": 8})
+    nlp.add_pipe("globalpointer_rel", config={"max_distance": 8, "model": v1_relation_model()})
     text, ents, rels = DATA[0]
     with_rels = Example(nlp.make_doc(text), gold_doc(nlp, text, ents, rels))
     nlp.initialize(lambda: [with_rels])

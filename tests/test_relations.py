@@ -1,4 +1,5 @@
-"""The globalpointer_rel component (GPLinker): pair scores against a brute
+"""The globalpointer_rel component with RelationPointer.v1 (GPLinker's pair
+band; v2 has tests/test_relation_pairs.py): pair scores against a brute
 force, chunked prediction, learning nested relations, saving, processes,
 DocBins, entities another component made, and the scores."""
 
@@ -15,7 +16,7 @@ from spacy.training import Example
 from thinc.api import fix_random_seed
 
 from helpers.toy import RELATION_DATA as DATA
-from helpers.toy import gold_doc, relation_examples
+from helpers.toy import gold_doc, relation_examples, v1_relation_model
 from spacy_globalpointer.ml.candidate_pairs import candidate_pairs, entity_pairs
 from spacy_globalpointer.ml.padding import pad
 from spacy_globalpointer.ml.pair_layer import PairBand
@@ -45,7 +46,7 @@ def trained():
     fix_random_seed(0)
     nlp = spacy.blank("zh")
     nlp.add_pipe("globalpointer_ner")
-    nlp.add_pipe("globalpointer_rel", config={"max_distance": 8})
+    nlp.add_pipe("globalpointer_rel", config={"max_distance": 8, "model": v1_relation_model()})
     examples = examples_of(nlp)
     optimizer = nlp.initialize(lambda: examples)
     for step in range(1, 201):
@@ -182,7 +183,7 @@ def test_a_batch_predicts_what_each_doc_alone_does(rope):
     padded groups with it) equals each doc's own, scores included."""
     fix_random_seed(0)
     nlp = spacy.blank("zh")
-    rel = nlp.add_pipe("globalpointer_rel", config={"max_distance": 8, "model": {"rope": rope}})
+    rel = nlp.add_pipe("globalpointer_rel", config={"max_distance": 8, "model": v1_relation_model(rope=rope)})
     examples = examples_of(nlp)
     nlp.initialize(lambda: examples)
     docs = [gold_doc(nlp, *item) for item in DATA]
@@ -200,7 +201,7 @@ def test_the_training_band_cut_to_the_batch_changes_no_loss():
     all outside the docs)."""
     fix_random_seed(0)
     nlp = spacy.blank("zh")
-    rel = nlp.add_pipe("globalpointer_rel", config={"max_distance": 50})
+    rel = nlp.add_pipe("globalpointer_rel", config={"max_distance": 50, "model": v1_relation_model()})
     examples = examples_of(nlp)
     nlp.initialize(lambda: examples)
     docs = [eg.predicted for eg in examples]
@@ -298,7 +299,7 @@ def test_thresholds_and_the_distance_bound(trained):
 
 def test_relations_farther_than_the_bound_are_reported():
     nlp = spacy.blank("zh")
-    nlp.add_pipe("globalpointer_rel", config={"max_distance": 2})
+    nlp.add_pipe("globalpointer_rel", config={"max_distance": 2, "model": v1_relation_model()})
     examples = examples_of(nlp)
     optimizer = nlp.initialize(lambda: examples)
     with pytest.warns(UserWarning, match="farther apart than max_distance=2"):

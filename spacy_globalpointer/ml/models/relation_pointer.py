@@ -35,14 +35,21 @@ from spacy_globalpointer.ml.pair_scores import DocPairScores, predict_pairs
 from spacy_globalpointer.ml.pytorch.context import CONTEXTS
 from spacy_globalpointer.ml.pytorch.heads import check_head_args
 
-# The globalpointer_rel factory's default model: a CPU tok2vec (width 128) and the pointers.
+# The globalpointer_rel factory's default model: a CPU tok2vec (width 128) and RelationPointer.v2 with its
+# defaults (the ideas that paid on CoNLL04: docs/relations.md).
 DEFAULT_REL_MODEL_CONFIG = (
     """
 [model]
-@architectures = "spacy_globalpointer.RelationPointer.v1"
+@architectures = "spacy_globalpointer.RelationPointer.v2"
 head = "GlobalPointer"
-rope = false
 head_size = 64
+context = "lstm"
+context_width = 128
+context_depth = 1
+between = true
+distance = true
+entity_types = false
+hidden_width = 0
 """
     + DEFAULT_TOK2VEC_CONFIG
 )
@@ -141,7 +148,7 @@ def build_relation_pointer_v2(
     context_depth: int = 1,
     between: bool = True,
     distance: bool = True,
-    entity_types: bool = True,
+    entity_types: bool = False,
     hidden_width: int = 0,
     nO: Optional[int] = None,
     nE: Optional[int] = None,
