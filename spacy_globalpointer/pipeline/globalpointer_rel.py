@@ -50,8 +50,9 @@ DEFAULT_REL_MODEL = Config().from_str(DEFAULT_REL_MODEL_CONFIG)["model"]
 
 class GlobalPointerRel(PointerPipe):
     """Relations between the entities of doc.spans[spans_key]: a relation is
-    predicted when both its head-to-head and its tail-to-tail pointer score
-    above the threshold; it is stored on the Doc (pipeline/relations.py)."""
+    predicted when its score is above the threshold (v1: both its
+    head-to-head and its tail-to-tail pointer score); it is stored on the Doc
+    (pipeline/relations.py)."""
 
     spans_key = Setting(
         DEFAULT_SPANS_KEY,
@@ -66,7 +67,10 @@ class GlobalPointerRel(PointerPipe):
         "key)); gold relations are read from there too.",
     )
     threshold = Setting(
-        0.0, number, "A relation is predicted when its head and tail pointer scores are both above this."
+        0.0,
+        number,
+        "A relation is predicted when its score is above this (RelationPointer.v1: its head and its tail "
+        "pointer score, both).",
     )
     label_thresholds: Setting[Mapping[str, float]] = Setting(
         {}, numbers_by_label, "Thresholds for some relation labels, in place of threshold."

@@ -34,7 +34,8 @@ Stored = Tuple[int, int, str, int, int, str, str, float]
 class Relation(NamedTuple):
     """A relation between two entities: ``head`` (the subject) and ``tail``
     (the object) are Spans with their entity labels; ``score`` is the
-    lower of the head-to-head and tail-to-tail pointer scores (1.0 for gold)."""
+    model's (RelationPointer.v1: the lower of the head-to-head and
+    tail-to-tail pointer scores; 1.0 for gold)."""
 
     head: Span
     tail: Span
