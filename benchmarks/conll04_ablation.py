@@ -75,6 +75,17 @@ VARIANTS: Dict[str, dict] = {
     "v2_hidden128_predicted": {"model": {**V2, "entity_types": False, "hidden_width": 128}, **PREDICTED},
     "v2_rows_predicted": {"model": {**V2, "entity_types": False, "context": "rows"}, **PREDICTED},
     "v2_lstm2x128_predicted": {"model": {**V2, "entity_types": False, "context_depth": 2}, **PREDICTED},
+    # The predicted entities with real token vectors: the tok2vec annotates too (without it, the entity
+    # component predicts from zeros while training: its "predictions" were random spans).
+    "v2_real_predicted": {
+        "model": {**V2, "entity_types": False},
+        "component": {"predicted_entities": True, "schema_filter": True},
+        "annotating": ["tok2vec", "globalpointer_ner"],
+    },
+    "v2_negatives": {
+        "model": {**V2, "entity_types": False},
+        "component": {"negative_spans": 0.25, "schema_filter": True},
+    },
 }
 
 
@@ -91,7 +102,8 @@ def variant_config(base, name: str, max_distance=None):
     rel = cfg["components"]["globalpointer_rel"]
     rel["model"] = {**variant["model"], "tok2vec": dict(rel["model"]["tok2vec"])}
     # The recipe's component settings off but for the variant's own (the idea each row measures).
-    rel.update({"schema_filter": False, "predicted_entities": False, **variant.get("component", {})})
+    settings = {"schema_filter": False, "predicted_entities": False, "negative_spans": 0.0}
+    rel.update({**settings, **variant.get("component", {})})
     cfg["training"]["annotating_components"] = variant.get("annotating", [])
     if max_distance is not None:
         rel["max_distance"] = max_distance

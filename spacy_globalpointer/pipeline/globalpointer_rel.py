@@ -40,6 +40,7 @@ from spacy_globalpointer.pipeline.settings import (
     defaults_of,
     flag,
     non_empty_string,
+    non_negative_number,
     number,
     numbers_by_label,
     settings_doc,
@@ -97,6 +98,14 @@ class GlobalPointerRel(PointerPipe):
         "false: the pairs of the gold entities only.",
     )
 
+    negative_spans = Setting(
+        0.0,
+        non_negative_number,
+        "RelationPointer.v2: in training, this many random spans per token of a doc (1-4 tokens, random "
+        "entity labels) join its candidate entities, as entities of no relation (SpERT's negative "
+        "samples): the model learns to reject pairs of spans that are no entity. 0: none.",
+    )
+
     def __init__(
         self,
         vocab: Vocab,
@@ -110,6 +119,7 @@ class GlobalPointerRel(PointerPipe):
         max_distance: int,
         schema_filter: bool,
         predicted_entities: bool,
+        negative_spans: float,
         scorer: Optional[Callable] = score_relations,
     ) -> None:
         """Each setting is described once, in its declaration above."""
@@ -135,6 +145,7 @@ class GlobalPointerRel(PointerPipe):
         self.max_distance = max_distance
         self.schema_filter = schema_filter
         self.predicted_entities = predicted_entities
+        self.negative_spans = negative_spans
         self._settings_configured()
 
     def _setting_changed(self, name: str, value: Any) -> None:
@@ -192,7 +203,10 @@ class GlobalPointerRel(PointerPipe):
                     stacklevel=3,
                 )
         index = label_index(self.entity_labels)
-        return training_entities(examples, self.spans_key, self.relations_key, index, self.name, predicted)
+        negatives = 0.0 if initializing else self.negative_spans
+        return training_entities(
+            examples, self.spans_key, self.relations_key, index, self.name, predicted, negatives
+        )
 
     def _no_labels(self) -> str:
         return (
@@ -269,6 +283,7 @@ def make_globalpointer_rel(
     max_distance: int,
     schema_filter: bool,
     predicted_entities: bool,
+    negative_spans: float,
     scorer: Optional[Callable],
 ) -> GlobalPointerRel:
     """Relations between entities with GPLinker's pointers.
@@ -292,6 +307,7 @@ def make_globalpointer_rel(
         max_distance=max_distance,
         schema_filter=schema_filter,
         predicted_entities=predicted_entities,
+        negative_spans=negative_spans,
         scorer=scorer,
     )
 

@@ -77,12 +77,15 @@ def training_entities(
     index: Dict[str, int],
     name: str,
     predicted: bool = False,
+    negatives: float = 0.0,
 ) -> GoldEntities:
     """The candidate entities v2 trains on, with each doc's gold relations: per annotated doc, its gold
     entities and its relations' entities, aligned to the predicted tokens, each once, and with
     ``predicted`` the entities already on the predicted doc (doc.spans[spans_key], set by an
-    annotating entity component): the wrong ones among them are the negatives prediction meets. No
-    entity for a doc without relation annotation, which so takes no part in the loss."""
+    annotating entity component): the wrong ones among them are the negatives prediction meets; and
+    ``negatives`` x the doc's length random spans (1 to NEGATIVE_WIDTH tokens, a random known label),
+    SpERT's negative samples: candidates that are no entity, so of no relation. No entity for a doc
+    without relation annotation, which so takes no part in the loss."""
     per_doc: List[List[EntityKey]] = []
     gold = []
     for eg in examples:
@@ -97,9 +100,27 @@ def training_entities(
                 keys[(rel.tail[0], rel.tail[1], index.get(rel.tail_label, 0))] = None
             for span in eg.predicted.spans.get(spans_key, []) if predicted else []:
                 keys[(span.start, span.end, index.get(span.label_, 0))] = None
+            for key in _random_spans(len(eg.predicted), negatives, len(index)) if negatives else []:
+                keys.setdefault(key, None)
         per_doc.append(list(keys))
     found = _entities([eg.predicted for eg in examples], per_doc)
     return GoldEntities(found.docs, found.counts, found.bounds, found.labels, gold)
+
+
+# The longest random negative span, in tokens.
+NEGATIVE_WIDTH = 4
+
+
+def _random_spans(length: int, rate: float, n_labels: int) -> List[EntityKey]:
+    """round(length x rate) random spans of a doc (numpy's global generator, which spaCy's
+    fix_random_seed seeds: training stays deterministic)."""
+    n = int(round(length * rate))
+    if not n or not length or not n_labels:
+        return []
+    starts = numpy.random.randint(0, length, n)
+    ends = numpy.minimum(length, starts + numpy.random.randint(1, NEGATIVE_WIDTH + 1, n))
+    labels = numpy.random.randint(1, n_labels + 1, n)
+    return [(int(s), int(e), int(label)) for s, e, label in zip(starts, ends, labels)]
 
 
 def pair_gold(
