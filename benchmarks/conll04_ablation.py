@@ -86,6 +86,10 @@ VARIANTS: Dict[str, dict] = {
         "model": {**V2, "entity_types": False},
         "component": {"negative_spans": 0.25, "schema_filter": True},
     },
+    "v2_negatives_head32": {
+        "model": {**V2, "entity_types": False, "head_size": 32},
+        "component": {"negative_spans": 0.25, "schema_filter": True},
+    },
 }
 
 

@@ -56,6 +56,30 @@ def test_row_attention_equals_attention_at_those_rows(monkeypatch, window):
         assert torch.allclose(got[n], want, atol=1e-10), (b, i)
 
 
+@pytest.mark.parametrize("gru", [False, True])
+def test_the_bidirectional_rnn_is_torchs_packed_one(gru):
+    """Two directions over the padded batch (each doc reversed within its length for the second) give
+    torch's packed bidirectional RNN with the same weights."""
+    torch.manual_seed(2)
+    layer = BiLSTMContext(6, 8, depth=2, gru=gru).double()
+    reference = (torch.nn.GRU if gru else torch.nn.LSTM)(
+        6, 4, 2, batch_first=True, bidirectional=True
+    ).double()
+    with torch.no_grad():
+        for n, (ahead, behind) in enumerate(layer.layers):
+            for name, value in ahead.named_parameters():
+                getattr(reference, name.replace("l0", f"l{n}")).copy_(value)
+            for name, value in behind.named_parameters():
+                getattr(reference, name.replace("l0", f"l{n}") + "_reverse").copy_(value)
+    lengths = torch.tensor([9, 3, 6])
+    X = torch.randn(3, 9, 6, dtype=torch.float64)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(X, lengths, batch_first=True, enforce_sorted=False)
+    want, _ = torch.nn.utils.rnn.pad_packed_sequence(reference(packed)[0], batch_first=True, total_length=9)
+    got = layer(X, lengths)
+    for b, n in enumerate(lengths.tolist()):
+        assert torch.allclose(got[b, :n], want[b, :n], atol=1e-10), b
+
+
 @pytest.mark.parametrize("kind", ["lstm", "gru", "attention"])
 def test_each_doc_of_a_padded_batch_gets_what_it_gets_alone(kind):
     torch.manual_seed(1)

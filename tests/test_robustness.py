@@ -325,3 +325,22 @@ def test_char_tokenizer_makes_spacys_char_tokens(pieces):
     nlp = spacy.blank("zh")
     expected = [t.text_with_ws for t in nlp.tokenizer(text)]
     assert [t.text_with_ws for t in ChineseCharTokenizer(nlp.vocab)(text)] == expected
+
+
+def test_memory_is_handed_back_once_per_step_not_once_per_component(monkeypatch):
+    """Two components updating one after the other trim the heap once: a second trim within
+    MIN_INTERVAL is skipped, one after it runs."""
+    import sys
+
+    from spacy_globalpointer.pipeline import release_memory
+
+    if not sys.platform.startswith("linux") or release_memory._malloc_trim() is None:
+        pytest.skip("no glibc malloc_trim here")
+    clock = [1000.0]
+    monkeypatch.setattr(release_memory.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(release_memory, "_last", [float("-inf")])
+    assert release_memory.release_freed_memory() is True
+    clock[0] += release_memory.MIN_INTERVAL / 2
+    assert release_memory.release_freed_memory() is False
+    clock[0] += release_memory.MIN_INTERVAL
+    assert release_memory.release_freed_memory() is True

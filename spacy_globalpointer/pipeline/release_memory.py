@@ -6,12 +6,20 @@ after a few steps they come from the heap instead, and the heap's free but
 fragmented pages stay in the process: its RSS grows for a thousand steps or
 more. ``malloc_trim`` returns those free pages; it changes no allocator
 setting, so nothing else in the process behaves differently.
+
+A trim costs a few milliseconds; two components updating one after the other
+(entities, then relations) need one trim per step, not two: a trim within
+MIN_INTERVAL seconds of the last one is skipped.
 """
 
 import ctypes
 import functools
 import sys
+import time
 from typing import Callable, Optional
+
+MIN_INTERVAL = 0.1
+_last = [float("-inf")]
 
 
 @functools.lru_cache(maxsize=None)
@@ -31,10 +39,12 @@ def _malloc_trim() -> Optional[Callable[[int], int]]:
 
 
 def release_freed_memory() -> bool:
-    """Return the heap's free pages to the OS where the C library can (glibc);
-    True if it could."""
+    """Return the heap's free pages to the OS where the C library can (glibc)
+    and no trim ran in the last MIN_INTERVAL seconds; True if it trimmed."""
     trim = _malloc_trim()
-    if trim is None:
+    now = time.monotonic()
+    if trim is None or now - _last[0] < MIN_INTERVAL:
         return False
     trim(0)
+    _last[0] = time.monotonic()
     return True

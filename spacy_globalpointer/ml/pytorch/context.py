@@ -1,9 +1,8 @@
 """Context layers for the relation scorer (entity_pairs.py): what a token knows
 of its sentence beyond the token-vector layer's window. Pure torch.
 
-- ``BiLSTMContext``: a bidirectional LSTM (or GRU) over each doc's own tokens
-  (packed, so padding costs nothing); it steps through the longest doc of a
-  batch one token at a time.
+- ``BiLSTMContext``: a bidirectional LSTM (or GRU) over each doc's own tokens;
+  it steps through the longest doc of a batch one token at a time.
 - ``LocalAttention``: self-attention of each token over the tokens at most
   ``window`` away (blocks of ``window`` tokens attend to their own block and
   the two beside it, masked to the window), positions as RoPE, so that memory
@@ -32,20 +31,40 @@ ROWS_PER_STEP = 512
 
 
 class BiLSTMContext(nn.Module):
-    """A bidirectional LSTM (or GRU: ``gru``) of ``width // 2`` per direction."""
+    """A bidirectional LSTM (or GRU: ``gru``) of ``width // 2`` per direction and ``depth`` layers.
+
+    Each direction is its own unidirectional RNN over the padded batch, the backward one over each doc
+    reversed within its length: the same function as a packed bidirectional RNN, but on the fused CPU
+    kernels (oneDNN) that take padded input, about twice as fast in training. Padding after a doc's
+    last token never reaches its outputs."""
 
     def __init__(self, input_width: int, width: int, depth: int, gru: bool = False) -> None:
         super().__init__()
         rnn = nn.GRU if gru else nn.LSTM
-        self.lstm = rnn(input_width, width // 2, num_layers=depth, batch_first=True, bidirectional=True)
+        self.layers = nn.ModuleList(
+            [
+                nn.ModuleList(
+                    [rnn(input_width if n == 0 else width, width // 2, batch_first=True) for _ in "fb"]
+                )
+                for n in range(depth)
+            ]
+        )
 
     def forward(self, X: Tensor, lengths: Tensor) -> Tensor:
-        packed = nn.utils.rnn.pack_padded_sequence(
-            X, lengths.cpu().clamp(min=1), batch_first=True, enforce_sorted=False
-        )
-        out, _ = self.lstm(packed)
-        padded, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=X.shape[1])
-        return padded.to(X.dtype)
+        B, L, _ = X.shape
+        position = torch.arange(L, device=X.device)[None]
+        # Within its length each doc reversed, padding in place: reversing twice is the identity.
+        reverse = torch.where(position < lengths[:, None], lengths[:, None] - 1 - position, position)
+        out = X
+        for layer in self.layers:
+            ahead_rnn: nn.Module = layer[0]  # type: ignore[index]
+            behind_rnn: nn.Module = layer[1]  # type: ignore[index]
+            ahead, _ = ahead_rnn(out)
+            flipped = out.gather(1, reverse[..., None].expand(-1, -1, out.shape[2]))
+            behind, _ = behind_rnn(flipped)
+            behind = behind.gather(1, reverse[..., None].expand(-1, -1, behind.shape[2]))
+            out = torch.cat([ahead, behind], dim=-1)
+        return out.to(X.dtype)
 
 
 class LocalAttention(nn.Module):
