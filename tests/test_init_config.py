@@ -120,9 +120,8 @@ def test_data_with_relations_adds_the_relation_component_on_one_tok2vec(tmp_path
     ]
     # Barack Obama -> New York City: starts 3 tokens apart, ends 4 (spaCy's English tokens)
     rel = config["components"]["globalpointer_rel"]
-    assert rel["max_distance"] == 4 and rel["predicted_entities"] and rel["schema_filter"]
+    assert rel["max_distance"] == 4 and rel["negative_spans"] == 0.25 and rel["schema_filter"]
     assert rel["model"]["@architectures"] == "spacy_globalpointer.RelationPointer.v2"
-    assert config["training"]["annotating_components"] == ["globalpointer_ner"]
     assert config["initialize"]["components"]["globalpointer_rel"]["entity_labels"] == ["LOC", "ORG", "PER"]
     weights = config["training"]["score_weights"]
     assert weights["rel_micro_f"] == 0.5 and weights["spans_sc_f"] == 0.5

@@ -347,30 +347,29 @@ def test_the_schema_is_read_from_the_training_relations_and_saved(tmp_path):
     assert spacy.load(tmp_path).get_pipe("globalpointer_rel").cfg["schema"] == schema
 
 
-def test_predicted_entities_join_the_gold_ones_as_candidates_in_training():
-    from spacy_globalpointer.pipeline.relation_training import label_index, training_entities
+def test_random_negative_spans_join_the_gold_entities_in_training():
+    from spacy_globalpointer.pipeline.relation_training import NEGATIVE_WIDTH, label_index, training_entities
 
     nlp = spacy.blank("zh")
     text, ents, rels = RELATION_DATA[0]
     example = Example(nlp.make_doc(text), gold_doc(nlp, text, ents, rels))
-    predicted = example.predicted
-    predicted.spans["sc"] = [predicted.char_span(0, 2, "PER"), predicted.char_span(5, 7, "ORG")]  # one wrong
     index = label_index(["PER", "ORG", "LOC"])
-    gold_only = training_entities([example], "sc", "rel", index, "rel")
-    mixed = training_entities([example], "sc", "rel", index, "rel", predicted=True)
 
     def as_keys(found):
         return {(int(s), int(e), int(label)) for (s, e), label in zip(found.bounds, found.labels)}
 
-    assert as_keys(gold_only) == {(0, 2, 1), (3, 7, 2), (3, 5, 3)}
-    assert as_keys(mixed) == as_keys(gold_only) | {(5, 7, 2)} and mixed.counts.tolist() == [4]
-
-
-def test_predicted_entities_without_an_annotating_entity_component_warns():
-    fix_random_seed(0)
-    nlp = spacy.blank("zh")
-    nlp.add_pipe("globalpointer_rel", config={"model": v2_model(), "predicted_entities": True})
-    examples = relation_examples(nlp)
-    optimizer = nlp.initialize(lambda: examples)
-    with pytest.warns(UserWarning, match="annotating_components"):
-        nlp.update(examples, sgd=optimizer)
+    gold = {(0, 2, 1), (3, 7, 2), (3, 5, 3)}
+    assert as_keys(training_entities([example], "sc", "rel", index, "rel")) == gold
+    numpy.random.seed(0)
+    mixed = training_entities([example], "sc", "rel", index, "rel", negatives=1.0)
+    extra = as_keys(mixed) - gold
+    assert 0 < len(extra) <= len(example.predicted) and as_keys(mixed) >= gold
+    assert all(
+        0 <= s < e <= len(example.predicted) and e - s <= NEGATIVE_WIDTH and 1 <= la <= 3
+        for s, e, la in extra
+    )
+    # Each candidate once: a random span that is a gold entity is not added twice.
+    assert mixed.counts.tolist() == [len(as_keys(mixed))]
+    # A doc without relation annotation gets none, random ones included.
+    plain = Example(nlp.make_doc(text), nlp.make_doc(text))
+    assert training_entities([plain], "sc", "rel", index, "rel", negatives=1.0).counts.tolist() == [0]

@@ -49,7 +49,7 @@ COMPONENTS = {
             "label_thresholds": ({"works_at": 50.0}, {"works_at": "x"}),
             "max_distance": (3, 0),
             "schema_filter": (True, "yes"),
-            "predicted_entities": (True, "yes"),
+            "negative_spans": (0.25, -1),
         },
     ),
 }

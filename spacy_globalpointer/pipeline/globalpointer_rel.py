@@ -89,15 +89,6 @@ class GlobalPointerRel(PointerPipe):
         "Keep a predicted relation only when its (subject label, relation label, object label) occurs in "
         "the training data (read at initialize): the entities' labels must fit the relation. false: any.",
     )
-    predicted_entities = Setting(
-        False,
-        flag,
-        "RelationPointer.v2: train on the pairs of the predicted entities too (doc.spans[spans_key] of "
-        "the docs being trained, which the entity component sets when it is in [training] "
-        "annotating_components), so that the pairs of wrong entities prediction meets are negatives. "
-        "false: the pairs of the gold entities only.",
-    )
-
     negative_spans = Setting(
         0.0,
         non_negative_number,
@@ -118,7 +109,6 @@ class GlobalPointerRel(PointerPipe):
         label_thresholds: Mapping[str, float],
         max_distance: int,
         schema_filter: bool,
-        predicted_entities: bool,
         negative_spans: float,
         scorer: Optional[Callable] = score_relations,
     ) -> None:
@@ -137,14 +127,12 @@ class GlobalPointerRel(PointerPipe):
         self.cfg["entity_labels"] = []
         # (subject label, relation label, object label) of the training data's relations (schema_filter).
         self.cfg["schema"] = []
-        self._warned_no_predictions = False
         self.spans_key = spans_key
         self.relations_key = relations_key
         self.threshold = threshold
         self.label_thresholds = label_thresholds
         self.max_distance = max_distance
         self.schema_filter = schema_filter
-        self.predicted_entities = predicted_entities
         self.negative_spans = negative_spans
         self._settings_configured()
 
@@ -191,22 +179,9 @@ class GlobalPointerRel(PointerPipe):
     def _model_input(self, examples: List[Example], initializing: bool = False) -> Any:
         if not self._takes_entities:
             return [eg.predicted for eg in examples]
-        predicted = self.predicted_entities
-        # At initialize no component has predicted yet.
-        if predicted and not initializing and not self._warned_no_predictions and examples:
-            if not any(self.spans_key in eg.predicted.spans for eg in examples):
-                self._warned_no_predictions = True
-                warnings.warn(
-                    f"[{self.name}] predicted_entities is on, but the docs being trained carry no "
-                    f"doc.spans['{self.spans_key}']: put the entity component in [training] "
-                    f"annotating_components, or the pairs of the gold entities are all that is trained.",
-                    stacklevel=3,
-                )
-        index = label_index(self.entity_labels)
         negatives = 0.0 if initializing else self.negative_spans
-        return training_entities(
-            examples, self.spans_key, self.relations_key, index, self.name, predicted, negatives
-        )
+        index = label_index(self.entity_labels)
+        return training_entities(examples, self.spans_key, self.relations_key, index, self.name, negatives)
 
     def _no_labels(self) -> str:
         return (
@@ -282,7 +257,6 @@ def make_globalpointer_rel(
     label_thresholds: Dict[str, float],
     max_distance: int,
     schema_filter: bool,
-    predicted_entities: bool,
     negative_spans: float,
     scorer: Optional[Callable],
 ) -> GlobalPointerRel:
@@ -306,7 +280,6 @@ def make_globalpointer_rel(
         label_thresholds=label_thresholds,
         max_distance=max_distance,
         schema_filter=schema_filter,
-        predicted_entities=predicted_entities,
         negative_spans=negative_spans,
         scorer=scorer,
     )

@@ -76,16 +76,14 @@ def training_entities(
     relations_key: str,
     index: Dict[str, int],
     name: str,
-    predicted: bool = False,
     negatives: float = 0.0,
 ) -> GoldEntities:
     """The candidate entities v2 trains on, with each doc's gold relations: per annotated doc, its gold
-    entities and its relations' entities, aligned to the predicted tokens, each once, and with
-    ``predicted`` the entities already on the predicted doc (doc.spans[spans_key], set by an
-    annotating entity component): the wrong ones among them are the negatives prediction meets; and
+    entities and its relations' entities, aligned to the predicted tokens, each once, and
     ``negatives`` x the doc's length random spans (1 to NEGATIVE_WIDTH tokens, a random known label),
-    SpERT's negative samples: candidates that are no entity, so of no relation. No entity for a doc
-    without relation annotation, which so takes no part in the loss."""
+    SpERT's negative samples: candidates that are no entity, so of no relation, as the entity
+    component's wrong entities are at prediction. No entity for a doc without relation annotation,
+    which so takes no part in the loss."""
     per_doc: List[List[EntityKey]] = []
     gold = []
     for eg in examples:
@@ -98,8 +96,6 @@ def training_entities(
             for rel in rels:
                 keys[(rel.head[0], rel.head[1], index.get(rel.head_label, 0))] = None
                 keys[(rel.tail[0], rel.tail[1], index.get(rel.tail_label, 0))] = None
-            for span in eg.predicted.spans.get(spans_key, []) if predicted else []:
-                keys[(span.start, span.end, index.get(span.label_, 0))] = None
             for key in _random_spans(len(eg.predicted), negatives, len(index)) if negatives else []:
                 keys.setdefault(key, None)
         per_doc.append(list(keys))
