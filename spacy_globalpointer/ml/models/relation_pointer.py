@@ -42,7 +42,7 @@ DEFAULT_REL_MODEL_CONFIG = (
 [model]
 @architectures = "spacy_globalpointer.RelationPointer.v2"
 head = "GlobalPointer"
-head_size = 64
+head_size = 32
 context = "lstm"
 context_width = 128
 context_depth = 1
@@ -142,7 +142,7 @@ def forward(model: Model, docs: List[Doc], is_train: bool):
 def build_relation_pointer_v2(
     tok2vec: Model[List[Doc], List[Floats2d]],
     head: str = "GlobalPointer",
-    head_size: int = 64,
+    head_size: int = 32,
     context: str = "lstm",
     context_width: int = 128,
     context_depth: int = 1,
