@@ -66,6 +66,10 @@ VARIANTS: Dict[str, dict] = {
     "v2_between_distance": {"model": {**V2, "entity_types": False, "context_depth": 0}},
     "v2_negatives": {"model": {**V2, "entity_types": False}, **NEGATIVES},
     "v2_negatives_head32": {"model": {**V2, "entity_types": False, "head_size": 32}, **NEGATIVES},
+    "v2_negatives_efficient": {
+        "model": {**V2, "entity_types": False, "head_size": 32, "head": "EfficientGlobalPointer"},
+        **NEGATIVES,
+    },
 }
 
 

@@ -148,21 +148,44 @@ def test_pair_scores_in_steps_equal_the_whole(monkeypatch):
     assert torch.allclose(module(X, torch.tensor([40]), entities, pairs), whole, rtol=0, atol=1e-12)
 
 
-def test_pair_dot_and_its_gradient_in_steps_equal_autograds(monkeypatch):
+@pytest.mark.parametrize("route", ["steps", "blocks", "unsorted"])
+def test_pair_dot_and_its_gradient_equal_autograds(monkeypatch, route):
+    """In steps of pairs (no doc given, or rows not sorted by doc) or as one product of each doc's rows
+    with each other (docs of 4, 0, 2 and 3 rows): autograd's gather and sum, value and gradient."""
     torch.manual_seed(3)
     q = torch.randn(9, 3, 4, dtype=torch.float64, requires_grad=True)
     k = torch.randn(9, 3, 4, dtype=torch.float64, requires_grad=True)
-    a, b = torch.randint(0, 9, (50,)), torch.randint(0, 9, (50,))
+    doc = torch.tensor([0, 0, 0, 0, 2, 2, 3, 3, 3])
+    if route == "unsorted":
+        doc = doc.flip(0)
+    # A pair's two rows are of one doc, as candidate pairs are.
+    a = torch.randint(0, 9, (50,))
+    same_doc = [torch.nonzero(doc == doc[i]).flatten() for i in a.tolist()]
+    b = torch.stack([rows[torch.randint(0, len(rows), ())] for rows in same_doc])
     weight = torch.randn(50, 3, dtype=torch.float64)
-    monkeypatch.setattr(entity_pairs_module, "ELEMENTS_PER_STEP", 5 * 12)  # 5 pairs a step
-    (entity_pairs_module.pair_dot(q, k, a, b) * weight).sum().backward()
+    given = None if route == "steps" else doc
+    if route != "blocks":
+        monkeypatch.setattr(entity_pairs_module, "ELEMENTS_PER_STEP", 5 * 12)  # 5 pairs a step
+    blocks = entity_pairs_module.doc_blocks(doc, 3, 4)
+    assert (blocks is not None) == (route == "blocks")
+    (entity_pairs_module.pair_dot(q, k, a, b, given) * weight).sum().backward()
     dq, dk = q.grad.clone(), k.grad.clone()
     q.grad = k.grad = None
     ((q[a] * k[b]).sum(-1) * weight).sum().backward()
     assert torch.allclose(dq, q.grad, atol=1e-12) and torch.allclose(dk, k.grad, atol=1e-12)
     assert torch.autograd.gradcheck(
-        entity_pairs_module.pair_dot, (q.detach().requires_grad_(), k.detach().requires_grad_(), a, b)
+        entity_pairs_module.pair_dot, (q.detach().requires_grad_(), k.detach().requires_grad_(), a, b, given)
     )
+
+
+def test_doc_blocks_fall_back_to_steps_past_the_bound(monkeypatch):
+    doc = torch.tensor([0, 0, 0, 1, 1])
+    # 2 docs x 3 rows x max(3 x 4 labels, 4 labels x 8): 192 numbers.
+    monkeypatch.setattr(entity_pairs_module, "ELEMENTS_PER_STEP", 192)
+    slot, n_docs, most = entity_pairs_module.doc_blocks(doc, 4, 8)
+    assert slot.tolist() == [0, 1, 2, 0, 1] and (n_docs, most) == (2, 3)
+    monkeypatch.setattr(entity_pairs_module, "ELEMENTS_PER_STEP", 191)
+    assert entity_pairs_module.doc_blocks(doc, 4, 8) is None
 
 
 def test_pair_loss_is_the_papers_per_doc_and_label_with_its_gradient():

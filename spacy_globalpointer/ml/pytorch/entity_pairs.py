@@ -27,9 +27,11 @@ A pair (subject a, object b) of a doc's entities scores, per relation label:
 One score per pair and label: (P, C, 1), the last axis GPLinker's pointers
 summed. Training and prediction score the same pairs (the candidates within
 a distance: ml/candidate_pairs.py), so the loss is taken where the model
-predicts. The pointers' dot products go through ``pair_dot``, in steps that
-hold ELEMENTS_PER_STEP numbers, backward too: memory grows with pairs x
-labels, never with pairs x labels x head_size.
+predicts. The pointers' dot products go through ``pair_dot``: one batched
+product of each doc's entities with each other where those blocks hold at
+most ELEMENTS_PER_STEP numbers (a batch of sentences), else in steps that
+hold as many, backward too: memory grows with pairs x labels, never with
+pairs x labels x head_size.
 """
 
 from typing import Any, Dict, Optional, Tuple
@@ -84,8 +86,32 @@ def steps(n: int, per_item: int):
     return [(lo, min(n, lo + size)) for lo in range(0, n, size)]
 
 
-def pair_dot(q: Tensor, k: Tensor, a: Tensor, b: Tensor) -> Tensor:
-    return PairDot.apply(q, k, a, b)
+def pair_dot(q: Tensor, k: Tensor, a: Tensor, b: Tensor, doc: Optional[Tensor] = None) -> Tensor:
+    """(P, C): ``q[a[p], c] . k[b[p], c]``. Given each row's doc (rows sorted by doc), as one product of
+    every doc's rows with each other when those (docs, C, E, E) blocks hold at most ELEMENTS_PER_STEP
+    numbers; else in steps of pairs (PairDot)."""
+    blocks = doc_blocks(doc, q.shape[1], q.shape[2]) if doc is not None else None
+    if blocks is None:
+        return PairDot.apply(q, k, a, b)
+    # With many labels and most of a doc's entity pairs in reach (sets like DuIE), one batched matmul
+    # costs a fraction of gathering each pair's (C, d) rows, forward and backward.
+    slot, n_docs, most = blocks
+    assert doc is not None
+    padded = [x.new_zeros((n_docs, most, *x.shape[1:])).index_put((doc, slot), x) for x in (q, k)]
+    products = torch.einsum("bicd,bjcd->bcij", *padded)
+    return products[doc[a], :, slot[a], slot[b]]
+
+
+def doc_blocks(doc: Tensor, n_labels: int, head_size: int) -> Optional[Tuple[Tensor, int, int]]:
+    """Each row's place among its doc's rows, the number of docs and the most rows of one doc; None
+    where the rows are not sorted by doc or the blocks would not fit in ELEMENTS_PER_STEP numbers."""
+    if doc.numel() == 0 or bool((doc[1:] < doc[:-1]).any()):
+        return None
+    counts = torch.bincount(doc)
+    n_docs, most = counts.shape[0], int(counts.max())
+    if n_docs * most * max(most * n_labels, n_labels * head_size) > ELEMENTS_PER_STEP:
+        return None
+    return torch.arange(doc.shape[0], device=doc.device) - (counts.cumsum(0) - counts)[doc], n_docs, most
 
 
 class EntityPairScorer(nn.Module):
@@ -217,12 +243,11 @@ class EntityPairScorer(nn.Module):
     def _project(
         self, pointer: int, rows: Tensor
     ) -> Tuple[Tensor, Tensor, Optional[Tensor], Optional[Tensor]]:
-        """Pointer ``pointer``'s query and key (R, C, d) and biases (R, C) or None of these rows."""
+        """Pointer ``pointer``'s query and key (R, C, d), or (R, 1, d) where all labels share them (an
+        EfficientGlobalPointer: one dot product per pair, not one per label), and biases (R, C) or None
+        of these rows."""
         head: SpanHead = self.pointers[pointer]  # type: ignore[assignment]
         q, k, first, second = head.project(rows[None])
-        C = head.n_labels
-        q = q.expand(-1, C, -1, -1) if q.shape[1] == 1 else q
-        k = k.expand(-1, C, -1, -1) if k.shape[1] == 1 else k
         bias = (first[0].T, second[0].T) if first is not None and second is not None else (None, None)
         return q[0].transpose(0, 1), k[0].transpose(0, 1), *bias
 
@@ -235,12 +260,12 @@ class EntityPairScorer(nn.Module):
 
     def _score(self, projected, entities: Tensor, pairs: Tensor, between: Optional[Tensor]) -> Tensor:
         a, b = pairs[:, 0], pairs[:, 1]
+        doc, start, end, label = (entities[:, n] for n in range(4))
         terms = []
         for q, k, first, second in projected:
-            terms.append(pair_dot(q.contiguous(), k.contiguous(), a, b))
+            terms.append(pair_dot(q.contiguous(), k.contiguous(), a, b, doc))
             if first is not None and second is not None:
                 terms.append(first.index_select(0, a) + second.index_select(0, b))
-        doc, start, end, label = (entities[:, n] for n in range(4))
         if between is not None:
             assert self.between is not None and self.touching is not None
             lo = torch.minimum(end[a], end[b])
