@@ -12,9 +12,6 @@ the importing user's alone, and that annotator's file holds every text with
 no annotation (convert must warn, and leave those records out)."""
 
 import json
-import os
-import shutil
-import subprocess
 import time
 import uuid
 import zipfile
@@ -23,14 +20,14 @@ from typing import Any, Dict
 
 from tool_servers import (
     Api,
-    Server,
     compare,
     converted,
+    doccano_pins,
     installed_version,
     run_ours,
     say,
+    start_doccano,
     tool_venv,
-    wait_for,
 )
 
 ADMIN, ANNOTATOR = "admin", "annotator2"
@@ -40,48 +37,11 @@ IMPORT_TASK = (
 
 
 def doccano(args, work: Path, files: Dict[str, Path], want: Dict[str, Any]) -> Dict[str, Any]:
-    bin_folder = tool_venv(
-        work / "venvs" / "doccano",
-        # environs 9.5 (doccano's pin) breaks with marshmallow 4; pandas 1.5 (doccano's pin) with numpy 2.
-        [f"doccano=={args.doccano_version}", "marshmallow<4", "numpy<2"],
-        args.python,
-    )
+    bin_folder = tool_venv(work / "venvs" / "doccano", doccano_pins(args.doccano_version), args.python)
     version = installed_version(bin_folder, "doccano")
-    home = work / "doccano-data"
-    shutil.rmtree(home, ignore_errors=True)
-    home.mkdir(parents=True)
     password = uuid.uuid4().hex
-    env = {
-        "DOCCANO_HOME": str(home),
-        "STANDALONE": "True",
-        "DJANGO_SETTINGS_MODULE": "config.settings.production",
-        "DATABASE_URL": f"sqlite:///{home}/db.sqlite3",
-        "MEDIA_ROOT": str(home / "media"),
-    }
-    doccano_cli = [str(bin_folder / "doccano")]
-    for step in (["init"], ["createuser", "--username", ADMIN, "--password", password]):
-        subprocess.run(doccano_cli + step, env={**os.environ, **env}, check=True, capture_output=True)
-    backend = subprocess.run(
-        [str(bin_folder / "python"), "-c", "import backend, os; print(os.path.dirname(backend.__file__))"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    base = f"http://127.0.0.1:{args.doccano_port}"
-    # `doccano webserver` binds 0.0.0.0 (1.8.4 has no option for it): its gunicorn, started here on 127.0.0.1.
-    web = Server(
-        "doccano's web server",
-        [str(bin_folder / "gunicorn"), "--bind", f"127.0.0.1:{args.doccano_port}", "--workers", "1"]
-        + ["--chdir", backend, "config.wsgi"],
-        work / "doccano-web.log",
-        env,
-    )
-    # Imports and exports are Celery tasks: without this worker they never run.
-    worker = Server(
-        "doccano's task worker", doccano_cli + ["task", "--concurrency", "1"], work / "doccano-task.log", env
-    )
+    servers, base = start_doccano(bin_folder, work / "doccano-data", args.doccano_port, work, ADMIN, password)
     try:
-        wait_for(f"{base}/v1/health/", web)
         key = Api(base).call("POST", "/v1/auth/login/", {"username": ADMIN, "password": password})["key"]
         api = Api(base, key)
         other = api.call(
@@ -142,8 +102,8 @@ def doccano(args, work: Path, files: Dict[str, Path], want: Dict[str, Any]) -> D
             }
         return result
     finally:
-        worker.stop()
-        web.stop()
+        for server in reversed(servers):
+            server.stop()
 
 
 def _annotate_one(base: str, password: str, project: int, want: Dict[str, Any]) -> None:

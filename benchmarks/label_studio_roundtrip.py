@@ -40,14 +40,14 @@ from typing import Any, Dict
 from tool_servers import (
     ROOT,
     Api,
-    Server,
     compare,
     converted,
     installed_version,
+    label_studio_pins,
     run_ours,
     say,
+    start_label_studio,
     tool_venv,
-    wait_for,
 )
 
 TEXTS = ROOT / "tests" / "fixtures" / "tools" / "texts.jsonl"
@@ -139,23 +139,19 @@ def _predicted(model: str, texts, work: Path) -> Dict[str, Any]:
 
 
 def label_studio(args, work: Path, files: Dict[str, Path], want: Dict[str, Any]) -> Dict[str, Any]:
-    # sentry-sdk 3 (what the index resolves today) stops Label Studio 1.23.2 at its start:
-    # "Unknown option 'send_default_pii'".
-    bin_folder = tool_venv(
-        work / "venvs" / "label-studio", [f"label-studio=={args.ls_version}", "sentry-sdk<3"], args.python
-    )
+    bin_folder = tool_venv(work / "venvs" / "label-studio", label_studio_pins(args.ls_version), args.python)
     version = installed_version(bin_folder, "label-studio")
-    data = work / "ls-data"
-    shutil.rmtree(data, ignore_errors=True)
-    data.mkdir(parents=True)
     token = uuid.uuid4().hex
-    start = [str(bin_folder / "label-studio"), "start", "--no-browser", "--data-dir", str(data)]
-    start += ["--internal-host", "127.0.0.1", "-p", str(args.ls_port), "--username", "dev@example.com"]
-    start += ["--password", uuid.uuid4().hex, "--user-token", token, "--enable-legacy-api-token"]
-    server = Server("Label Studio", start, work / "ls-server.log", {"LABEL_STUDIO_BASE_DATA_DIR": str(data)})
-    base = f"http://127.0.0.1:{args.ls_port}"
+    server, base = start_label_studio(
+        bin_folder,
+        work / "ls-data",
+        args.ls_port,
+        work / "ls-server.log",
+        "dev@example.com",
+        uuid.uuid4().hex,
+        token,
+    )
     try:
-        wait_for(f"{base}/api/version", server)
         api = Api(base, token)
         config = files["label_studio"].with_name("ls_tasks.label_config.xml").read_text(encoding="utf8")
         project = api.call("POST", "/api/projects", {"title": "round trip", "label_config": config})["id"]

@@ -1,11 +1,12 @@
 """What the round trips through the annotation tools share
-(label_studio_roundtrip.py): a tool's own virtual environment from the
+(label_studio_roundtrip.py, tool_pages.py): a tool's own virtual environment from the
 package index, its server started on 127.0.0.1 and stopped, HTTP calls to its
 REST API, and the comparison of what came back with what the pipeline
 predicted."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -119,6 +120,76 @@ class Api:
             return json.loads(text) if text else None
         except json.JSONDecodeError:
             return text
+
+
+def label_studio_pins(version: str) -> List[str]:
+    # sentry-sdk 3 (what the index resolves today) stops Label Studio 1.23.2 at its start:
+    # "Unknown option 'send_default_pii'".
+    return [f"label-studio=={version}", "sentry-sdk<3"]
+
+
+def doccano_pins(version: str) -> List[str]:
+    # environs 9.5 (doccano's pin) breaks with marshmallow 4; pandas 1.5 (doccano's pin) with numpy 2.
+    return [f"doccano=={version}", "marshmallow<4", "numpy<2"]
+
+
+def start_label_studio(
+    bin_folder: Path, data: Path, port: int, log: Path, email: str, password: str, token: str
+) -> Tuple[Server, str]:
+    """Label Studio on 127.0.0.1 with its own (emptied) data folder and one user; returns the
+    server, answering, and its address."""
+    shutil.rmtree(data, ignore_errors=True)
+    data.mkdir(parents=True)
+    start = [str(bin_folder / "label-studio"), "start", "--no-browser", "--data-dir", str(data)]
+    start += ["--internal-host", "127.0.0.1", "-p", str(port), "--username", email]
+    start += ["--password", password, "--user-token", token, "--enable-legacy-api-token"]
+    server = Server("Label Studio", start, log, {"LABEL_STUDIO_BASE_DATA_DIR": str(data)})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(f"{base}/api/version", server)
+    except BaseException:
+        server.stop()
+        raise
+    return server, base
+
+
+def start_doccano(
+    bin_folder: Path, home: Path, port: int, logs: Path, admin: str, password: str
+) -> Tuple[List[Server], str]:
+    """doccano on 127.0.0.1 with its own (emptied) data folder and one admin: its web server and
+    its task worker (every import and export is a Celery task), answering; and its address."""
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    env = {
+        "DOCCANO_HOME": str(home),
+        "STANDALONE": "True",
+        "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        "DATABASE_URL": f"sqlite:///{home}/db.sqlite3",
+        "MEDIA_ROOT": str(home / "media"),
+    }
+    cli = [str(bin_folder / "doccano")]
+    for step in (["init"], ["createuser", "--username", admin, "--password", password]):
+        subprocess.run(cli + step, env={**os.environ, **env}, check=True, capture_output=True)
+    code = "import backend, os; print(os.path.dirname(backend.__file__))"
+    backend = subprocess.run(
+        [str(bin_folder / "python"), "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    # `doccano webserver` binds 0.0.0.0 (1.8.4 has no option for it): its gunicorn, on 127.0.0.1.
+    web = [str(bin_folder / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "1"]
+    servers = [
+        Server(
+            "doccano's web server", web + ["--chdir", backend, "config.wsgi"], logs / "doccano-web.log", env
+        ),
+        Server("doccano's task worker", cli + ["task", "--concurrency", "1"], logs / "doccano-task.log", env),
+    ]
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(f"{base}/v1/health/", servers[0])
+    except BaseException:
+        for server in reversed(servers):
+            server.stop()
+        raise
+    return servers, base
 
 
 def wait_for(url: str, server: Server, timeout: float = 300) -> None:
