@@ -166,9 +166,10 @@ def label_studio(args, work: Path, out: Path, shots: Path, browser: Path) -> Dic
 
 
 def _label(region: Dict[str, str], colours: Dict[tuple, str]) -> str:
-    """The label a region shows: its label's name where the page writes it, else its colour's."""
+    """The label a region shows: its label's name where the page writes it (after the region's
+    number, "2:Loc", where Label Studio numbers them), else its colour's."""
     if region["label"] or region["after"].strip('"'):
-        return region["label"] or region["after"].strip('"')
+        return re.sub(r"^[0-9]+:", "", region["label"] or region["after"].strip('"'))
     rgb = tuple(int(x) for x in re.findall(r"[\d.]+", region["color"])[:3])
     return colours.get(rgb, f"? {region['color']}")
 
@@ -178,7 +179,7 @@ def doccano(args, work: Path, out: Path, shots: Path, browser: Path) -> Dict[str
         args.doccano_venv or work / "venvs" / "doccano", doccano_pins(args.doccano_version), args.python
     )
     records = [json.loads(line) for line in (out / "nested.jsonl").read_text(encoding="utf8").splitlines()]
-    password = uuid.uuid4().hex
+    password = uuid.uuid4().hex[:20]  # doccano's login page takes fewer than 30 characters
     servers, base = start_doccano(
         bin_folder, work / "doccano-data", args.doccano_port, work, "admin", password
     )
@@ -200,10 +201,12 @@ def doccano(args, work: Path, out: Path, shots: Path, browser: Path) -> Dict[str
         pages = []
         for record in records:
             page = order.index(record["text"]) + 1 if record["text"] in order else 0
-            path = f"/projects/{project}/sequence-labeling?page={page}&q=&isChecked=&ordering="
+            # The address Start Annotation opens.
+            path = f"/projects/{project}/sequence-labeling?page={page}&q=&isChecked="
             expect = len(record["entities"])
             pages.append({"name": record["id"], "path": path, "text": record["text"], "expect": expect})
         job = {"tool": "doccano", "base": base, "user": "admin", "password": password, "pages": pages}
+        job["project"] = settings["name"]
         shown = in_browser(browser, {**job, "chromium": args.chromium, "shots": str(shots)}, work, "dc-pages")
     finally:
         for server in reversed(servers):
@@ -212,9 +215,10 @@ def doccano(args, work: Path, out: Path, shots: Path, browser: Path) -> Dict[str
     for record, page in zip(records, shown["pages"]):
         want = sorted(e["label"] for e in record["entities"])
         want_rel = sorted(r["type"] for r in record["relations"])
-        rows.append(
-            _row(record["id"], want, sorted(page["entities"]), want_rel, page["relations"], page["shot"])
-        )
+        spans = [(e["start_offset"], e["end_offset"]) for e in record["entities"]]
+        nested = sum(any(o != e and o[0] <= e[0] and e[1] <= o[1] for o in spans) for e in spans)
+        got = sorted(page["entities"])
+        rows.append(_row(record["id"], want, got, want_rel, page["relations"], page["shot"], nested=nested))
     imported = {"examples": len(order), "import_errors": errors}
     return _summary("doccano", installed_version(bin_folder, "doccano"), imported, rows)
 

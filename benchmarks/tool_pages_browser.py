@@ -10,6 +10,7 @@ Studio; label, doccano) and the relation arcs and their labels.
 """
 
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -102,11 +103,28 @@ def doccano(page, job, shots: Path):
     page.goto(job["base"] + "/auth")
     page.fill("input[type=text]", job["user"])
     page.fill("input[type=password]", job["password"])
-    page.click("button:has-text('Login'), button[type=submit]")
-    page.wait_for_url(lambda url: "/auth" not in url, timeout=30000)
+    # The form's own button: the app bar has a LOGIN button too, first in the page.
+    page.click(".v-card button:has-text('Login')")
+    try:
+        page.wait_for_url(lambda url: "/auth" not in url, timeout=30000)
+    except Exception:
+        page.screenshot(path=str(shots / "doccano-login.png"), full_page=True)
+        raise SystemExit(f"doccano: still at {page.url} 30 s after Login: see {shots / 'doccano-login.png'}")
+    # Loaded directly, doccano 1.8.4's project pages do not know the project's type (the annotation
+    # page stays blank, Start Annotation leads to .../undefined): as a user does, open the project
+    # from the list, then Start Annotation; each example after it through the app's own router.
+    with page.expect_response(lambda r: re.search(r"/v1/projects/[0-9]+$", r.url) is not None):
+        page.click(f"text={job['project']}")
+    page.wait_for_load_state("networkidle")
+    page.click("text=Start Annotation")
+    try:
+        page.wait_for_function("() => location.pathname.includes('/sequence-labeling')", timeout=30000)
+    except Exception:
+        page.screenshot(path=str(shots / "doccano-start.png"), full_page=True)
+        raise SystemExit(f"doccano: still at {page.url} 30 s after Start Annotation: see doccano-start.png")
     out = []
     for item in job["pages"]:
-        page.goto(job["base"] + item["path"])
+        page.evaluate("path => window.$nuxt.$router.push(path)", item["path"])
         page.wait_for_load_state("networkidle")
         drawn = settle(page, DOCCANO, 45 if item["expect"] else 10)
         shot = shots / f"doccano-{item['name']}.png"
