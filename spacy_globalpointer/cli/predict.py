@@ -10,10 +10,11 @@ from spacy.cli._util import Arg, Opt, setup_gpu
 from wasabi import Printer
 
 from spacy_globalpointer.cli.app import app, choices, fail
-from spacy_globalpointer.corpus.annotation_output import LS_DATA_KEY, LS_FROM_NAME, LS_TO_NAME, SOURCES
+from spacy_globalpointer.corpus.annotation_output import LS_DATA_KEY, LS_FROM_NAME, LS_TO_NAME
 from spacy_globalpointer.corpus.displacy_page import write_displacy
 from spacy_globalpointer.corpus.input_records import INPUT_FORMATS
 from spacy_globalpointer.corpus.output import OUTPUT_FORMATS
+from spacy_globalpointer.pipeline.keys import SOURCES
 
 if TYPE_CHECKING:
     # typer reads the options' Enums, made at run time by choices(), from the annotations below; a type

@@ -19,11 +19,12 @@ interface shows and sorts by. doccano's import has no score field."""
 import math
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
+from spacy_globalpointer.pipeline.keys import SOURCES
+
 if TYPE_CHECKING:
     from spacy.tokens import Doc, Span
 
 TOOL_FORMATS = ("spans", "doccano", "label-studio")
-SOURCES = ("ents", "spans")
 # The names a Label Studio labelling config gives its Labels tag, its Text tag and the task's data
 # field, as in its NER template: predict writes them, label-studio-config declares them.
 LS_FROM_NAME, LS_TO_NAME, LS_DATA_KEY = "label", "text", "text"

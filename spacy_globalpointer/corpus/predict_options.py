@@ -11,9 +11,10 @@ Light on purpose (no spaCy, no torch): Ray's tasks import the engine that import
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
-from spacy_globalpointer.corpus.annotation_output import LS_DATA_KEY, LS_FROM_NAME, LS_TO_NAME, SOURCES
+from spacy_globalpointer.corpus.annotation_output import LS_DATA_KEY, LS_FROM_NAME, LS_TO_NAME
 from spacy_globalpointer.corpus.input_records import INPUT_FORMATS
 from spacy_globalpointer.corpus.output import OUTPUT_FORMATS
+from spacy_globalpointer.pipeline.keys import SOURCES
 
 
 @dataclass(frozen=True)

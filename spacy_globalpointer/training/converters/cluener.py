@@ -13,7 +13,7 @@ from typing import Any, Dict, Iterator, List, Tuple, Union
 from spacy.tokens import Doc
 
 from spacy_globalpointer.files.json_lines import InputError
-from spacy_globalpointer.pipeline.keys import DEFAULT_SPANS_KEY
+from spacy_globalpointer.pipeline.keys import DEFAULT_SPANS_KEY, SOURCES
 from spacy_globalpointer.training.converters.gold_records import (
     FormatError,
     GoldRecord,
@@ -37,8 +37,6 @@ CLUENER_LABELS = (
     "scene",
 )
 ID_KEY = "cluener_id"
-# Where a doc's CLUENER labels come from: doc.ents (flat, like CLUENER's gold) or the span group (nested).
-SOURCES = ("ents", "spans")
 
 
 def cluener_to_char_offsets(start: int, end_inclusive: int) -> Tuple[int, int]:
