@@ -101,7 +101,10 @@ def main() -> int:
     return 1 if wrong else 0
 
 
-def in_browser(browser: Path, job: Dict[str, Any], work: Path, name: str) -> Dict[str, Any]:
+def in_browser(
+    args, browser: Path, job: Dict[str, Any], work: Path, shots: Path, name: str
+) -> Dict[str, Any]:
+    job = {**job, "chromium": args.chromium, "shots": str(shots)}
     (work / f"{name}.job.json").write_text(json.dumps(job, indent=1))
     cmd = [str(browser / "python"), str(BROWSER), str(work / f"{name}.job.json"), str(work / f"{name}.json")]
     subprocess.run(cmd, check=True)
@@ -144,7 +147,7 @@ def label_studio(args, work: Path, out: Path, shots: Path, browser: Path) -> Dic
                 }
             )
         job = {"tool": "label-studio", "base": base, "user": email, "password": password, "pages": pages}
-        shown = in_browser(browser, {**job, "chromium": args.chromium, "shots": str(shots)}, work, "ls-pages")
+        shown = in_browser(args, browser, job, work, shots, "ls-pages")
     finally:
         server.stop()
     rows = []
@@ -205,9 +208,9 @@ def doccano(args, work: Path, out: Path, shots: Path, browser: Path) -> Dict[str
             path = f"/projects/{project}/sequence-labeling?page={page}&q=&isChecked="
             expect = len(record["entities"])
             pages.append({"name": record["id"], "path": path, "text": record["text"], "expect": expect})
-        job = {"tool": "doccano", "base": base, "user": "admin", "password": password, "pages": pages}
-        job["project"] = settings["name"]
-        shown = in_browser(browser, {**job, "chromium": args.chromium, "shots": str(shots)}, work, "dc-pages")
+        job = {"tool": "doccano", "base": base, "user": "admin", "password": password}
+        job |= {"project": settings["name"], "pages": pages}
+        shown = in_browser(args, browser, job, work, shots, "dc-pages")
     finally:
         for server in reversed(servers):
             server.stop()

@@ -81,22 +81,42 @@ def settle(page, script, timeout: float = 20.0):
     return before
 
 
+def each_page(page, job, shots: Path, open_page, read):
+    """Each page of the job opened (``open_page(path)``), let settle, read (``read(item)``: a dict
+    of what it draws) and screenshot."""
+    out = []
+    for item in job["pages"]:
+        open_page(item["path"])
+        page.wait_for_load_state("networkidle")
+        drawn = read(item)
+        shot = shots / f"{job['tool']}-{item['name']}.png"
+        page.screenshot(path=str(shot), full_page=True)
+        out.append({"name": item["name"], **drawn, "shot": str(shot)})
+    return out
+
+
+def wait_or_stop(page, shots: Path, name: str, after: str, condition: str, seconds: int = 30) -> None:
+    """Waits until the page's JavaScript ``condition`` holds; where it does not within ``seconds``,
+    a screenshot SHOTS/NAME.png and an exit naming the page it is at."""
+    try:
+        page.wait_for_function(condition, timeout=seconds * 1000)
+    except Exception:
+        page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+        raise SystemExit(f"{name}: still at {page.url} {seconds} s after {after}: see {shots / name}.png")
+
+
 def label_studio(page, job, shots: Path):
     page.goto(job["base"] + "/user/login/")
     page.fill("input[name=email]", job["user"])
     page.fill("input[name=password]", job["password"])
     page.click("button[type=submit], input[type=submit]")
     page.wait_for_load_state("networkidle")
-    out = []
-    for item in job["pages"]:
-        page.goto(job["base"] + item["path"])
-        page.wait_for_load_state("networkidle")
+
+    def read(item):
         regions = settle(page, LS_REGIONS, 45 if item["expect"] else 10)
-        relations = in_frames(page, LS_RELATIONS)
-        shot = shots / f"label-studio-{item['name']}.png"
-        page.screenshot(path=str(shot), full_page=True)
-        out.append({"name": item["name"], "regions": regions, "relations": relations, "shot": str(shot)})
-    return out
+        return {"regions": regions, "relations": in_frames(page, LS_RELATIONS)}
+
+    return each_page(page, job, shots, lambda path: page.goto(job["base"] + path), read)
 
 
 def doccano(page, job, shots: Path):
@@ -105,11 +125,7 @@ def doccano(page, job, shots: Path):
     page.fill("input[type=password]", job["password"])
     # The form's own button: the app bar has a LOGIN button too, first in the page.
     page.click(".v-card button:has-text('Login')")
-    try:
-        page.wait_for_url(lambda url: "/auth" not in url, timeout=30000)
-    except Exception:
-        page.screenshot(path=str(shots / "doccano-login.png"), full_page=True)
-        raise SystemExit(f"doccano: still at {page.url} 30 s after Login: see {shots / 'doccano-login.png'}")
+    wait_or_stop(page, shots, "doccano-login", "Login", "() => !location.pathname.startsWith('/auth')")
     # Loaded directly, doccano 1.8.4's project pages do not know the project's type (the annotation
     # page stays blank, Start Annotation leads to .../undefined): as a user does, open the project
     # from the list, then Start Annotation; each example after it through the app's own router.
@@ -117,20 +133,15 @@ def doccano(page, job, shots: Path):
         page.click(f"text={job['project']}")
     page.wait_for_load_state("networkidle")
     page.click("text=Start Annotation")
-    try:
-        page.wait_for_function("() => location.pathname.includes('/sequence-labeling')", timeout=30000)
-    except Exception:
-        page.screenshot(path=str(shots / "doccano-start.png"), full_page=True)
-        raise SystemExit(f"doccano: still at {page.url} 30 s after Start Annotation: see doccano-start.png")
-    out = []
-    for item in job["pages"]:
-        page.evaluate("path => window.$nuxt.$router.push(path)", item["path"])
-        page.wait_for_load_state("networkidle")
-        drawn = settle(page, DOCCANO, 45 if item["expect"] else 10)
-        shot = shots / f"doccano-{item['name']}.png"
-        page.screenshot(path=str(shot), full_page=True)
-        out.append({"name": item["name"], **drawn, "shot": str(shot)})
-    return out
+    started = "() => location.pathname.includes('/sequence-labeling')"
+    wait_or_stop(page, shots, "doccano-start", "Start Annotation", started)
+    return each_page(
+        page,
+        job,
+        shots,
+        lambda path: page.evaluate("path => window.$nuxt.$router.push(path)", path),
+        lambda item: settle(page, DOCCANO, 45 if item["expect"] else 10),
+    )
 
 
 def main() -> int:
