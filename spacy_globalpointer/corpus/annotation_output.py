@@ -19,7 +19,7 @@ interface shows and sorts by. doccano's import has no score field."""
 import math
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
-from spacy_globalpointer.pipeline.keys import SOURCES
+from spacy_globalpointer.pipeline.keys import check_source
 
 if TYPE_CHECKING:
     from spacy.tokens import Doc, Span
@@ -51,8 +51,7 @@ def tool_record(
     with their scores, and the relations between them (module docstring)."""
     from spacy_globalpointer.pipeline.relations import entity_key, relations
 
-    if source not in SOURCES:
-        raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
+    check_source(source)
     group = doc.spans.get(spans_key, [])
     scored = (
         dict(zip(map(entity_key, group), map(float, group.attrs.get("scores", [])))) if len(group) else {}

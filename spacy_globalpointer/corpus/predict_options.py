@@ -14,7 +14,7 @@ from typing import List, Optional, Tuple
 from spacy_globalpointer.corpus.annotation_output import LS_DATA_KEY, LS_FROM_NAME, LS_TO_NAME
 from spacy_globalpointer.corpus.input_records import INPUT_FORMATS
 from spacy_globalpointer.corpus.output import OUTPUT_FORMATS
-from spacy_globalpointer.pipeline.keys import SOURCES
+from spacy_globalpointer.pipeline.keys import check_source
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,8 @@ class PredictOptions:
             raise ValueError(f"output format must be one of {OUTPUT_FORMATS}, got {self.output_format!r}")
         if self.batch_size < 1:
             raise ValueError(f"batch size must be at least 1, got {self.batch_size}")
-        if self.source is not None and self.source not in SOURCES:
-            raise ValueError(f"source must be one of {SOURCES}, got {self.source!r}")
+        if self.source is not None:
+            check_source(self.source)
         if self.source is not None and self.output_format == "jsonl":
             raise ValueError(
                 "--source chooses the spans of the cluener, spans, doccano and label-studio formats: "

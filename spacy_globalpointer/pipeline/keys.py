@@ -8,3 +8,9 @@ the command line's options read them without loading either."""
 DEFAULT_SPANS_KEY = "sc"
 DEFAULT_RELATIONS_KEY = "rel"
 SOURCES = ("ents", "spans")
+
+
+def check_source(source: str) -> None:
+    """A ValueError unless ``source`` is one of SOURCES."""
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {SOURCES}, got {source!r}")

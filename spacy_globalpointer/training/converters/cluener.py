@@ -13,7 +13,7 @@ from typing import Any, Dict, Iterator, List, Tuple, Union
 from spacy.tokens import Doc
 
 from spacy_globalpointer.files.json_lines import InputError
-from spacy_globalpointer.pipeline.keys import DEFAULT_SPANS_KEY, SOURCES
+from spacy_globalpointer.pipeline.keys import DEFAULT_SPANS_KEY, check_source
 from spacy_globalpointer.training.converters.gold_records import (
     FormatError,
     GoldRecord,
@@ -107,8 +107,7 @@ def cluener_labels(
 ) -> Dict[str, Dict[str, List[List[int]]]]:
     """CLUENER's ``label`` field for a doc (inclusive ends, sorted), from
     doc.ents (``source="ents"``) or doc.spans[spans_key] (``"spans"``)."""
-    if source not in SOURCES:
-        raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
+    check_source(source)
     spans = doc.ents if source == "ents" else doc.spans.get(spans_key, [])
     out: Dict[str, Dict[str, List[List[int]]]] = defaultdict(lambda: defaultdict(list))
     for span in sorted(spans, key=lambda s: (s.start_char, s.end_char, s.label_)):
