@@ -53,9 +53,12 @@ NONE = {"context_depth": 0, "between": False, "distance": False, "entity_types":
 # Each idea of docs/relations.md's table that can still be run (the rows of the predicted_entities setting,
 # removed since, were measured at commit 16eb739: `git checkout 16eb739` runs them).
 NEGATIVES = {"component": {"negative_spans": 0.25, "schema_filter": True}}
+# The variants but "ner" and "recipe" run on the tok2vec they were measured with: spaCy's window encoder
+# without the recipe's ContextEncoder (a BiLSTM in the relation model where they have one).
 VARIANTS: Dict[str, dict] = {
-    "ner": {},  # the entity component alone
+    "ner": {},  # the entity component alone, on the recipe's tok2vec
     "recipe": {},  # configs/conll04_cpu.cfg as it is
+    "ner_window": {},  # the entity component alone, on the window encoder only
     "v1_band": {"model": V1},
     "v2_pairs": {"model": {**V2, **NONE}},
     "v2_pairs_context": {"model": {**V2, **NONE, "context_depth": 1}},
@@ -81,7 +84,9 @@ def variant_config(base, name: str, max_distance=None):
         if max_distance is not None and name == "recipe":
             cfg["components"]["globalpointer_rel"]["max_distance"] = max_distance
         return cfg
-    cfg = Config(base["gplinker"]).copy()
+    if name == "ner_window":
+        return window_tok2vec(Config(base["ner"]).copy())
+    cfg = window_tok2vec(Config(base["gplinker"]).copy())
     variant = VARIANTS[name]
     rel = cfg["components"]["globalpointer_rel"]
     rel["model"] = {**variant["model"], "tok2vec": dict(rel["model"]["tok2vec"])}
@@ -91,6 +96,14 @@ def variant_config(base, name: str, max_distance=None):
     cfg["training"]["annotating_components"] = variant.get("annotating", [])
     if max_distance is not None:
         rel["max_distance"] = max_distance
+    return cfg
+
+
+def window_tok2vec(cfg):
+    """``cfg`` with the tok2vec's ContextEncoder replaced by the window encoder it wraps."""
+    encode = cfg["components"]["tok2vec"]["model"]["encode"]
+    if encode.get("@architectures") == "spacy_globalpointer.ContextEncoder.v1":
+        cfg["components"]["tok2vec"]["model"]["encode"] = {**encode["local"], "width": encode["width"]}
     return cfg
 
 

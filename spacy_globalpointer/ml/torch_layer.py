@@ -2,7 +2,7 @@
 whose mixed precision follows the module's device), the forward and the
 conversions between thinc arrays and the module's call, and the module's
 (de)serialization as msgpack. Both components' heads are such layers
-(head_layer.py, pair_layer.py).
+(head_layer.py, pair_layer.py), and the context encoder (encoder_layer.py).
 
 The module needs the input width and the label count, known only at
 initialize: until then (and until a saved module is loaded into it) the shim
@@ -20,6 +20,7 @@ import torch
 from thinc.api import Model, PyTorchGradScaler, PyTorchShim, get_torch_default_device, torch2xp, xp2torch
 from thinc.types import ArgsKwargs, FloatsXd
 
+from spacy_globalpointer.ml.pytorch.context import ContextEncoder
 from spacy_globalpointer.ml.pytorch.entity_pairs import EntityPairScorer
 from spacy_globalpointer.ml.pytorch.heads import SpanHead, build_head
 from spacy_globalpointer.ml.pytorch.pairs import PairPointer
@@ -30,6 +31,7 @@ MODULES: Dict[str, Tuple[Type[torch.nn.Module], Callable[..., torch.nn.Module]]]
     "SpanHead": (SpanHead, build_head),
     "PairPointer": (PairPointer, PairPointer),
     "EntityPairScorer": (EntityPairScorer, EntityPairScorer),
+    "ContextEncoder": (ContextEncoder, ContextEncoder),
 }
 DEFAULT_MODULE = "SpanHead"
 

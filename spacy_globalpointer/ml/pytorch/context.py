@@ -15,9 +15,15 @@ of its sentence beyond the token-vector layer's window. Pure torch.
 
 The first three map (B, L, H) vectors and the docs' lengths to (B, L, width);
 RowAttention maps them and (doc, position) rows to (rows, width).
+
+- ``ContextEncoder``: one of the first three as the last step of a
+  token-vector layer, added to its input (X + context(X)): the sentence-wide
+  context every component listening to that layer reads, rather than one
+  only the relation scorer has.
 """
 
 import math
+from typing import Any, Dict
 
 import torch
 from torch import Tensor, nn
@@ -200,6 +206,26 @@ class RowAttention(nn.Module):
             attention = torch.softmax(scores.to(torch.promote_types(scores.dtype, torch.float32)), dim=1)
             out.append((attention.to(v.dtype)[..., None] * v[rows_doc[:, None], at]).sum(1))
         return torch.cat(out)
+
+
+class ContextEncoder(nn.Module):
+    """``X + context(X)`` over (B, L, ``input_width``) vectors: a context layer (``context``: "lstm",
+    "gru" or "attention") of ``depth`` layers and the vectors' own width, as a residual step."""
+
+    def __init__(self, input_width: int, context: str = "lstm", depth: int = 1) -> None:
+        super().__init__()
+        if context == "rows":
+            raise ValueError('a context encoder gives every token a vector: "rows" is not one')
+        self.args = {"input_width": input_width, "context": context, "depth": depth}
+        self.context = build_context(context, input_width, input_width, depth)
+
+    @property
+    def config(self) -> Dict[str, Any]:
+        """Constructor arguments: enough to rebuild the module before loading weights."""
+        return {"module": "ContextEncoder", **self.args}
+
+    def forward(self, X: Tensor, lengths: Tensor) -> Tensor:
+        return X + self.context(X, lengths).to(X.dtype)
 
 
 def build_context(kind: str, input_width: int, width: int, depth: int) -> nn.Module:
