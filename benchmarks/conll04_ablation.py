@@ -103,7 +103,7 @@ def window_tok2vec(cfg):
     """``cfg`` with the tok2vec's ContextEncoder replaced by the window encoder it wraps."""
     encode = cfg["components"]["tok2vec"]["model"]["encode"]
     if encode.get("@architectures") == "spacy_globalpointer.ContextEncoder.v1":
-        cfg["components"]["tok2vec"]["model"]["encode"] = {**encode["local"], "width": encode["width"]}
+        cfg["components"]["tok2vec"]["model"]["encode"] = encode["local"]
     return cfg
 
 

@@ -98,3 +98,71 @@ def test_a_context_that_does_not_exist_or_does_not_split_is_refused():
         build_context("transformer", 6, 8, 1)
     with pytest.raises(ValueError, match="even size"):
         LocalAttention(6, 6, 1, heads=2)
+
+
+def context_encoder_model(context: str = "lstm", width: int = 8, context_width: int = 4, **settings):
+    from spacy.util import registry
+    from thinc.api import Config
+
+    local = {
+        "@architectures": "spacy.MaxoutWindowEncoder.v2",
+        "width": width,
+        "depth": 1,
+        "window_size": 1,
+        "maxout_pieces": 2,
+    }
+    block = {
+        "@architectures": "spacy_globalpointer.ContextEncoder.v1",
+        "local": local,
+        "width": settings.pop("out_width", width + context_width),
+        "context": context,
+        "context_width": context_width,
+    }
+    return registry.resolve(Config({"model": {**block, **settings}}))["model"]
+
+
+@pytest.mark.parametrize("context", ["lstm", "gru", "attention"])
+def test_the_context_encoder_puts_each_docs_own_context_beside_the_local_encoders_output(context):
+    """ContextEncoder.v1 over a batch of docs: per doc, the window encoder's output and the context
+    layer over that doc alone (the torch module called on the one doc, unpadded), side by side; the
+    gradient through thinc's backprop is torch's own for the doc alone."""
+    import numpy
+    from thinc.api import fix_random_seed
+
+    fix_random_seed(0)
+    model = context_encoder_model(context)
+    X = [numpy.random.randn(n, 8).astype("float32") for n in (7, 2, 5, 1)]
+    model.initialize(X=X)
+    local, encoder = model.layers
+    module = encoder.layers[0].shims[0].module
+    Y, backprop = model.begin_update(X)
+    assert [y.shape for y in Y] == [(len(x), 12) for x in X] and model.get_dim("nO") == 12
+    dY = [numpy.random.randn(*y.shape).astype("float32") for y in Y]
+    dX = backprop(dY)
+    for x, y, dy, dx in zip(X, Y, dY, dX):
+        h, backprop_local = local.begin_update([x])
+        ht = torch.tensor(h[0], requires_grad=True)
+        want = torch.cat([ht, module.context(ht[None], torch.tensor([len(x)]))[0]], dim=1)
+        assert numpy.allclose(y, want.detach().numpy(), atol=1e-6)
+        want.backward(torch.tensor(dy))
+        assert numpy.allclose(dx, backprop_local([ht.grad.numpy()])[0], atol=1e-5)
+
+
+def test_the_context_encoder_round_trips_and_refuses_what_it_cannot_build():
+    import numpy
+
+    model = context_encoder_model("lstm")
+    X = [numpy.random.randn(n, 8).astype("float32") for n in (4, 6)]
+    model.initialize(X=X)
+    loaded = context_encoder_model("lstm").from_bytes(model.to_bytes())
+    assert all(numpy.array_equal(a, b) for a, b in zip(model.predict(X), loaded.predict(X)))
+    with pytest.raises(ValueError, match="context must be one of"):
+        context_encoder_model("rows")
+    with pytest.raises(ValueError, match="multiple of 2"):
+        context_encoder_model("lstm", context_width=7)
+    with pytest.raises(ValueError, match="multiple of 4"):
+        context_encoder_model("attention", context_width=6)
+    with pytest.raises(ValueError, match="depth"):
+        context_encoder_model("lstm", depth=0)
+    with pytest.raises(ValueError, match=r"width \(8\) must be the local encoder's width \(8\) plus"):
+        context_encoder_model("lstm", out_width=8)

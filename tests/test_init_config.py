@@ -122,6 +122,11 @@ def test_data_with_relations_adds_the_relation_component_on_one_tok2vec(tmp_path
     rel = config["components"]["globalpointer_rel"]
     assert rel["max_distance"] == 4 and rel["negative_spans"] == 0.25 and rel["schema_filter"]
     assert rel["model"]["@architectures"] == "spacy_globalpointer.RelationPointer.v2"
+    # The sentence's context is in the shared tok2vec, read by both components, not in the relation model.
+    encode = config["components"]["tok2vec"]["model"]["encode"]
+    assert encode["@architectures"] == "spacy_globalpointer.ContextEncoder.v1" and encode["context"] == "lstm"
+    assert encode["local"]["@architectures"] == "spacy.MaxoutWindowEncoder.v2"
+    assert rel["model"]["context_depth"] == 0
     assert config["initialize"]["components"]["globalpointer_rel"]["entity_labels"] == ["LOC", "ORG", "PER"]
     weights = config["training"]["score_weights"]
     assert weights["rel_micro_f"] == 0.5 and weights["spans_sc_f"] == 0.5

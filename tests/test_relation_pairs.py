@@ -396,3 +396,42 @@ def test_random_negative_spans_join_the_gold_entities_in_training():
     # A doc without relation annotation gets none, random ones included.
     plain = Example(nlp.make_doc(text), nlp.make_doc(text))
     assert training_entities([plain], "sc", "rel", index, "rel", negatives=1.0).counts.tolist() == [0]
+
+
+def test_both_components_learn_on_a_shared_tok2vec_with_a_context_encoder(tmp_path):
+    """The recipe's shape: one tok2vec whose encoder ends in ContextEncoder.v1 (a BiLSTM beside the
+    window encoder's output), both components listening to it, the relation model without a context
+    layer of its own. The toy relations are learned, and a saved pipeline predicts the same relations
+    and scores, batched or doc by doc."""
+    fix_random_seed(0)
+    nlp = spacy.blank("zh")
+    encode = {
+        "@architectures": "spacy_globalpointer.ContextEncoder.v1",
+        "width": 48,
+        "context_width": 16,
+        "local": TOK2VEC["encode"],
+    }
+    nlp.add_pipe("tok2vec", config={"model": {**TOK2VEC, "encode": encode}})
+    listener = {"@architectures": "spacy.Tok2VecListener.v1", "width": 48, "upstream": "tok2vec"}
+    nlp.add_pipe("globalpointer_ner", config={"model": {"tok2vec": listener}})
+    rel_model = {**v2_model(context_depth=0), "tok2vec": listener}
+    nlp.add_pipe("globalpointer_rel", config={"model": rel_model, "max_distance": 8})
+    examples = relation_examples(nlp)
+    optimizer = nlp.initialize(lambda: examples)
+    for step in range(1, 301):
+        losses = nlp.update(examples, sgd=optimizer)
+        assert all(math.isfinite(v) for v in losses.values())
+        if step % 10 == 0 and nlp.evaluate(examples)["rel_micro_f"] == 1.0:
+            break
+    scores = nlp.evaluate(examples)
+    assert scores["rel_micro_f"] == 1.0 and scores["spans_sc_f"] == 1.0
+    nlp.to_disk(tmp_path)
+    loaded = spacy.load(tmp_path)
+    texts = [text for text, _, _ in RELATION_DATA]
+    batch = [relations(doc) for doc in loaded.pipe(texts, batch_size=16)]
+    for text, got in zip(texts, batch):
+        want = relations(nlp(text))
+        assert [(r.head.start, r.tail.start, r.label) for r in got] == [
+            (r.head.start, r.tail.start, r.label) for r in want
+        ]
+        assert [r.score for r in got] == pytest.approx([r.score for r in want], abs=1e-5)

@@ -31,30 +31,35 @@ class EncoderInput:
 
 
 def context_encoder_layer(
-    width: int, context: str, depth: int, mixed_precision: bool, grad_scaler_config: dict
+    input_width: int,
+    context: str,
+    context_width: int,
+    depth: int,
+    mixed_precision: bool,
+    grad_scaler_config: dict,
 ) -> Model[List[Floats2d], List[Floats2d]]:
-    """The torch ContextEncoder of ``width`` behind a TorchModuleShim (built at initialize), between
-    padding a batch's vectors and cutting its output back to the docs."""
+    """The torch ContextEncoder over vectors of ``input_width`` behind a TorchModuleShim (built at
+    initialize), between padding a batch's vectors and cutting its output (``input_width`` +
+    ``context_width`` wide) back to the docs."""
+    attrs = {"context": context, "context_width": context_width, "depth": depth}
     encoder = torch_layer(
-        "globalpointer_context_encoder",
-        build_context_encoder,
-        {"context": context, "depth": depth},
-        mixed_precision,
-        grad_scaler_config,
+        "globalpointer_context_encoder", build_context_encoder, attrs, mixed_precision, grad_scaler_config
     )
-    encoder.set_dim("nI", width)
+    width = input_width + context_width
+    encoder.set_dim("nI", input_width)
     encoder.set_dim("nO", width)
     return Model(
-        "context_encoder",
-        forward,
-        init=init,
-        layers=[encoder],
-        dims={"nI": width, "nO": width},
+        "context_encoder", forward, init=init, layers=[encoder], dims={"nI": input_width, "nO": width}
     )
 
 
 def build_context_encoder(model: Model) -> torch.nn.Module:
-    return ContextEncoder(model.get_dim("nO"), context=model.attrs["context"], depth=model.attrs["depth"])
+    return ContextEncoder(
+        model.get_dim("nI"),
+        context=model.attrs["context"],
+        context_width=model.attrs["context_width"],
+        depth=model.attrs["depth"],
+    )
 
 
 def init(model: Model, X: Optional[List[Floats2d]] = None, Y: Optional[List[Floats2d]] = None) -> None:
@@ -66,9 +71,9 @@ def forward(model: Model, X: List[Floats2d], is_train: bool) -> Tuple[List[Float
     width = model.get_dim("nI")
     padded = pad(model.ops, X, width)
     Y, backprop_encoder = encoder(EncoderInput(padded, [len(x) for x in X]), is_train)
-    out = unpad(model.ops, Y, X)
+    out = [Y[i, : len(x)] for i, x in enumerate(X)]
 
     def backprop(dY: List[Floats2d]) -> List[Floats2d]:
-        return unpad(model.ops, backprop_encoder(pad(model.ops, dY, width)), X)
+        return unpad(model.ops, backprop_encoder(pad(model.ops, dY, model.get_dim("nO"))), X)
 
     return out, backprop

@@ -19,21 +19,25 @@ def build_context_encoder(
     local: Model[List[Floats2d], List[Floats2d]],
     width: int,
     context: str = "lstm",
+    context_width: int = 128,
     depth: int = 1,
     mixed_precision: bool = False,
     grad_scaler_config: dict = {},
 ) -> Model[List[Floats2d], List[Floats2d]]:
-    """``local``, then a context layer over each doc whose output is added to
-    ``local``'s (a residual step): what the relation recipe puts in the shared
-    tok2vec, so that the entity and the relation component both read it.
+    """``local``, then a context layer over each doc, its output beside
+    ``local``'s: what the relation recipe puts in the shared tok2vec, so that
+    the entity and the relation component both read each token in the context
+    of its sentence.
 
     local (Model[List[Floats2d], List[Floats2d]]): the encoder before the
-        context layer, of output width ``width`` (spaCy's
-        MaxoutWindowEncoder.v2: a few tokens on each side).
-    width (int): the vectors' width, in and out: even for "lstm" and "gru"
-        (half of it each way), a multiple of 4 for "attention".
+        context layer (spaCy's MaxoutWindowEncoder.v2: a few tokens on each
+        side), of output width ``width - context_width``.
+    width (int): the output width, what listeners of the tok2vec read:
+        ``local``'s width and ``context_width`` together.
     context (str): "lstm" (a BiLSTM over the doc), "gru" (a BiGRU) or
         "attention" (self-attention within 64 tokens, 2 heads, RoPE).
+    context_width (int): the context layer's width: even for "lstm" and
+        "gru" (half of it each way), a multiple of 4 for "attention".
     depth (int): the context layer's layers (at least 1).
     mixed_precision (bool): torch autocast for the context layer on a CUDA
         device.
@@ -47,9 +51,19 @@ def build_context_encoder(
         raise ValueError(f"{name} depth must be an integer of at least 1, got {depth!r}.")
     # Half the width each way (BiLSTM, BiGRU), or two heads of an even size (attention, for RoPE).
     step = 4 if context == "attention" else 2
-    if not isinstance(width, int) or width < step or width % step:
-        raise ValueError(f"{name} width must be a positive multiple of {step} for {context!r}, got {width!r}.")
-    encoder = context_encoder_layer(width, context, depth, mixed_precision, grad_scaler_config)
+    if not isinstance(context_width, int) or context_width < step or context_width % step:
+        raise ValueError(
+            f"{name} context_width must be a positive multiple of {step} for {context!r}: {context_width!r}."
+        )
+    local_width = local.get_dim("nO") if local.has_dim("nO") is True else width - context_width
+    if local_width + context_width != width:
+        raise ValueError(
+            f"{name} width ({width}) must be the local encoder's width ({local_width}) plus context_width "
+            f"({context_width}): {local_width + context_width}."
+        )
+    encoder = context_encoder_layer(
+        local_width, context, context_width, depth, mixed_precision, grad_scaler_config
+    )
     model: Model[List[Floats2d], List[Floats2d]] = chain(local, encoder)
     model.set_dim("nO", width)
     return model

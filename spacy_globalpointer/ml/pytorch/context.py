@@ -17,9 +17,9 @@ The first three map (B, L, H) vectors and the docs' lengths to (B, L, width);
 RowAttention maps them and (doc, position) rows to (rows, width).
 
 - ``ContextEncoder``: one of the first three as the last step of a
-  token-vector layer, added to its input (X + context(X)): the sentence-wide
-  context every component listening to that layer reads, rather than one
-  only the relation scorer has.
+  token-vector layer, its output beside its input ([X, context(X)]): the
+  sentence-wide context every component listening to that layer reads,
+  rather than one only the relation scorer has.
 """
 
 import math
@@ -209,15 +209,22 @@ class RowAttention(nn.Module):
 
 
 class ContextEncoder(nn.Module):
-    """``X + context(X)`` over (B, L, ``input_width``) vectors: a context layer (``context``: "lstm",
-    "gru" or "attention") of ``depth`` layers and the vectors' own width, as a residual step."""
+    """``[X, context(X)]``: (B, L, ``input_width``) vectors and a context layer's output over them
+    (``context``: "lstm", "gru" or "attention"; ``depth`` layers of ``context_width``), side by side."""
 
-    def __init__(self, input_width: int, context: str = "lstm", depth: int = 1) -> None:
+    def __init__(
+        self, input_width: int, context: str = "lstm", context_width: int = 128, depth: int = 1
+    ) -> None:
         super().__init__()
         if context == "rows":
             raise ValueError('a context encoder gives every token a vector: "rows" is not one')
-        self.args = {"input_width": input_width, "context": context, "depth": depth}
-        self.context = build_context(context, input_width, input_width, depth)
+        self.args = {
+            "input_width": input_width,
+            "context": context,
+            "context_width": context_width,
+            "depth": depth,
+        }
+        self.context = build_context(context, input_width, context_width, depth)
 
     @property
     def config(self) -> Dict[str, Any]:
@@ -225,7 +232,7 @@ class ContextEncoder(nn.Module):
         return {"module": "ContextEncoder", **self.args}
 
     def forward(self, X: Tensor, lengths: Tensor) -> Tensor:
-        return X + self.context(X, lengths).to(X.dtype)
+        return torch.cat([X, self.context(X, lengths).to(X.dtype)], dim=-1)
 
 
 def build_context(kind: str, input_width: int, width: int, depth: int) -> nn.Module:
