@@ -100,6 +100,7 @@ REGISTERED = {
         "spacy_globalpointer.NgramHashEmbed.v2",
         "spacy_globalpointer.RelationPointer.v1",
         "spacy_globalpointer.RelationPointer.v2",
+        "spacy_globalpointer.ContextEncoder.v1",
     },
     "spacy_scorers": {
         "spacy_globalpointer.scorer.v1",

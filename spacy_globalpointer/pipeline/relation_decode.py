@@ -27,15 +27,25 @@ def decode_relations(
         return found
     # One comparison for the batch: a sentence has few pairs, and a call per doc costs more.
     lower = numpy.concatenate([scores for _, scores in predictions]).min(axis=2)
+    rows, label_rows = numpy.nonzero(lower > thresholds[None, :])
+    if not len(rows):
+        return found
+    # Where each doc's found pairs are (rows come sorted, so by doc), and their entities' indices: an
+    # untrained model finds a relation in most of its pairs, and a Python step per item must stay small.
     ends = numpy.cumsum(counts)
-    for row, c in zip(*numpy.nonzero(lower > thresholds[None, :])):
-        k = int(numpy.searchsorted(ends, row, side="right"))
-        a, b = predictions[k][0][row - (ends[k] - counts[k])]
-        group = docs[k].spans[spans_key]
-        head, tail = _bounds(group[int(a)]), _bounds(group[int(b)])
-        if schema and (head[2], labels[c], tail[2]) not in schema:
-            continue
-        found[k].append((*head, *tail, labels[c], float(lower[row, c])))
+    doc_of = numpy.searchsorted(ends, rows, side="right")
+    pairs = numpy.concatenate([found_pairs for found_pairs, _ in predictions])[rows].tolist()
+    values = lower[rows, label_rows].tolist()
+    relation_labels = [labels[c] for c in label_rows.tolist()]
+    bounds_at = numpy.searchsorted(doc_of, numpy.arange(len(docs) + 1), side="left").tolist()
+    for k in numpy.unique(doc_of).tolist():
+        entities = [_bounds(span) for span in docs[k].spans[spans_key]]
+        out = found[k]
+        for n in range(bounds_at[k], bounds_at[k + 1]):
+            head, tail, label = entities[pairs[n][0]], entities[pairs[n][1]], relation_labels[n]
+            if schema and (head[2], label, tail[2]) not in schema:
+                continue
+            out.append((*head, *tail, label, values[n]))
     return found
 
 
