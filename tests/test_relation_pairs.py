@@ -14,7 +14,7 @@ from spacy.training import Example
 from thinc.api import fix_random_seed
 
 from helpers.reference_loss import multilabel_categorical_crossentropy
-from helpers.toy import RELATION_DATA, gold_doc, relation_examples
+from helpers.toy import RELATION_DATA, gold_doc, learn_relations, relation_examples
 from spacy_globalpointer.ml.pytorch import entity_pairs as entity_pairs_module
 from spacy_globalpointer.ml.pytorch.entity_pairs import DISTANCE_EDGES, EntityPairScorer, distance_bucket
 from spacy_globalpointer.ml.pytorch.heads import HEADS
@@ -212,13 +212,7 @@ def trained_v2(steps: int = 200, **model):
     nlp = spacy.blank("zh")
     nlp.add_pipe("globalpointer_ner")
     nlp.add_pipe("globalpointer_rel", config={"model": v2_model(**model), "max_distance": 8})
-    examples = relation_examples(nlp)
-    optimizer = nlp.initialize(lambda: examples)
-    for step in range(1, steps + 1):
-        losses = nlp.update(examples, sgd=optimizer)
-        assert all(math.isfinite(v) for v in losses.values())
-        if step % 10 == 0 and nlp.evaluate(examples)["rel_micro_f"] == 1.0:
-            break
+    learn_relations(nlp, steps)
     return nlp
 
 
@@ -416,14 +410,8 @@ def test_both_components_learn_on_a_shared_tok2vec_with_a_context_encoder(tmp_pa
     nlp.add_pipe("globalpointer_ner", config={"model": {"tok2vec": listener}})
     rel_model = {**v2_model(context_depth=0), "tok2vec": listener}
     nlp.add_pipe("globalpointer_rel", config={"model": rel_model, "max_distance": 8})
-    examples = relation_examples(nlp)
-    optimizer = nlp.initialize(lambda: examples)
-    for step in range(1, 301):
-        losses = nlp.update(examples, sgd=optimizer)
-        assert all(math.isfinite(v) for v in losses.values())
-        if step % 10 == 0 and nlp.evaluate(examples)["rel_micro_f"] == 1.0:
-            break
-    scores = nlp.evaluate(examples)
+    learn_relations(nlp, 300)
+    scores = nlp.evaluate(relation_examples(nlp))
     assert scores["rel_micro_f"] == 1.0 and scores["spans_sc_f"] == 1.0
     nlp.to_disk(tmp_path)
     loaded = spacy.load(tmp_path)

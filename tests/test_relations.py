@@ -3,7 +3,6 @@ band; v2 has tests/test_relation_pairs.py): pair scores against a brute
 force, chunked prediction, learning nested relations, saving, processes,
 DocBins, entities another component made, and the scores."""
 
-import math
 import random
 
 import numpy
@@ -16,7 +15,7 @@ from spacy.training import Example
 from thinc.api import fix_random_seed
 
 from helpers.toy import RELATION_DATA as DATA
-from helpers.toy import gold_doc, relation_examples, v1_relation_model
+from helpers.toy import gold_doc, learn_relations, relation_examples, v1_relation_model
 from spacy_globalpointer.ml.candidate_pairs import candidate_pairs, entity_pairs
 from spacy_globalpointer.ml.padding import pad
 from spacy_globalpointer.ml.pair_layer import PairBand
@@ -47,14 +46,7 @@ def trained():
     nlp = spacy.blank("zh")
     nlp.add_pipe("globalpointer_ner")
     nlp.add_pipe("globalpointer_rel", config={"max_distance": 8, "model": v1_relation_model()})
-    examples = examples_of(nlp)
-    optimizer = nlp.initialize(lambda: examples)
-    for step in range(1, 201):
-        losses = nlp.update(examples, sgd=optimizer)
-        assert all(math.isfinite(v) for v in losses.values())
-        if step % 10 == 0 and nlp.evaluate(examples)["rel_micro_f"] == 1.0:
-            break
-    return nlp, step
+    return nlp, learn_relations(nlp, 200)
 
 
 @pytest.mark.parametrize("head", HEADS)
