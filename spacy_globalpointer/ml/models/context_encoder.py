@@ -10,8 +10,10 @@ from thinc.api import Model, chain
 from thinc.types import Floats2d
 
 from spacy_globalpointer.ml.encoder_layer import context_encoder_layer
+from spacy_globalpointer.ml.pytorch.context import CONTEXTS
 
-ENCODER_CONTEXTS = ("lstm", "gru", "attention")
+# Every context layer but "rows", which gives vectors at the entities' rows only, not at every token.
+ENCODER_CONTEXTS = tuple(context for context in CONTEXTS if context != "rows")
 
 
 @registry.architectures("spacy_globalpointer.ContextEncoder.v1")
