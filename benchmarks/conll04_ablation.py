@@ -6,7 +6,8 @@ component alone as the yardstick of entity F and training time.
 
 Each run is configs/conll04_cpu.cfg with the relation model block of the
 variant (``VARIANTS``); ``--data shaped`` runs them on the set shaped like
-the large Chinese ones (conll04_shaped.py) with its labels and distance.
+the large Chinese ones (conll04_shaped.py) with its labels and distance,
+and the recipe's head_size as init-config writes it for that many labels.
 Training minutes are spacy train's wall time, prediction time the relation
 component's against the entity component's over the same tok2vec output
 (conll04_compare.evaluate). Prints a table, writes JSON (--out)."""
@@ -73,17 +74,30 @@ VARIANTS: Dict[str, dict] = {
         "model": {**V2, "entity_types": False, "head_size": 32, "head": "EfficientGlobalPointer"},
         **NEGATIVES,
     },
+    # The recipe with settings changed (its model block and component settings, "on_recipe").
+    "recipe_no_initial_bias": {"on_recipe": {"model": {"initial_bias": 0.0}}},
+    "recipe_head32": {"on_recipe": {"model": {"head_size": 32}}},
+    "recipe_head16": {"on_recipe": {"model": {"head_size": 16}}},
+    "recipe_head16_negatives10": {
+        "on_recipe": {"model": {"head_size": 16}, "component": {"negative_spans": 0.1}}
+    },
 }
 
 
 def variant_config(base, name: str, max_distance=None):
     from thinc.api import Config
 
-    if name in ("ner", "recipe"):
-        cfg = Config(base["ner" if name == "ner" else "gplinker"]).copy()
-        if max_distance is not None and name == "recipe":
-            cfg["components"]["globalpointer_rel"]["max_distance"] = max_distance
+    if name == "recipe" or "on_recipe" in VARIANTS[name]:
+        cfg = Config(base["gplinker"]).copy()
+        rel = cfg["components"]["globalpointer_rel"]
+        changes = VARIANTS[name].get("on_recipe", {})
+        rel["model"].update(changes.get("model", {}))
+        rel.update(changes.get("component", {}))
+        if max_distance is not None:
+            rel["max_distance"] = max_distance
         return cfg
+    if name == "ner":
+        return Config(base["ner"]).copy()
     if name == "ner_window":
         return window_tok2vec(Config(base["ner"]).copy())
     cfg = window_tok2vec(Config(base["gplinker"]).copy())
@@ -110,6 +124,8 @@ def window_tok2vec(cfg):
 def ablation(args, corpus: Path) -> None:
     from thinc.api import Config
 
+    from spacy_globalpointer.training.init_config import relation_head_size
+
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     base, _ = configs(work, args.steps, args.eval_frequency)
@@ -123,6 +139,10 @@ def ablation(args, corpus: Path) -> None:
             init = cfg["initialize"]["components"]
             if "globalpointer_rel" in init:
                 init["globalpointer_rel"]["labels"] = labels
+        # The recipe as init-config writes it for that many labels.
+        base["gplinker"]["components"]["globalpointer_rel"]["model"]["head_size"] = relation_head_size(
+            len(labels)
+        )
     names = args.only.split(",") if args.only else list(VARIANTS)
     out_path = Path(args.out)
     results = json.loads(out_path.read_text()) if out_path.exists() and args.keep else {"runs": {}}

@@ -127,6 +127,7 @@ def test_data_with_relations_adds_the_relation_component_on_one_tok2vec(tmp_path
     assert encode["@architectures"] == "spacy_globalpointer.ContextEncoder.v1" and encode["context"] == "lstm"
     assert encode["local"]["@architectures"] == "spacy.MaxoutWindowEncoder.v2"
     assert rel["model"]["context_depth"] == 0
+    assert rel["model"]["head_size"] == 32 and rel["model"]["initial_bias"] == -5.0
     assert config["initialize"]["components"]["globalpointer_rel"]["entity_labels"] == ["LOC", "ORG", "PER"]
     weights = config["training"]["score_weights"]
     assert weights["rel_micro_f"] == 0.5 and weights["spans_sc_f"] == 0.5
@@ -211,3 +212,23 @@ def test_vectors_that_cannot_be_used_are_an_error_naming_the_folder(tmp_path):
         app, ["init-config", str(tmp_path / "x.cfg"), "--lang", "en", "--vectors", str(tmp_path)]
     )
     assert result.exit_code == 1 and "not a spaCy vectors folder" in result.output
+
+
+@pytest.mark.parametrize(
+    "n_labels, head_size", [(0, 32), (5, 32), (12, 32), (13, 16), (24, 16), (25, 8), (48, 8), (90, 8)]
+)
+def test_the_relation_head_size_shrinks_as_the_labels_grow(n_labels, head_size):
+    """labels x head_size within 384 where a size fits, the smallest size beyond."""
+    from spacy_globalpointer.training.init_config import relation_head_size
+
+    assert relation_head_size(n_labels) == head_size
+    assert n_labels * head_size <= 384 or head_size == 8
+
+
+def test_a_set_of_many_relation_labels_gets_a_smaller_head(tmp_path):
+    data = [(f"Barack Obama visited New York City {k}", WORDS[0][1]) for k in range(30)]
+    rels = [[(0, 1, f"rel_{k}")] for k in range(30)]
+    _, config = init_config(tmp_path, "--lang", "en", "--train", str(corpus(tmp_path, data, "en", rels)))
+    model = config["components"]["globalpointer_rel"]["model"]
+    assert len(config["initialize"]["components"]["globalpointer_rel"]["labels"]) == 30
+    assert model["head_size"] == 8 and model["head"] == "GlobalPointer"

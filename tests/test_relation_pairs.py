@@ -55,10 +55,12 @@ def test_distance_buckets_are_the_signed_magnitudes():
 
 @pytest.mark.parametrize("head", HEADS)
 @pytest.mark.parametrize(
-    "context, context_depth, hidden_width",
-    [("lstm", 0, 0), ("lstm", 1, 3), ("attention", 1, 0), ("rows", 1, 3)],
+    "context, context_depth, hidden_width, initial_bias",
+    [("lstm", 0, 0, 0.0), ("lstm", 1, 3, -5.0), ("attention", 1, 0, 0.0), ("rows", 1, 3, -2.0)],
 )
-def test_pair_scores_equal_a_brute_force_over_each_term(head, context, context_depth, hidden_width):
+def test_pair_scores_equal_a_brute_force_over_each_term(
+    head, context, context_depth, hidden_width, initial_bias
+):
     torch.manual_seed(0)
     module = EntityPairScorer(
         head,
@@ -70,7 +72,9 @@ def test_pair_scores_equal_a_brute_force_over_each_term(head, context, context_d
         context_width=4,
         context_depth=context_depth,
         hidden_width=hidden_width,
+        initial_bias=initial_bias,
     ).double()
+    assert (module.bias is None) == (initial_bias == 0)
     with torch.no_grad():  # the extra terms start at zero: make every one count
         for parameter in module.parameters():
             parameter.copy_(torch.randn_like(parameter) * 0.5)
@@ -115,6 +119,8 @@ def test_pair_scores_equal_a_brute_force_over_each_term(head, context, context_d
         bucket = distance_bucket(torch.tensor(sb - sa))
         total += module.distance.weight[bucket]
         total += module.type_pairs[la, lb]
+        if initial_bias:
+            total += module.bias
         if module.hidden is not None:
             hidden = module.hidden
             typed = {
@@ -134,6 +140,48 @@ def test_pair_scores_equal_a_brute_force_over_each_term(head, context, context_d
 
     for n, (a, b) in enumerate(pairs.tolist()):
         assert torch.allclose(got[n], brute(a, b), atol=1e-9), (a, b)
+
+
+@pytest.mark.parametrize("initial_bias", [0.0, -5.0])
+def test_an_initial_bias_finds_no_relation_before_training_and_still_learns(initial_bias):
+    """Untrained, the pointers score about half of all (pair, label) cells above 0: spaCy's first
+    evaluation would store that many relations a doc (thousands on a set of 48 labels). An initial
+    bias of -5 finds none; the relations are learned all the same."""
+    fix_random_seed(0)
+    nlp = spacy.blank("zh")
+    nlp.add_pipe("globalpointer_ner")
+    model = v2_model(initial_bias=initial_bias, context_depth=0)
+    rel = nlp.add_pipe("globalpointer_rel", config={"model": model, "max_distance": 8})
+    examples = relation_examples(nlp)
+    nlp.initialize(lambda: examples)
+    docs = [rel(gold_doc(nlp, text, ents, [])) for text, ents, _ in RELATION_DATA]
+    cells = sum(len(doc.spans["sc"]) * (len(doc.spans["sc"]) - 1) for doc in docs) * len(rel.labels)
+    found = sum(len(relations(doc)) for doc in docs)
+    if initial_bias:
+        assert found == 0
+    else:
+        assert 0.2 * cells < found < 0.8 * cells
+    learn_relations(nlp, 300)
+    assert nlp.evaluate(relation_examples(nlp))["rel_micro_f"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "setting, value, message",
+    [
+        ("initial_bias", float("nan"), "initial_bias must be a finite number"),
+        ("initial_bias", "low", "initial_bias must be a finite number"),
+        ("initial_bias", True, "initial_bias must be a finite number"),
+        ("hidden_width", -1, "hidden_width must be 0"),
+        ("context_depth", -1, "context_depth must be an integer of at least 0"),
+    ],
+)
+def test_relation_pointer_v2_refuses_a_bad_setting(setting, value, message):
+    from spacy.util import registry
+
+    build = registry.architectures.get("spacy_globalpointer.RelationPointer.v2")
+    tok2vec = registry.resolve({"x": TOK2VEC})["x"]
+    with pytest.raises(ValueError, match=message):
+        build(tok2vec, **{setting: value})
 
 
 def test_pair_scores_in_steps_equal_the_whole(monkeypatch):
@@ -395,8 +443,8 @@ def test_random_negative_spans_join_the_gold_entities_in_training():
 def test_both_components_learn_on_a_shared_tok2vec_with_a_context_encoder(tmp_path):
     """The recipe's shape: one tok2vec whose encoder ends in ContextEncoder.v1 (a BiLSTM beside the
     window encoder's output), both components listening to it, the relation model without a context
-    layer of its own. The toy relations are learned, and a saved pipeline predicts the same relations
-    and scores, batched or doc by doc."""
+    layer of its own, its scores starting at the recipe's initial bias. The toy relations are learned,
+    and a saved pipeline predicts the same relations and scores, batched or doc by doc."""
     fix_random_seed(0)
     nlp = spacy.blank("zh")
     encode = {
@@ -408,7 +456,7 @@ def test_both_components_learn_on_a_shared_tok2vec_with_a_context_encoder(tmp_pa
     nlp.add_pipe("tok2vec", config={"model": {**TOK2VEC, "encode": encode}})
     listener = {"@architectures": "spacy.Tok2VecListener.v1", "width": 48, "upstream": "tok2vec"}
     nlp.add_pipe("globalpointer_ner", config={"model": {"tok2vec": listener}})
-    rel_model = {**v2_model(context_depth=0), "tok2vec": listener}
+    rel_model = {**v2_model(context_depth=0, initial_bias=-5.0), "tok2vec": listener}
     nlp.add_pipe("globalpointer_rel", config={"model": rel_model, "max_distance": 8})
     learn_relations(nlp, 300)
     scores = nlp.evaluate(relation_examples(nlp))

@@ -46,6 +46,7 @@ def entity_pair_layer(
     distance: bool,
     entity_types: bool,
     hidden_width: int,
+    initial_bias: float,
     mixed_precision: bool,
     grad_scaler_config: dict,
 ) -> Model[EntityPairsInput, Floats3d]:
@@ -61,6 +62,7 @@ def entity_pair_layer(
         "distance": distance,
         "entity_types": entity_types,
         "hidden_width": hidden_width,
+        "initial_bias": initial_bias,
     }
     return torch_layer(
         "globalpointer_entity_pairs",
@@ -86,4 +88,6 @@ def build_entity_pair_scorer(model: Model) -> torch.nn.Module:
         distance=model.attrs["distance"],
         entity_types=model.attrs["entity_types"],
         hidden_width=model.attrs["hidden_width"],
+        # .get: a layer saved before the setting existed has no such attr.
+        initial_bias=model.attrs.get("initial_bias", 0.0),
     )

@@ -16,6 +16,18 @@ TEMPLATE = Path(__file__).parent / "templates" / "init_config.cfg.jinja"
 # Without training data to measure: the component's default.
 DEFAULT_MAX_SPAN_LENGTH = 64
 CPU_STEPS = 2000
+# The relation pointers' query and key numbers per candidate and pointer, over all labels, that the CPU
+# recipe keeps to: its projections and pair products grow with labels x head_size (docs/relations.md).
+RELATION_LABEL_NUMBERS = 384
+RELATION_HEAD_SIZES = (32, 16, 8)
+
+
+def relation_head_size(n_labels: int) -> int:
+    """The CPU recipe's head_size for ``n_labels`` relation labels: the largest of RELATION_HEAD_SIZES
+    whose labels x head_size stay within RELATION_LABEL_NUMBERS (32 up to 12 labels, 16 up to 24, then
+    8), so that a set of many labels does not multiply the relation component's training cost."""
+    fits = [size for size in RELATION_HEAD_SIZES if n_labels * size <= RELATION_LABEL_NUMBERS]
+    return fits[0] if fits else RELATION_HEAD_SIZES[-1]
 
 
 @dataclass
@@ -180,6 +192,7 @@ def render_config(
         "relation_labels": facts.relation_labels if facts else [],
         "relation_labels_json": json.dumps(facts.relation_labels if facts else [], ensure_ascii=False),
         "max_distance": facts.max_distance if facts else 64,
+        "relation_head_size": relation_head_size(len(facts.relation_labels) if facts else 0),
         "vectors_path": json.dumps(vectors) if vectors else "null",
         "static_vectors": bool(vectors),
         "entity_labels_json": json.dumps(facts.labels if facts else [], ensure_ascii=False),

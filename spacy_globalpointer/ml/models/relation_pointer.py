@@ -14,6 +14,7 @@ context: a BiLSTM over the doc, what stands between the entities, their
 distance and their labels (ml/pytorch/entity_pairs.py).
 """
 
+import math
 from typing import Any, List, Optional, Union
 
 from spacy.tokens import Doc
@@ -150,6 +151,7 @@ def build_relation_pointer_v2(
     distance: bool = True,
     entity_types: bool = False,
     hidden_width: int = 0,
+    initial_bias: float = 0.0,
     nO: Optional[int] = None,
     nE: Optional[int] = None,
     mixed_precision: bool = False,
@@ -177,6 +179,11 @@ def build_relation_pointer_v2(
     hidden_width (int): a hidden layer (ReLU) of this width over the pair
         (both entities' boundary rows, the mean between them, their
         distance), SpERT's way, scored per label; 0: none.
+    initial_bias (float): where each label's score starts, a learned bias:
+        below 0 (about minus the log of a doc's candidate pairs, -5 in the
+        recipes), an untrained model finds no relation and the first steps
+        learn the relations instead of pushing hundreds of negative pairs
+        below 0; 0: none (the pointers' scores alone).
     nO (Optional[int]): number of relation labels; set by the component.
     nE (Optional[int]): number of entity labels + 1 (for a label the
         component does not know); set by the component.
@@ -202,6 +209,15 @@ def build_relation_pointer_v2(
             f"[spacy_globalpointer.RelationPointer.v2] hidden_width must be 0 (none) or a positive "
             f"integer, got {hidden_width!r}."
         )
+    if (
+        isinstance(initial_bias, bool)
+        or not isinstance(initial_bias, (int, float))
+        or not math.isfinite(initial_bias)
+    ):
+        raise ValueError(
+            f"[spacy_globalpointer.RelationPointer.v2] initial_bias must be a finite number (0: none), "
+            f"got {initial_bias!r}."
+        )
     scorer = entity_pair_layer(
         head,
         head_size=head_size,
@@ -212,6 +228,7 @@ def build_relation_pointer_v2(
         distance=distance,
         entity_types=entity_types,
         hidden_width=hidden_width,
+        initial_bias=initial_bias,
         mixed_precision=mixed_precision,
         grad_scaler_config=grad_scaler_config,
     )

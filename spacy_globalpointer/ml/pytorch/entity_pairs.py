@@ -18,6 +18,11 @@ A pair (subject a, object b) of a doc's entities scores, per relation label:
 - ``entity_types``: an embedding of each entity's label added to its boundary
   rows, and a score per (subject label, object label, relation label): the
   pointers see which entities they join, and the schema is learned;
+- ``initial_bias`` < 0: a score per label that starts there, so that an
+  untrained model finds no relation and the loss starts balanced: a row
+  (doc, label) holds hundreds of pairs, nearly all negatives, and at 0 the
+  first hundred steps go to pushing them all down (RetinaNet's prior
+  initialization, for the same imbalance);
 - ``hidden_width`` > 0: a hidden layer (ReLU) over the pair, SpERT's way: both
   entities' boundary rows, the mean between them and their distance, then a
   score per label. Its first layer is a sum of per-entity and per-token
@@ -132,6 +137,7 @@ class EntityPairScorer(nn.Module):
         distance: bool = True,
         entity_types: bool = True,
         hidden_width: int = 0,
+        initial_bias: float = 0.0,
     ) -> None:
         super().__init__()
         self.args = {
@@ -150,6 +156,9 @@ class EntityPairScorer(nn.Module):
         # Saved only when used: modules saved before the hidden layer existed have no such key.
         if hidden_width:
             self.args["hidden_width"] = hidden_width
+        if initial_bias:
+            self.args["initial_bias"] = initial_bias
+        self.bias = nn.Parameter(torch.full((n_labels,), float(initial_bias))) if initial_bias else None
         self.context: Optional[nn.Module] = None
         # The tokens' width (what "between" reads) and the rows' (what the pointers read): the same
         # but for the "rows" context, which is computed at the rows only.
@@ -278,6 +287,8 @@ class EntityPairScorer(nn.Module):
             terms.append(self.distance(distance_bucket(start[b] - start[a])))
         if self.type_pairs is not None:
             terms.append(self.type_pairs[label[a], label[b]])
+        if self.bias is not None:
+            terms.append(self.bias.expand(len(a), -1))
         score = terms[0]
         for term in terms[1:]:
             score = score + term.to(score.dtype)

@@ -87,17 +87,32 @@ def pair_band_loss(
 
 def pair_loss(scores: Tensor, doc: Tensor, gold: Tensor, n_docs: int) -> Tuple[float, Tensor]:
     """loss_and_gradient of (P, C, K) scores of candidate pairs, one row per (doc, label) over the doc's
-    pairs (and the K scores of each): ``doc`` (P,) each pair's doc in 0..n_docs - 1, sorted; ``gold``
-    (P, C) whether the pair holds the relation. A doc with no pair is a row of no cells (no loss)."""
+    pairs (and the K scores of each): ``doc`` (P,) each pair's doc in 0..n_docs - 1; ``gold`` (P, C)
+    whether the pair holds the relation. A doc with no pair is a row of no cells (no loss).
+
+    Reduced per doc where the pairs lie, not over docs padded to the most pairs of one: a batch whose
+    docs hold from a few pairs to a thousand (random negative spans, long sentences) would spend most
+    of its time on padding."""
     P, C, K = scores.shape
-    counts = torch.bincount(doc, minlength=n_docs)
-    position = torch.arange(P, device=scores.device) - (counts.cumsum(0) - counts)[doc]
-    width = int(counts.max()) if P else 0
-    padded = scores.new_zeros((n_docs, C, K, width))
-    padded[doc, :, :, position] = scores
-    gold_padded = torch.zeros(padded.shape, dtype=torch.bool, device=scores.device)
-    gold_padded[doc, :, :, position] = gold[:, :, None].expand(-1, -1, K)
-    valid = torch.zeros(padded.shape, dtype=torch.bool, device=scores.device)
-    valid[doc, :, :, position] = True
-    loss, grad = loss_and_gradient(padded, gold_padded, valid)
-    return loss, grad[doc, :, :, position]
+    if P == 0 or n_docs == 0:
+        return 0.0, torch.zeros_like(scores)
+    s = scores.detach().to(torch.promote_types(scores.dtype, torch.float32))
+    gold = gold[:, :, None].expand(-1, -1, K)
+    neg_loss, neg_grad = _segment_log1p_sum_exp(s, ~gold, doc, n_docs)
+    pos_loss, pos_grad = _segment_log1p_sum_exp(-s, gold, doc, n_docs)
+    rows = n_docs * C
+    loss = float((neg_loss + pos_loss).sum()) / rows
+    return loss, ((neg_grad - pos_grad) / rows).to(scores.dtype)
+
+
+def _segment_log1p_sum_exp(x: Tensor, mask: Tensor, doc: Tensor, n_docs: int) -> Tuple[Tensor, Tensor]:
+    """_log1p_sum_exp of (P, C, K) ``x`` with a row per (doc, label): the (n_docs, C) row values, and
+    the (P, C, K) gradient. A row's max starts at 0, the extra 1's zero logit."""
+    P, C, _ = x.shape
+    x = torch.where(mask, x, torch.finfo(x.dtype).min)
+    top = x.new_zeros((n_docs, C)).scatter_reduce_(
+        0, doc[:, None].expand(P, C), x.amax(-1), reduce="amax", include_self=True
+    )
+    e = torch.exp(x - top[doc][:, :, None])
+    total = x.new_zeros((n_docs, C)).index_add_(0, doc, e.sum(-1)) + torch.exp(-top)
+    return top + torch.log(total), e.div_(total[doc][:, :, None])
