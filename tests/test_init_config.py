@@ -222,7 +222,6 @@ def test_the_relation_head_size_shrinks_as_the_labels_grow(n_labels, head_size):
     from spacy_globalpointer.training.init_config import relation_head_size
 
     assert relation_head_size(n_labels) == head_size
-    assert n_labels * head_size <= 384 or head_size == 8
 
 
 def test_a_set_of_many_relation_labels_gets_a_smaller_head(tmp_path):

@@ -146,7 +146,8 @@ def test_pair_scores_equal_a_brute_force_over_each_term(
 def test_an_initial_bias_finds_no_relation_before_training_and_still_learns(initial_bias):
     """Untrained, the pointers score about half of all (pair, label) cells above 0: spaCy's first
     evaluation would store that many relations a doc (thousands on a set of 48 labels). An initial
-    bias of -5 finds none; the relations are learned all the same."""
+    bias of -5 finds none, and the relations are learned all the same (without it:
+    test_nested_relations_are_learned_by_v2)."""
     fix_random_seed(0)
     nlp = spacy.blank("zh")
     nlp.add_pipe("globalpointer_ner")
@@ -157,10 +158,10 @@ def test_an_initial_bias_finds_no_relation_before_training_and_still_learns(init
     docs = [rel(gold_doc(nlp, text, ents, [])) for text, ents, _ in RELATION_DATA]
     cells = sum(len(doc.spans["sc"]) * (len(doc.spans["sc"]) - 1) for doc in docs) * len(rel.labels)
     found = sum(len(relations(doc)) for doc in docs)
-    if initial_bias:
-        assert found == 0
-    else:
-        assert 0.2 * cells < found < 0.8 * cells
+    if not initial_bias:
+        assert found > 0.1 * cells  # random pointers: about half
+        return
+    assert found == 0
     learn_relations(nlp, 300)
     assert nlp.evaluate(relation_examples(nlp))["rel_micro_f"] == 1.0
 

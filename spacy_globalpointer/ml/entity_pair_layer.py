@@ -88,6 +88,5 @@ def build_entity_pair_scorer(model: Model) -> torch.nn.Module:
         distance=model.attrs["distance"],
         entity_types=model.attrs["entity_types"],
         hidden_width=model.attrs["hidden_width"],
-        # .get: a layer saved before the setting existed has no such attr.
-        initial_bias=model.attrs.get("initial_bias", 0.0),
+        initial_bias=model.attrs["initial_bias"],
     )

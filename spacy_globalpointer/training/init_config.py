@@ -16,8 +16,9 @@ TEMPLATE = Path(__file__).parent / "templates" / "init_config.cfg.jinja"
 # Without training data to measure: the component's default.
 DEFAULT_MAX_SPAN_LENGTH = 64
 CPU_STEPS = 2000
-# The relation pointers' query and key numbers per candidate and pointer, over all labels, that the CPU
-# recipe keeps to: its projections and pair products grow with labels x head_size (docs/relations.md).
+# labels x head_size, which the CPU recipe keeps within this: the length of a pair's product per pointer
+# (a candidate's projections are 4 times it: two pointers, query and key), the relation model's cost per
+# pair and per candidate (docs/relations.md).
 RELATION_LABEL_NUMBERS = 384
 RELATION_HEAD_SIZES = (32, 16, 8)
 

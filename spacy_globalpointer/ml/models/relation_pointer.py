@@ -180,10 +180,10 @@ def build_relation_pointer_v2(
         (both entities' boundary rows, the mean between them, their
         distance), SpERT's way, scored per label; 0: none.
     initial_bias (float): where each label's score starts, a learned bias:
-        below 0 (about minus the log of a doc's candidate pairs, -5 in the
-        recipes), an untrained model finds no relation and the first steps
-        learn the relations instead of pushing hundreds of negative pairs
-        below 0; 0: none (the pointers' scores alone).
+        below 0 (about minus the log of a doc's candidate pairs), an
+        untrained model finds no relation and the first steps learn the
+        relations instead of pushing most pairs' scores below 0; 0: none
+        (the pointers' scores alone).
     nO (Optional[int]): number of relation labels; set by the component.
     nE (Optional[int]): number of entity labels + 1 (for a label the
         component does not know); set by the component.

@@ -19,9 +19,9 @@ A pair (subject a, object b) of a doc's entities scores, per relation label:
   rows, and a score per (subject label, object label, relation label): the
   pointers see which entities they join, and the schema is learned;
 - ``initial_bias`` < 0: a score per label that starts there, so that an
-  untrained model finds no relation and the loss starts balanced: a row
-  (doc, label) holds hundreds of pairs, nearly all negatives, and at 0 the
-  first hundred steps go to pushing them all down (RetinaNet's prior
+  untrained model finds no relation: a row (doc, label) holds many pairs,
+  nearly all negatives, and with the pointers' random scores about half of
+  them are above 0 until training pushes them down (RetinaNet's prior
   initialization, for the same imbalance);
 - ``hidden_width`` > 0: a hidden layer (ReLU) over the pair, SpERT's way: both
   entities' boundary rows, the mean between them and their distance, then a
@@ -170,7 +170,8 @@ class EntityPairScorer(nn.Module):
         self.pointers = nn.ModuleList(
             [build_head(head, width, n_labels, head_size=head_size, rope=False) for _ in range(2)]
         )
-        # The extra terms start at zero: an untrained model scores as GPLinker's pointers alone.
+        # The extra terms start at zero: an untrained model scores as GPLinker's pointers alone (plus
+        # initial_bias, where set).
         self.between = nn.Linear(token_width, n_labels) if between else None
         self.touching = nn.Parameter(torch.zeros(n_labels)) if between else None
         self.distance = nn.Embedding(N_DISTANCE_BUCKETS, n_labels) if distance else None

@@ -86,13 +86,13 @@ def pair_band_loss(
 
 
 def pair_loss(scores: Tensor, doc: Tensor, gold: Tensor, n_docs: int) -> Tuple[float, Tensor]:
-    """loss_and_gradient of (P, C, K) scores of candidate pairs, one row per (doc, label) over the doc's
-    pairs (and the K scores of each): ``doc`` (P,) each pair's doc in 0..n_docs - 1; ``gold`` (P, C)
-    whether the pair holds the relation. A doc with no pair is a row of no cells (no loss).
+    """The mean row loss of (P, C, K) scores of candidate pairs and its gradient, as loss_and_gradient
+    gives them, one row per (doc, label) over the doc's pairs (and the K scores of each): ``doc`` (P,)
+    each pair's doc in 0..n_docs - 1, in any order; ``gold`` (P, C) whether the pair holds the relation.
+    A doc with no pair is a row of no cells (no loss).
 
-    Reduced per doc where the pairs lie, not over docs padded to the most pairs of one: a batch whose
-    docs hold from a few pairs to a thousand (random negative spans, long sentences) would spend most
-    of its time on padding."""
+    Each row is reduced where its pairs lie (scatter and index_add over the pairs), so a batch costs
+    its pairs, whatever the spread of pairs per doc (random negative spans, long sentences)."""
     P, C, K = scores.shape
     if P == 0 or n_docs == 0:
         return 0.0, torch.zeros_like(scores)
