@@ -237,22 +237,31 @@ def test_doc_blocks_fall_back_to_steps_past_the_bound(monkeypatch):
     assert entity_pairs_module.doc_blocks(doc, 4, 8) is None
 
 
-def test_pair_loss_is_the_papers_per_doc_and_label_with_its_gradient():
+@pytest.mark.parametrize(
+    "K, order, scale", [(1, "sorted", 1.0), (2, "shuffled", 1.0), (1, "shuffled", 100.0)]
+)
+def test_pair_loss_is_the_papers_per_doc_and_label_with_its_gradient(K, order, scale):
+    """One row per (doc, label) over the doc's pairs and their K scores, whatever the order of the pairs'
+    docs; finite and exact for scores of +-100 too."""
     torch.manual_seed(2)
     doc = torch.tensor([0, 0, 0, 2, 2, 3])  # doc 1 has no pair
-    scores = torch.randn(6, 4, 1, dtype=torch.float64, requires_grad=True)
+    if order == "shuffled":
+        doc = doc[torch.tensor([3, 0, 5, 1, 4, 2])]
+    scores = (torch.randn(6, 4, K, dtype=torch.float64) * scale).requires_grad_()
     gold = torch.rand(6, 4) > 0.6
     loss, grad = pair_loss(scores.detach(), doc, gold, 4)
     rows = []
     for b in range(4):
         picked = doc == b
-        s, g = scores[picked][:, :, 0].T, gold[picked].T  # (labels, the doc's pairs)
+        # (labels, the doc's pairs x K)
+        s = scores[picked].permute(1, 0, 2).reshape(4, -1)
+        g = gold[picked].T[:, :, None].expand(-1, -1, K).reshape(4, -1)
         rows.append(
             multilabel_categorical_crossentropy(s, g, torch.ones_like(g)) if picked.any() else torch.zeros(4)
         )
     want = torch.cat(rows).mean()
     want.backward()
-    assert loss == pytest.approx(float(want), rel=1e-12)
+    assert math.isfinite(loss) and loss == pytest.approx(float(want), rel=1e-12)
     assert torch.allclose(grad, scores.grad, atol=1e-12)
 
 
