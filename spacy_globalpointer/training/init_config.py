@@ -194,6 +194,7 @@ def render_config(
         "relation_labels_json": json.dumps(facts.relation_labels if facts else [], ensure_ascii=False),
         "max_distance": facts.max_distance if facts else 64,
         "relation_head_size": relation_head_size(len(facts.relation_labels) if facts else 0),
+        "relation_label_numbers": RELATION_LABEL_NUMBERS,
         "vectors_path": json.dumps(vectors) if vectors else "null",
         "static_vectors": bool(vectors),
         "entity_labels_json": json.dumps(facts.labels if facts else [], ensure_ascii=False),
